@@ -1,0 +1,1 @@
+"""The API process: app factory, settings, database, state machine, adapters, reconciler, CLI."""

@@ -1,0 +1,65 @@
+"""The work queue (RQ on Redis). Jobs carry only a task id; the worker reloads state from SQL."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from orchestrator.errors import QueueError
+
+JOB_FUNC = "worker.job.run_task"
+# Margin on top of the task's own timeout before RQ kills the job horse; the job enforces the
+# task timeout itself (stopping the container), RQ's timeout is only the last resort.
+RQ_TIMEOUT_MARGIN_S = 300
+LIVE_STATES = frozenset(
+    {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+)
+
+
+def job_id(task_id: str) -> str:
+    return f"task-{task_id}"
+
+
+class TaskQueue(Protocol):
+    def enqueue(self, task_id: str, queue: str, timeout_s: int) -> None: ...
+    def is_live(self, task_id: str) -> bool: ...
+    def ping(self) -> None: ...
+
+
+class RQTaskQueue:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    def enqueue(self, task_id: str, queue: str, timeout_s: int) -> None:
+        try:
+            Queue(queue, connection=self._redis).enqueue(
+                JOB_FUNC,
+                task_id,
+                job_id=job_id(task_id),
+                job_timeout=timeout_s + RQ_TIMEOUT_MARGIN_S,
+                result_ttl=24 * 3600,
+                failure_ttl=7 * 24 * 3600,
+            )
+        except RedisError as exc:
+            raise QueueError(f"cannot enqueue task {task_id}: {exc}") from exc
+
+    def is_live(self, task_id: str) -> bool:
+        """Whether a job for this task is queued or being worked on."""
+        try:
+            status = Job.fetch(job_id(task_id), connection=self._redis).get_status()
+        except NoSuchJobError:
+            return False
+        except RedisError as exc:
+            raise QueueError(f"cannot read job of task {task_id}: {exc}") from exc
+        return status in LIVE_STATES
+
+    def ping(self) -> None:
+        try:
+            self._redis.ping()
+        except RedisError as exc:
+            raise QueueError(f"Redis unreachable: {exc}") from exc

@@ -1,0 +1,42 @@
+"""The one place a process builds its clients from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis import Redis
+from sqlalchemy import Engine
+
+from orchestrator.adapters.queue import RQTaskQueue, TaskQueue
+from orchestrator.adapters.storage import MinioStorage, ObjectStorage
+from orchestrator.db.engine import make_engine, make_sessionmaker
+from orchestrator.db.repository import TaskRepository
+from orchestrator.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    redis: Redis
+    tasks: TaskRepository
+    storage: ObjectStorage
+    queue: TaskQueue
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.redis.close()
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    redis = Redis.from_url(settings.redis_url)
+    return Services(
+        settings=settings,
+        engine=engine,
+        redis=redis,
+        tasks=TaskRepository(make_sessionmaker(engine)),
+        storage=MinioStorage(settings),
+        queue=RQTaskQueue(redis),
+    )

@@ -1,0 +1,1 @@
+"""PostgreSQL through SQLAlchemy 2: models, engine, the task repository and Alembic migrations."""

@@ -1,0 +1,99 @@
+"""Table definitions. PostgreSQL is the truth about every task; Redis only carries work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from orchestrator.domain.status import TaskStatus
+
+STATUS_VALUES = ", ".join(f"'{s.value}'" for s in TaskStatus)
+SLOT_STATES = ("empty", "uploading", "done")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({STATUS_VALUES})", name="ck_tasks_status"),
+        Index("ix_tasks_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(100))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # cpus, memory_bytes, gpus, timeout_s, pids: the limits this task runs under.
+    resources: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    queue: Mapped[str] = mapped_column(String(50), default="default")
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.WAITING.value)
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    kill_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # [{"name", "key", "bytes", "sha256", "content_type"}] once done.
+    results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    # Resource accounting of the last run (cpu seconds, peak memory, wall time).
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+    inputs: Mapped[list[TaskInput]] = relationship(
+        back_populates="task", cascade="all, delete-orphan", order_by="TaskInput.position"
+    )
+
+
+class TaskInput(Base):
+    """One input slot of a task and the upload that fills it."""
+
+    __tablename__ = "task_inputs"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN (" + ", ".join(f"'{s}'" for s in SLOT_STATES) + ")",
+            name="ck_task_inputs_state",
+        ),
+        Index("ix_task_inputs_upload_id", "upload_id"),
+    )
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    required: Mapped[bool] = mapped_column(Boolean, default=True)
+    state: Mapped[str] = mapped_column(String(16), default="empty")
+    upload_id: Mapped[str | None] = mapped_column(Text)
+    filename: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    bucket: Mapped[str | None] = mapped_column(Text)
+    key: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    task: Mapped[Task] = relationship(back_populates="inputs")

@@ -1,0 +1,316 @@
+"""The task repository: every read and every conditional write of task state.
+
+Each state change is one ``UPDATE ... WHERE status IN (:expected)`` whose row count says whether
+this caller won; two hooks, two workers, or a hook and a kill racing can never both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Update, and_, exists, func, select, update
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from orchestrator.db.models import Task, TaskInput
+from orchestrator.domain.status import TaskStatus, check_transition, sources_of
+from orchestrator.domain.task import InputView, TaskView
+
+
+def _updated(s: Session, stmt: Update) -> bool:
+    """Run a conditional UPDATE; True iff it changed exactly one row (this caller won)."""
+    return cast(CursorResult[Any], s.execute(stmt)).rowcount == 1
+
+
+def _input_view(row: TaskInput) -> InputView:
+    return InputView(
+        slot=row.slot,
+        required=row.required,
+        state=row.state,
+        upload_id=row.upload_id,
+        filename=row.filename,
+        size=row.size,
+        offset=row.offset,
+        bucket=row.bucket,
+        key=row.key,
+        finished_at=row.finished_at,
+    )
+
+
+def _task_view(row: Task) -> TaskView:
+    return TaskView(
+        id=row.id,
+        pipeline=row.pipeline,
+        status=TaskStatus(row.status),
+        params=row.params,
+        resources=row.resources,
+        queue=row.queue,
+        reason=row.reason,
+        attempts=row.attempts,
+        worker_id=row.worker_id,
+        created_at=row.created_at,
+        queued_at=row.queued_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        heartbeat_at=row.heartbeat_at,
+        kill_requested_at=row.kill_requested_at,
+        results=row.results,
+        stats=row.stats,
+        inputs=tuple(_input_view(i) for i in row.inputs),
+    )
+
+
+class TaskRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    # --- reads -----------------------------------------------------------------------------
+    def get(self, task_id: str) -> TaskView | None:
+        with self._sessions() as s:
+            row = s.get(Task, task_id, options=[selectinload(Task.inputs)])
+            return _task_view(row) if row else None
+
+    def by_status(
+        self,
+        statuses: Iterable[TaskStatus],
+        *,
+        older_than: datetime | None = None,
+        heartbeat_before: datetime | None = None,
+        limit: int = 500,
+    ) -> list[TaskView]:
+        """Tasks in ``statuses``; optionally last updated / heart-beaten before a cutoff."""
+        q = (
+            select(Task)
+            .options(selectinload(Task.inputs))
+            .where(Task.status.in_([s.value for s in statuses]))
+        )
+        if older_than is not None:
+            q = q.where(Task.updated_at < older_than)
+        if heartbeat_before is not None:
+            q = q.where(func.coalesce(Task.heartbeat_at, Task.started_at) < heartbeat_before)
+        with self._sessions() as s:
+            return [_task_view(r) for r in s.scalars(q.order_by(Task.created_at).limit(limit))]
+
+    def ping(self) -> None:
+        with self._sessions() as s:
+            s.execute(select(1))
+
+    # --- task lifecycle --------------------------------------------------------------------
+    def create(
+        self,
+        *,
+        task_id: str,
+        pipeline: str,
+        params: dict[str, Any],
+        resources: dict[str, Any],
+        queue: str,
+        slots: Sequence[tuple[str, bool]],
+    ) -> TaskView:
+        with self._sessions.begin() as s:
+            task = Task(
+                id=task_id,
+                pipeline=pipeline,
+                params=params,
+                resources=resources,
+                queue=queue,
+                status=TaskStatus.WAITING.value,
+                attempts=0,
+                inputs=[
+                    TaskInput(slot=name, required=required, position=i, state="empty", offset=0)
+                    for i, (name, required) in enumerate(slots)
+                ],
+            )
+            s.add(task)
+        view = self.get(task_id)
+        assert view is not None
+        return view
+
+    def transition(
+        self,
+        task_id: str,
+        target: TaskStatus,
+        *,
+        expected: TaskStatus | frozenset[TaskStatus] | None = None,
+        reason: str | None = None,
+        held_by: str | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move ``task_id`` to ``target`` iff it is in ``expected`` (default: every legal source).
+
+        With ``held_by`` (a worker id) the move also requires that worker to hold the task, so
+        a worker the reconciler gave up on cannot overwrite the result of the retry.
+        """
+        sources = (
+            sources_of(target)
+            if expected is None
+            else (expected if isinstance(expected, frozenset) else frozenset({expected}))
+        )
+        check_transition(sources, target, reason)
+        values: dict[str, Any] = {"status": target.value, "updated_at": func.now(), **fields}
+        if reason is not None:
+            values["reason"] = reason
+        if target.terminal:
+            values.setdefault("finished_at", func.now())
+        cond = [Task.id == task_id, Task.status.in_([s.value for s in sources])]
+        if held_by is not None:
+            cond.append(Task.worker_id == held_by)
+        with self._sessions.begin() as s:
+            return _updated(s, update(Task).where(*cond).values(**values))
+
+    def queue_if_complete(self, task_id: str) -> bool:
+        """waiting → pending iff every required input is done; the caller that wins enqueues."""
+        missing = exists().where(
+            TaskInput.task_id == task_id, TaskInput.required.is_(True), TaskInput.state != "done"
+        )
+        with self._sessions.begin() as s:
+            return _updated(
+                s,
+                update(Task)
+                .where(Task.id == task_id, Task.status == TaskStatus.WAITING.value, ~missing)
+                .values(
+                    status=TaskStatus.PENDING.value, queued_at=func.now(), updated_at=func.now()
+                ),
+            )
+
+    def claim(self, task_id: str, worker_id: str) -> TaskView | None:
+        """pending → running for this worker; None when someone else won or it was killed."""
+        ok = self.transition(
+            task_id,
+            TaskStatus.RUNNING,
+            expected=TaskStatus.PENDING,
+            worker_id=worker_id,
+            started_at=func.now(),
+            heartbeat_at=func.now(),
+            attempts=Task.attempts + 1,
+            kill_requested_at=None,
+        )
+        return self.get(task_id) if ok else None
+
+    def heartbeat(self, task_id: str, worker_id: str) -> bool:
+        with self._sessions.begin() as s:
+            return _updated(
+                s,
+                update(Task)
+                .where(
+                    Task.id == task_id,
+                    Task.status == TaskStatus.RUNNING.value,
+                    Task.worker_id == worker_id,
+                )
+                .values(heartbeat_at=func.now()),
+            )
+
+    def request_kill(self, task_id: str) -> bool:
+        """Flag a running task for its worker to stop; False unless it is running."""
+        with self._sessions.begin() as s:
+            return _updated(
+                s,
+                update(Task)
+                .where(Task.id == task_id, Task.status == TaskStatus.RUNNING.value)
+                .values(kill_requested_at=func.coalesce(Task.kill_requested_at, func.now())),
+            )
+
+    def kill_requested(self, task_id: str) -> bool:
+        with self._sessions() as s:
+            at = s.scalar(select(Task.kill_requested_at).where(Task.id == task_id))
+            return at is not None
+
+    # --- upload slots (driven by tusd hooks; every call idempotent) ------------------------
+    def slot_upload_started(
+        self, task_id: str, slot: str, upload_id: str, filename: str | None, size: int | None
+    ) -> bool:
+        """Bind a (new) upload to a slot that is not done yet; a newer upload supersedes."""
+        with self._sessions.begin() as s:
+            return _updated(
+                s,
+                update(TaskInput)
+                .where(
+                    TaskInput.task_id == task_id, TaskInput.slot == slot, TaskInput.state != "done"
+                )
+                .values(
+                    state="uploading",
+                    upload_id=upload_id,
+                    filename=filename,
+                    size=size,
+                    offset=0,
+                    updated_at=func.now(),
+                ),
+            )
+
+    def slot_progress(self, task_id: str, slot: str, upload_id: str, offset: int) -> bool:
+        """Record bytes received; never moves backwards, never touches a done slot."""
+        with self._sessions.begin() as s:
+            return _updated(
+                s,
+                update(TaskInput)
+                .where(
+                    TaskInput.task_id == task_id,
+                    TaskInput.slot == slot,
+                    TaskInput.state != "done",
+                    and_(TaskInput.upload_id.is_(None) | (TaskInput.upload_id == upload_id)),
+                )
+                .values(
+                    state="uploading",
+                    upload_id=upload_id,
+                    offset=func.greatest(TaskInput.offset, offset),
+                    updated_at=func.now(),
+                ),
+            )
+
+    def slot_finished(
+        self,
+        task_id: str,
+        slot: str,
+        *,
+        upload_id: str,
+        filename: str | None,
+        size: int,
+        bucket: str,
+        key: str,
+    ) -> bool:
+        """Fill the slot with a verified upload; only the first finished upload wins."""
+        with self._sessions.begin() as s:
+            return _updated(
+                s,
+                update(TaskInput)
+                .where(
+                    TaskInput.task_id == task_id, TaskInput.slot == slot, TaskInput.state != "done"
+                )
+                .values(
+                    state="done",
+                    upload_id=upload_id,
+                    filename=filename,
+                    size=size,
+                    offset=size,
+                    bucket=bucket,
+                    key=key,
+                    finished_at=func.now(),
+                    updated_at=func.now(),
+                ),
+            )
+
+    def slot_freed(self, task_id: str, slot: str, upload_id: str) -> bool:
+        """Empty a slot whose upload was terminated, only while its task still waits."""
+        waiting = exists().where(Task.id == task_id, Task.status == TaskStatus.WAITING.value)
+        with self._sessions.begin() as s:
+            return _updated(
+                s,
+                update(TaskInput)
+                .where(
+                    TaskInput.task_id == task_id,
+                    TaskInput.slot == slot,
+                    TaskInput.upload_id == upload_id,
+                    waiting,
+                )
+                .values(
+                    state="empty",
+                    upload_id=None,
+                    filename=None,
+                    size=None,
+                    offset=0,
+                    bucket=None,
+                    key=None,
+                    finished_at=None,
+                    updated_at=func.now(),
+                ),
+            )

@@ -1,0 +1,49 @@
+"""Errors raised by the orchestrator's own code.
+
+    OrchestratorError
+    ├── NotFound            unknown task / pipeline id          → 404
+    ├── Conflict            the task's state forbids the call   → 409
+    ├── InvalidRequest      bad parameters or body              → 422 / 400
+    └── DependencyError     a backing service failed (transient) → 503
+        ├── StorageError    S3
+        ├── QueueError      Redis / RQ
+        └── ExecutorError   Docker engine / local runner
+
+Foreign exceptions are re-raised as one of these ``from`` the original.
+"""
+
+from __future__ import annotations
+
+
+class OrchestratorError(Exception):
+    """Base of every error the orchestrator raises on purpose."""
+
+
+class NotFound(OrchestratorError):
+    pass
+
+
+class Conflict(OrchestratorError):
+    def __init__(self, message: str, **extra: object) -> None:
+        super().__init__(message)
+        self.extra = extra
+
+
+class InvalidRequest(OrchestratorError):
+    pass
+
+
+class DependencyError(OrchestratorError):
+    pass
+
+
+class StorageError(DependencyError):
+    pass
+
+
+class QueueError(DependencyError):
+    pass
+
+
+class ExecutorError(DependencyError):
+    pass

@@ -1,0 +1,112 @@
+"""Process settings, read once from the environment.
+
+Every field is an environment variable of the same name in upper case. ``Settings()`` is built
+once per process by the bootstrap (``orchestrator.bootstrap``) and passed down; nothing else reads
+the environment and nothing here connects to anything.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # --- state and queue -------------------------------------------------------------------
+    database_url: str = Field(
+        "postgresql+psycopg://orchestrator@127.0.0.1:15432/orchestrator",
+        description="SQLAlchemy URL of the PostgreSQL database holding task state (the truth).",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:16379/0", description="Redis URL of the RQ job queues."
+    )
+
+    # --- object storage --------------------------------------------------------------------
+    s3_endpoint: str = Field(
+        "http://127.0.0.1:18333",
+        description="S3 endpoint the API and workers use (scheme://host:port).",
+    )
+    s3_public_endpoint: str = Field(
+        "",
+        description="S3 endpoint clients reach for presigned downloads; empty = s3_endpoint.",
+    )
+    s3_access_key: str = Field("orchestrator", description="S3 access key id.")
+    s3_secret_key: str = Field("orchestrator-secret", description="S3 secret key.")
+    s3_region: str = Field("us-east-1", description="S3 region used for SigV4 signatures.")
+    uploads_bucket: str = Field("uploads", description="Bucket the TUS server writes uploads to.")
+    results_bucket: str = Field("results", description="Bucket workers write task results to.")
+    presign_expiry_s: int = Field(
+        3600,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="Lifetime of presigned result URLs in seconds (SigV4 caps it at 7 days).",
+    )
+
+    # --- uploads and hooks -----------------------------------------------------------------
+    tus_public_url: str = Field(
+        "http://127.0.0.1:11080/files/",
+        description="TUS creation endpoint as clients reach it; upload URLs are built from it.",
+    )
+    hook_secret: str = Field(
+        "dev-hook-secret",
+        description="Secret tusd passes in the hook URL (?secret=); checked in constant time.",
+    )
+    upload_token_secret: str = Field(
+        "dev-upload-token-secret",
+        description="HMAC key for the slot-scoped upload capability carried in upload URLs.",
+    )
+
+    # --- API -------------------------------------------------------------------------------
+    api_key: str = Field(
+        "", description="When set, every endpoint but /health, /schema, /tusd_hook needs X-API-Key."
+    )
+    log_level: str = Field("INFO", description="Log level of every process.")
+    log_json: bool = Field(True, description="Structured JSON logs (one object per line).")
+
+    # --- workers and scheduling ------------------------------------------------------------
+    executor: Literal["docker", "local"] = Field(
+        "docker", description="How a worker runs pipelines: docker containers or local rlimits."
+    )
+    worker_queues: str = Field(
+        "default", description="Comma-separated RQ queues this worker listens on (gpu too)."
+    )
+    worker_work_dir: str = Field(
+        "/tmp/orchestrator-work",
+        description="Where a worker stages inputs and outputs of running tasks.",
+    )
+    heartbeat_interval_s: float = Field(
+        5.0, gt=0, description="Seconds between a running task's heartbeats to PostgreSQL."
+    )
+    heartbeat_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds without heartbeat after which the reconciler deems a worker dead.",
+    )
+    reconcile_interval_s: float = Field(
+        10.0, gt=0, description="Seconds between reconciler passes (run inside the API)."
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="Runs a task may start before a lost worker fails it for good."
+    )
+    kill_poll_interval_s: float = Field(
+        1.0, gt=0, description="Seconds between a worker's checks for a kill request."
+    )
+
+    @property
+    def s3_public(self) -> str:
+        return self.s3_public_endpoint or self.s3_endpoint
+
+    @property
+    def queues(self) -> list[str]:
+        return [q.strip() for q in self.worker_queues.split(",") if q.strip()]
+
+
+def split_endpoint(url: str) -> tuple[str, bool]:
+    """``http://host:port`` → (``host:port``, secure) as the minio SDK wants it."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    return parts.netloc, parts.scheme == "https"
