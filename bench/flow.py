@@ -1,0 +1,105 @@
+"""Latency of the whole flow on a running stack, as a client sees it.
+
+    python -m bench.flow [--env .stack/env] [--runs 5]
+
+Prints, for the `checksum` pipeline: the time from the last upload finishing to `done`
+(each run and the median), and the time from a kill request to `killed` for a running task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from tusclient.client import TusClient
+
+
+def read_env(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.strip().strip("'\"")
+    return env
+
+
+class Api:
+    def __init__(self, url: str, key: str) -> None:
+        self.url = url.rstrip("/")
+        self.http = requests.Session()
+        self.http.headers["X-API-Key"] = key
+
+    def create(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = self.http.post(f"{self.url}/create_task",
+                           json={"pipeline": "checksum", "params": params or {}}, timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+    def status(self, task_id: str) -> dict[str, Any]:
+        r = self.http.get(f"{self.url}/query_task/{task_id}", timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+    def wait(self, task_id: str, statuses: set[str], timeout_s: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            task = self.status(task_id)
+            if task["status"] in statuses:
+                return task
+            time.sleep(0.05)
+        raise TimeoutError(f"task {task_id} not in {statuses} after {timeout_s} s")
+
+
+def upload(url: str, path: Path) -> None:
+    TusClient(url).uploader(str(path), chunk_size=8 << 20,
+                            metadata={"filename": path.name}).upload()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--env", default=".stack/env", type=Path)
+    parser.add_argument("--runs", default=5, type=int)
+    parser.add_argument("--size-mb", default=8, type=int, help="size of each input, MiB")
+    args = parser.parse_args()
+    env = read_env(args.env)
+    api = Api(env["API_URL"], env.get("API_KEY", ""))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = Path(tmp, "a.bin"), Path(tmp, "b.bin")
+        a.write_bytes(os.urandom(args.size_mb << 20))
+        b.write_bytes(os.urandom(args.size_mb << 20))
+
+        latencies = []
+        for i in range(args.runs):
+            task = api.create()
+            upload(task["upload_urls"]["first"], a)
+            upload(task["upload_urls"]["second"], b)
+            t0 = time.monotonic()
+            final = api.wait(task["task_id"], {"done", "error", "killed"})
+            latency = time.monotonic() - t0
+            assert final["status"] == "done", final
+            latencies.append(latency)
+            print(f"run {i + 1}: last upload finished → done in {latency:.2f} s")
+        print(f"median last-upload → done: {statistics.median(latencies):.2f} s "
+              f"over {args.runs} runs (inputs 2 × {args.size_mb} MiB)")
+
+        task = api.create({"sleep_s": 300})
+        upload(task["upload_urls"]["first"], a)
+        upload(task["upload_urls"]["second"], b)
+        api.wait(task["task_id"], {"running"})
+        time.sleep(1)
+        t0 = time.monotonic()
+        api.http.post(f"{api.url}/kill_task/{task['task_id']}", timeout=30).raise_for_status()
+        final = api.wait(task["task_id"], {"done", "error", "killed"}, timeout_s=60)
+        print(f"kill request → {final['status']} ({final.get('reason')}): "
+              f"{time.monotonic() - t0:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
