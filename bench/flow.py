@@ -87,7 +87,7 @@ def main() -> None:
             latencies.append(latency)
             print(f"run {i + 1}: last upload finished → done in {latency:.2f} s")
         print(f"median last-upload → done: {statistics.median(latencies):.2f} s "
-              f"over {args.runs} runs (inputs 2 × {args.size_mb} MiB)")
+              f"over {args.runs} runs (inputs 2 x {args.size_mb} MiB)")
 
         task = api.create({"sleep_s": 300})
         upload(task["upload_urls"]["first"], a)
