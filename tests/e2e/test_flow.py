@@ -13,7 +13,7 @@ import requests
 from tusclient.client import TusClient
 from tusclient.exceptions import TusCommunicationError
 
-from tests.e2e.conftest import Client, random_file, sha256_of
+from tests.e2e.client import Client, random_file, sha256_of
 
 MiB = 1024 * 1024
 
@@ -96,9 +96,14 @@ def test_interrupted_upload_resumes(client: Client, tmp_path: Path) -> None:
 
     with pytest.raises((requests.exceptions.RequestException, ConnectionError)):
         requests.patch(
-            upload_url, data=cut_stream(), timeout=30,
-            headers={"Tus-Resumable": "1.0.0", "Upload-Offset": str(6 * MiB),
-                     "Content-Type": "application/offset+octet-stream"},
+            upload_url,
+            data=cut_stream(),
+            timeout=30,
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Upload-Offset": str(6 * MiB),
+                "Content-Type": "application/offset+octet-stream",
+            },
         )
 
     # A fresh client that knows only the upload URL asks the server where to go on.
@@ -177,9 +182,13 @@ def test_upload_refusals_reach_the_tus_client(client: Client, tmp_path: Path) ->
 
     # Over the slot's 1 GiB limit: refused at creation, before any byte is sent.
     r = requests.post(
-        task["upload_urls"]["second"], timeout=30,
-        headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(2 * 1024**3),
-                 "Upload-Metadata": "filename YS5iaW4="},
+        task["upload_urls"]["second"],
+        timeout=30,
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(2 * 1024**3),
+            "Upload-Metadata": "filename YS5iaW4=",
+        },
     )
     assert r.status_code == 413, (r.status_code, r.text)
     assert "exceeds" in r.text or "limit" in r.text or "large" in r.text
@@ -196,8 +205,6 @@ def test_api_key_required(stack: Any) -> None:
 def test_bad_requests_name_the_problem(client: Client) -> None:
     r = client.post("/create_task", json={"pipeline": "nope"})
     assert r.status_code == 422 and "nope" in r.text
-    r = client.post(
-        "/create_task", data=b"{not json", headers={"Content-Type": "application/json"}
-    )
+    r = client.post("/create_task", data=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 400
     assert client.get("/query_task/00000000-0000-4000-8000-000000000000").status_code == 404
