@@ -1,0 +1,60 @@
+"""Exception handlers: orchestrator errors (and raw outages of the backing services) as JSON.
+
+Bodies follow Litestar's own error shape, ``{"status_code", "detail", ...extra}``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.types import ExceptionHandlersMap
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from orchestrator.errors import Conflict, DependencyError, InvalidRequest, NotFound
+
+log = logging.getLogger(__name__)
+
+
+def _json(code: int, detail: str, **extra: object) -> Response[dict[str, object]]:
+    return Response(
+        {"status_code": code, "detail": detail, **extra},
+        status_code=code,
+        media_type=MediaType.JSON,
+    )
+
+
+def not_found(_: Request, exc: Exception) -> Response[dict[str, object]]:
+    return _json(404, str(exc))
+
+
+def conflict(_: Request, exc: Exception) -> Response[dict[str, object]]:
+    extra = exc.extra if isinstance(exc, Conflict) else {}
+    return _json(409, str(exc), **extra)
+
+
+def invalid(_: Request, exc: Exception) -> Response[dict[str, object]]:
+    return _json(422, str(exc))
+
+
+def unavailable(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    # Transient by definition: callers (tusd included) retry on 503.
+    log.warning("%s %s: backing service unavailable: %s", request.method, request.url.path, exc)
+    detail = str(exc) if isinstance(exc, DependencyError) else f"{type(exc).__name__}: {exc}"
+    return _json(503, f"service unavailable: {detail}")
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    NotFound: not_found,
+    Conflict: conflict,
+    InvalidRequest: invalid,
+    DependencyError: unavailable,
+    OperationalError: unavailable,
+    InterfaceError: unavailable,
+    PoolTimeoutError: unavailable,
+    RedisConnectionError: unavailable,
+    RedisTimeoutError: unavailable,
+}

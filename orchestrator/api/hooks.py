@@ -1,0 +1,29 @@
+"""POST /tusd_hook: tusd's v2 HTTP hooks."""
+
+from __future__ import annotations
+
+from litestar import Controller, post
+from litestar.status_codes import HTTP_200_OK
+
+from hooks.protocol import HookRequest, HookResponse
+from orchestrator.api.auth import PUBLIC, hook_secret_guard
+from orchestrator.bootstrap import Services
+from orchestrator.service.catalog import Catalog
+from orchestrator.service.uploads import handle_hook
+
+
+class HookController(Controller):
+    tags = ["tusd"]
+
+    @post(
+        "/tusd_hook",
+        operation_id="tusd_hook",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        # The hook secret replaces the API key; it is checked before the body is parsed.
+        guards=[hook_secret_guard],
+        opt={PUBLIC: True},
+        summary="tusd v2 HTTP hook receiver (?secret=...)",
+    )
+    def tusd_hook(self, data: HookRequest, services: Services, catalog: Catalog) -> HookResponse:
+        return handle_hook(services, catalog, data)

@@ -1,0 +1,79 @@
+"""The Litestar app factory. Nothing connects at import: services are built in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from orchestrator.api.auth import api_key_guard
+from orchestrator.api.deps import provide_catalog, provide_services
+from orchestrator.api.errors import EXCEPTION_HANDLERS
+from orchestrator.api.health import HealthController
+from orchestrator.api.hooks import HookController
+from orchestrator.api.tasks import TaskController
+from orchestrator.bootstrap import Services, build_services
+from orchestrator.service.background import ReconcileLoop
+from orchestrator.service.catalog import Catalog
+
+
+def create_app(
+    services: Services | None = None,
+    *,
+    catalog: Catalog | None = None,
+    reconcile: bool = True,
+) -> Litestar:
+    """Build the API.
+
+    ``services`` given: the caller owns (and closes) them; otherwise they are built from the
+    environment at startup and closed at shutdown. ``catalog`` defaults to every installed
+    pipeline. ``reconcile=False`` leaves out the background reconciler (tests).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = services is None
+        svc: Services = (
+            services if services is not None else await anyio.to_thread.run_sync(build_services)
+        )
+        if catalog is None:
+            from pipelines import registry  # imports every pipeline spec: keep it off import
+
+            app.state.catalog = registry.specs()
+        else:
+            app.state.catalog = catalog
+        app.state.services = svc
+        loop = ReconcileLoop(svc) if reconcile else None
+        if loop is not None:
+            loop.start()
+        try:
+            yield
+        finally:
+            if loop is not None:
+                await anyio.to_thread.run_sync(loop.stop)
+            if owned:
+                svc.close()
+
+    return Litestar(
+        route_handlers=[TaskController, HookController, HealthController],
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "catalog": Provide(provide_catalog, sync_to_thread=False),
+        },
+        guards=[api_key_guard],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        # Logging is configured once per process by orchestrator.logs (JSON lines).
+        logging_config=None,
+        openapi_config=OpenAPIConfig(
+            title="Upload orchestrator",
+            version="0.1.0",
+            description="Tasks fed by resumable TUS uploads, run in containers, "
+            "results via presigned URLs.",
+            path="/schema",
+        ),
+    )

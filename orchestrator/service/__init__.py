@@ -1,0 +1,1 @@
+"""Use cases: the I/O around the pure decisions, called by the thin API controllers."""

@@ -1,0 +1,175 @@
+"""Task use cases: create, start, query, kill. State moves only through the repository's
+conditional transitions; a lost race is re-read and answered from the state that won."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.bootstrap import Services
+from orchestrator.domain.capability import upload_url
+from orchestrator.domain.planning import plan_task
+from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.task import TaskView
+from orchestrator.errors import Conflict, InvalidRequest, NotFound, StorageError
+from orchestrator.logs import task_context
+from orchestrator.service.catalog import Catalog
+from pipelines.spec import PipelineSpec
+
+log = logging.getLogger(__name__)
+
+KILL_REASON = "killed on request"
+# A task can change state under us at most a few times (waiting → pending → running); after
+# that many lost races something else is wrong.
+MAX_RACES = 4
+
+
+@dataclass(frozen=True)
+class Created:
+    task: TaskView
+    spec: PipelineSpec
+    upload_urls: dict[str, str]
+
+
+@dataclass(frozen=True)
+class KillOutcome:
+    task: TaskView
+    kill_requested: bool  # True: running, the worker will stop it; False: killed already
+
+
+@dataclass(frozen=True)
+class ResultLink:
+    name: str
+    url: str
+    bytes: int
+    sha256: str
+    content_type: str
+
+
+def create_task(
+    services: Services, catalog: Catalog, pipeline: str, params: dict[str, Any] | None
+) -> Created:
+    spec = catalog.get(pipeline)
+    if spec is None:
+        known = ", ".join(sorted(catalog)) or "none"
+        raise InvalidRequest(f"unknown pipeline {pipeline!r} (known: {known})")
+    try:
+        plan = plan_task(spec, params)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    task_id = str(uuid.uuid4())
+    with task_context(task_id):
+        task = services.tasks.create(
+            task_id=task_id,
+            pipeline=spec.name,
+            params=plan.params,
+            resources=plan.resources_dict,
+            queue=plan.queue,
+            slots=[(slot.name, slot.required) for slot in spec.inputs],
+        )
+        log.info("task created", extra={"pipeline": spec.name, "queue": plan.queue})
+    settings = services.settings
+    urls = {
+        slot.name: upload_url(
+            settings.tus_public_url, settings.upload_token_secret, task_id, slot.name
+        )
+        for slot in spec.inputs
+    }
+    return Created(task=task, spec=spec, upload_urls=urls)
+
+
+def get_task(services: Services, task_id: str) -> TaskView:
+    task = services.tasks.get(task_id)
+    if task is None:
+        raise NotFound(f"unknown task {task_id}")
+    return task
+
+
+def enqueue(services: Services, task: TaskView) -> None:
+    timeout_s = int(task.resources.get("timeout_s", 600))
+    services.queue.enqueue(task.id, task.queue, timeout_s)
+    log.info("task queued", extra={"queue": task.queue})
+
+
+def queue_if_complete(services: Services, task_id: str) -> bool:
+    """waiting → pending when every required input is in; the caller that wins enqueues."""
+    if not services.tasks.queue_if_complete(task_id):
+        return False
+    enqueue(services, get_task(services, task_id))
+    return True
+
+
+def ensure_queued(services: Services, task_id: str) -> None:
+    """Re-enqueue a pending task whose job is missing (an earlier enqueue failed).
+
+    A duplicate job is harmless: only one worker can win the pending → running claim.
+    """
+    task = get_task(services, task_id)
+    if task.status is TaskStatus.PENDING and not services.queue.is_live(task_id):
+        log.warning("pending task had no live job; enqueueing again")
+        enqueue(services, task)
+
+
+def start_task(services: Services, task_id: str) -> TaskView:
+    with task_context(task_id):
+        task = get_task(services, task_id)
+        if task.status is TaskStatus.WAITING:
+            queue_if_complete(services, task_id)
+            task = get_task(services, task_id)
+        if task.status is TaskStatus.WAITING:
+            missing = task.missing_inputs
+            raise Conflict(
+                f"inputs not uploaded yet: {', '.join(missing)}",
+                status=task.status.value,
+                missing=missing,
+            )
+        if task.status in (TaskStatus.ERROR, TaskStatus.KILLED):
+            raise Conflict(f"task is already {task.status.value}", status=task.status.value)
+        # pending, running, done: starting again is a no-op.
+        return task
+
+
+def kill_task(services: Services, task_id: str) -> KillOutcome:
+    with task_context(task_id):
+        for _ in range(MAX_RACES):
+            task = get_task(services, task_id)
+            if task.status in (TaskStatus.WAITING, TaskStatus.PENDING):
+                if services.tasks.transition(
+                    task_id, TaskStatus.KILLED, expected=task.status, reason=KILL_REASON
+                ):
+                    log.info("task killed", extra={"was": task.status.value})
+                    return KillOutcome(get_task(services, task_id), kill_requested=False)
+            elif task.status is TaskStatus.RUNNING:
+                if services.tasks.request_kill(task_id):
+                    log.info("kill requested for running task")
+                    return KillOutcome(get_task(services, task_id), kill_requested=True)
+            else:
+                raise Conflict(f"task is already {task.status.value}", status=task.status.value)
+        raise Conflict("task changed state during the kill; try again", status=task.status.value)
+
+
+def result_links(services: Services, task: TaskView) -> list[ResultLink] | None:
+    """Fresh presigned download URLs for a done task's results (None before done)."""
+    if task.status is not TaskStatus.DONE or task.results is None:
+        return None
+    settings = services.settings
+    links = []
+    for item in task.results:
+        try:
+            url = services.storage.presign_get(
+                settings.results_bucket, item["key"], settings.presign_expiry_s, item["name"]
+            )
+        except Exception as exc:  # presigning is local, so this is a storage config problem
+            raise StorageError(f"cannot presign {item.get('key')}: {exc}") from exc
+        links.append(
+            ResultLink(
+                name=item["name"],
+                url=url,
+                bytes=int(item.get("bytes", 0)),
+                sha256=str(item.get("sha256", "")),
+                content_type=str(item.get("content_type", "application/octet-stream")),
+            )
+        )
+    return links
