@@ -1,0 +1,78 @@
+"""Planning a task from its spec: validated params, resources and queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.domain.planning import (
+    DEFAULT_QUEUE,
+    GPU_QUEUE,
+    plan_task,
+    resources_from_dict,
+)
+from pipelines.spec import GiB, InputSlot, Param, PipelineSpec, Resources
+
+
+def _spec(gpus: int = 0) -> PipelineSpec:
+    return PipelineSpec(
+        name="demo",
+        description="",
+        inputs=(InputSlot("a"),),
+        params=(
+            Param("n", int, 3, minimum=1, maximum=10),
+            Param("mode", str, "fast", choices=("fast", "slow")),
+            Param("ratio", float, 0.5, minimum=0.0, maximum=1.0),
+        ),
+        resources=Resources(cpus=2.0, memory_bytes=4 * GiB, gpus=gpus, timeout_s=900),
+    )
+
+
+def test_defaults_fill_missing_params() -> None:
+    plan = plan_task(_spec(), None)
+    assert plan.params == {"n": 3, "mode": "fast", "ratio": 0.5}
+    assert plan_task(_spec(), {}).params == plan.params
+
+
+def test_given_params_are_coerced_and_kept() -> None:
+    plan = plan_task(_spec(), {"n": 7, "ratio": 1})
+    assert plan.params == {"n": 7, "mode": "fast", "ratio": 1.0}
+    assert isinstance(plan.params["ratio"], float)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n": 0}, "'n' must be >= 1"),
+        ({"n": 11}, "'n' must be <= 10"),
+        ({"n": "3"}, "'n' must be an integer"),
+        ({"n": True}, "'n' must be an integer"),
+        ({"mode": "medium"}, "'mode' must be one of"),
+        ({"ratio": float("nan")}, "'ratio' must be finite"),
+        ({"bogus": 1}, "unknown parameter"),
+    ],
+)
+def test_bad_params_raise_naming_the_problem(params: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        plan_task(_spec(), params)
+
+
+def test_cpu_tasks_go_to_the_default_queue() -> None:
+    plan = plan_task(_spec(gpus=0), None)
+    assert plan.queue == DEFAULT_QUEUE
+    assert plan.resources == _spec().resources
+
+
+def test_gpu_tasks_go_to_the_gpu_queue() -> None:
+    assert plan_task(_spec(gpus=1), None).queue == GPU_QUEUE
+
+
+def test_resources_round_trip_through_a_dict() -> None:
+    plan = plan_task(_spec(), None)
+    stored = plan.resources_dict
+    assert stored["memory_bytes"] == 4 * GiB
+    assert resources_from_dict({**stored, "unknown_future_field": 1}) == plan.resources
+
+
+def test_plan_does_not_share_the_spec_resources() -> None:
+    spec = _spec()
+    assert plan_task(spec, None).resources is not spec.resources
