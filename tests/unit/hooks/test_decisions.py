@@ -208,7 +208,7 @@ def test_pre_create_deferred_length_is_refused() -> None:
 @pytest.mark.parametrize("flag", ["IsPartial", "IsFinal"])
 def test_pre_create_concatenation_is_refused(flag: str) -> None:
     flags: dict[str, object] = {flag: True}
-    decision = decide_pre_create(pre_create(**flags))
+    decision = decide_pre_create(pre_create("pre", None, **flags))
     assert isinstance(decision, Reject) and decision.status == 400
 
 
