@@ -154,19 +154,23 @@ def coarse_align(pre: FloatArray, post: FloatArray, settings: RegistrationSettin
     return level @ plan
 
 
-def _normals(points: FloatArray, tree: cKDTree, k: int = 10) -> tuple[FloatArray, float]:
-    """Plane normals from the k nearest neighbours, and the median point spacing."""
+def _planes(points: FloatArray, tree: cKDTree,
+            k: int = 30) -> tuple[FloatArray, FloatArray, float]:
+    """Local planes (centroid, normal) from the k nearest neighbours of every point, and the
+    median point spacing."""
     normals = np.empty_like(points)
+    centroids = np.empty_like(points)
     spacing = []
     for s in range(0, len(points), 100_000):
         dist, nb = tree.query(points[s:s + 100_000], k=k, workers=-1)
         spacing.append(dist[:, 1])
         nbr = points[nb]
-        nbr -= nbr.mean(axis=1, keepdims=True)
+        centroids[s:s + 100_000] = nbr.mean(axis=1)
+        nbr -= centroids[s:s + 100_000, None, :]
         cov = np.einsum("mki,mkj->mij", nbr, nbr)
         _, vecs = np.linalg.eigh(cov)
         normals[s:s + 100_000] = vecs[:, :, 0]
-    return normals, float(np.median(np.concatenate(spacing)))
+    return centroids, normals, float(np.median(np.concatenate(spacing)))
 
 
 def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
@@ -174,7 +178,7 @@ def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
     """Point-to-plane ICP with trimmed residuals. Returns transform, RMSE, iterations,
     converged, inlier fraction."""
     tree = cKDTree(target, balanced_tree=False, compact_nodes=False)
-    normals, spacing = _normals(target, tree)
+    centroids, normals, spacing = _planes(target, tree)
     lo, hi = target[:, :2].min(0), target[:, :2].max(0)
     centre = target.mean(axis=0)
     thr_min = max(3.0 * spacing, 0.3)
@@ -189,7 +193,7 @@ def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
             raise InputError("registration did not converge: the epochs' stable areas do not "
                              "overlap after coarse alignment")
         p, n = src[ok], normals[idx[ok]]
-        r = np.einsum("ij,ij->i", p - target[idx[ok]], n)
+        r = np.einsum("ij,ij->i", p - centroids[idx[ok]], n)
         sigma = 1.4826 * float(np.median(np.abs(r - np.median(r))))
         keep = np.abs(r) <= max(3.0 * sigma, 1e-3)
         p, n, r = p[keep], n[keep], r[keep]
