@@ -1,0 +1,219 @@
+"""Container images: the ``debian:bookworm-slim`` base and one ``pipeline-<name>`` per pipeline.
+
+Where no registry answers, the base tag is seeded from ``debootstrap --variant=minbase`` and
+``docker import``. Pipeline images are rebuilt only when their sources change: each carries a
+label with a hash of ``pipelines/spec.py``, ``pipelines/__init__.py`` and its own folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+BASE_TAG = "debian:bookworm-slim"
+HASH_LABEL = "org.upload-orchestrator.source-hash"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+# Never sent to the Docker daemon as build context: big, private or irrelevant to an image.
+_CONTEXT_SKIP = {
+    ".git", ".venv", ".stack", ".stack-test", "node_modules", "__pycache__", ".mypy_cache",
+    ".ruff_cache", ".pytest_cache", "build", "dist",
+}
+_CONTEXT_SKIP_GLOBS = ("*.egg-info", "*.pyc", "bench/out", ".env")
+
+Say = Callable[[str], None]
+ShouldStop = Callable[[], bool]
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+def _docker(
+    args: list[str], env: Mapping[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], env=dict(env), capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )
+
+
+def image_exists(tag: str, env: Mapping[str, str]) -> bool:
+    return _docker(["image", "inspect", "--format", "{{.Id}}", tag], env).returncode == 0
+
+
+# --- base image ------------------------------------------------------------------------------
+
+
+def ensure_base(
+    env: Mapping[str, str], log_path: Path, say: Say, *, tag: str = BASE_TAG,
+    mirror: str = DEFAULT_MIRROR,
+) -> str:
+    """Make sure ``tag`` exists: present, pulled, or seeded by debootstrap. Says which."""
+    if image_exists(tag, env):
+        return "present"
+    say(f"base image {tag} missing; trying docker pull")
+    try:
+        pulled = _docker(["pull", tag], env, timeout=180)
+        if pulled.returncode == 0:
+            return "pulled"
+    except subprocess.TimeoutExpired:
+        pass
+    say(f"no registry answered; seeding {tag} with debootstrap from {mirror} (a few minutes)")
+    seed_base(tag, env, log_path, mirror)
+    return "seeded"
+
+
+def seed_base(
+    tag: str, env: Mapping[str, str], log_path: Path, mirror: str = DEFAULT_MIRROR
+) -> None:
+    if not shutil.which("debootstrap"):
+        raise ImageError("debootstrap not installed (make install)")
+    rootfs = Path(tempfile.mkdtemp(prefix="bookworm-rootfs-", dir="/var/tmp"))
+    try:
+        with log_path.open("ab") as log:
+            log.write(f"\n=== debootstrap bookworm into {rootfs}\n".encode())
+            log.flush()
+            done = subprocess.run(
+                ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), mirror],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False,
+            )
+        if done.returncode != 0:
+            raise ImageError(f"debootstrap failed (exit {done.returncode}); see {log_path}")
+        # What a slim image leaves out: downloaded packages and package lists.
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for entry in (rootfs / junk).glob("*"):
+                if entry.is_file():
+                    entry.unlink()
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run(
+            ["docker", "import", "--change", 'CMD ["bash"]', "-", tag], stdin=tar.stdout,
+            env=dict(env), capture_output=True, text=True, check=False,
+        )
+        assert tar.stdout is not None
+        tar.stdout.close()
+        if tar.wait() != 0 or imported.returncode != 0:
+            raise ImageError(f"docker import of {tag} failed: {imported.stderr.strip()}")
+    finally:
+        shutil.rmtree(rootfs, ignore_errors=True)
+
+
+# --- pipeline images -------------------------------------------------------------------------
+
+
+def pipeline_names(root: Path) -> list[str]:
+    return sorted(p.parent.name for p in (root / "pipelines").glob("*/Dockerfile"))
+
+
+def _skip(rel: str) -> bool:
+    parts = rel.split("/")
+    if any(part in _CONTEXT_SKIP for part in parts):
+        return True
+    return any(
+        fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(parts[-1], g) for g in _CONTEXT_SKIP_GLOBS
+    )
+
+
+def _files(folder: Path, root: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and not _skip(p.relative_to(root).as_posix())
+    )
+
+
+def source_hash(root: Path, name: str) -> str:
+    """Hash of everything a pipeline image is built from (paths and contents)."""
+    pipelines = root / "pipelines"
+    files = [pipelines / "spec.py", pipelines / "__init__.py", *_files(pipelines / name, root)]
+    digest = hashlib.sha256()
+    for path in files:
+        if path.exists():
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def built_hash(tag: str, env: Mapping[str, str]) -> str | None:
+    done = _docker(
+        ["image", "inspect", "--format", f'{{{{ index .Config.Labels "{HASH_LABEL}" }}}}', tag], env
+    )
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def write_context(root: Path, out: Path) -> None:
+    """The build context: the repository minus what ``_CONTEXT_SKIP`` names.
+
+    Built here rather than by ``docker build .`` so that no .dockerignore is needed to keep the
+    virtualenv and the stack's data dirs (PostgreSQL's is unreadable) out of the upload.
+    """
+    with tarfile.open(out, "w") as tar:
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            if _skip(rel) or not (path.is_file() or path.is_dir()) or path.is_symlink():
+                continue
+            tar.add(path, arcname=rel, recursive=False)
+
+
+def build_pipelines(
+    root: Path, env: Mapping[str, str], log_path: Path, say: Say, *, force: bool = False,
+    should_stop: ShouldStop = lambda: False, only: list[str] | None = None,
+) -> dict[str, str]:
+    """Build each ``pipelines/<name>/Dockerfile`` as ``pipeline-<name>:latest`` unless current.
+
+    Returns ``{name: "built" | "current"}``; raises :class:`ImageError` on a failed build.
+    """
+    results: dict[str, str] = {}
+    names = [n for n in pipeline_names(root) if only is None or n in only]
+    context: Path | None = None
+    try:
+        for name in names:
+            tag = f"pipeline-{name}:latest"
+            wanted = source_hash(root, name)
+            if not force and built_hash(tag, env) == wanted:
+                results[name] = "current"
+                continue
+            if context is None:
+                context = Path(tempfile.mkstemp(prefix="pipeline-context-", suffix=".tar")[1])
+                write_context(root, context)
+            say(f"building {tag} (log: {log_path})")
+            started = time.monotonic()
+            _build(tag, f"pipelines/{name}/Dockerfile", wanted, context, env, log_path, should_stop)
+            say(f"built {tag} in {time.monotonic() - started:.0f} s")
+            results[name] = "built"
+    finally:
+        if context is not None:
+            context.unlink(missing_ok=True)
+    return results
+
+
+def _build(
+    tag: str, dockerfile: str, source: str, context: Path, env: Mapping[str, str], log_path: Path,
+    should_stop: ShouldStop,
+) -> None:
+    argv = [
+        "docker", "build", "--network", "host", "--label", f"{HASH_LABEL}={source}",
+        "-f", dockerfile, "-t", tag, "-",
+    ]
+    with log_path.open("ab") as log, context.open("rb") as ctx:
+        log.write(f"\n=== {' '.join(argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            argv, stdin=ctx, stdout=log, stderr=subprocess.STDOUT, env=dict(env),
+        )
+        while proc.poll() is None:
+            if should_stop():
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(10)
+                proc.kill()
+                raise ImageError(f"build of {tag} interrupted")
+            time.sleep(0.5)
+    if proc.returncode != 0:
+        raise ImageError(f"build of {tag} failed (exit {proc.returncode}); see {log_path}")

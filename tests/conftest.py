@@ -1,0 +1,183 @@
+"""Suite-wide fixtures: the real local stack (``stack``), an authenticated client (``api``),
+and the ``integration``/``e2e`` markers given by folder.
+
+Unit tests use none of this and run without any service. The ``stack`` fixture reuses a test
+stack that is already up (``python -m orchestrator.localstack up --profile test`` in another
+terminal makes repeated runs fast), else starts one for this session and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from orchestrator.localstack import envfile
+from orchestrator.localstack.profile import Profile, get_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+# `make test` builds the pipeline images before pytest, so a start normally takes well under a
+# minute; the generous default covers a bare `pytest` on a machine where the stack has to seed
+# the base image by debootstrap and build every image first.
+START_TIMEOUT_S = float(os.environ.get("STACK_START_TIMEOUT_S", "1800"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if path.is_relative_to(TESTS / "integration"):
+            item.add_marker(pytest.mark.integration)
+        elif path.is_relative_to(TESTS / "e2e"):
+            item.add_marker(pytest.mark.e2e)
+
+
+@dataclass(frozen=True)
+class Stack:
+    env: dict[str, str]
+    datadir: Path
+    profile: Profile
+
+    @property
+    def api_url(self) -> str:
+        return self.env["API_URL"]
+
+    @property
+    def api_key(self) -> str:
+        return self.env["API_KEY"]
+
+    @property
+    def tus_url(self) -> str:
+        return self.env["TUS_PUBLIC_URL"]
+
+    @property
+    def s3_endpoint(self) -> str:
+        return self.env["S3_ENDPOINT"]
+
+    def children(self) -> dict[str, dict[str, Any]]:
+        """Pids and restart counts of the supervisor's children (``children.json``)."""
+        data: dict[str, dict[str, Any]] = json.loads((self.datadir / "children.json").read_text())
+        return data
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _running_supervisor(profile: Profile) -> int | None:
+    """Pid of a test stack that is up and answering, else None."""
+    try:
+        pid = int(profile.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not profile.ready_file.exists() or not _alive(pid):
+        return None
+    try:
+        ok = requests.get(f"{profile.api_url}/health", timeout=5).status_code == 200
+    except requests.RequestException:
+        ok = False
+    return pid if ok else None
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no {path})"
+
+
+def _start(profile: Profile) -> subprocess.Popen[bytes]:
+    profile.logs.mkdir(parents=True, exist_ok=True)
+    log_path = profile.logs / "supervisor.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.localstack", "up", "--profile", "test"],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C of pytest reaches it only through our teardown
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"the test stack exited with code {proc.returncode} while starting; "
+                f"{log_path}:\n{_tail(log_path)}", pytrace=False,
+            )
+        if profile.ready_file.exists() and _pid_file_is(profile, proc.pid):
+            return proc
+        if time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(
+                f"the test stack was not ready after {START_TIMEOUT_S:.0f} s; "
+                f"{log_path}:\n{_tail(log_path)}", pytrace=False,
+            )
+        time.sleep(0.5)
+
+
+def _pid_file_is(profile: Profile, pid: int) -> bool:
+    try:
+        return int(profile.pid_file.read_text().strip()) == pid
+    except (OSError, ValueError):
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """The test-profile local stack: PostgreSQL, Redis, S3, dockerd, API, TUS server, worker."""
+    profile = get_profile("test", ROOT)
+    proc = None if _running_supervisor(profile) else _start(profile)
+    env = envfile.parse(profile.env_file.read_text())
+    try:
+        yield Stack(env=env, datadir=profile.datadir, profile=profile)
+    finally:
+        if proc is not None:
+            _stop(proc)
+
+
+class ApiSession(requests.Session):
+    """A requests session that sends the API key and takes paths relative to the API URL."""
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+        self.headers["X-API-Key"] = api_key
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", 30)
+        target = url.decode() if isinstance(url, bytes) else url
+        return super().request(method, self.url(target), *args, **kwargs)
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[ApiSession]:
+    with ApiSession(stack.api_url, stack.api_key) as session:
+        yield session
