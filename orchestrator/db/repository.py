@@ -158,6 +158,34 @@ class TaskRepository:
         with self._sessions.begin() as s:
             return _updated(s, update(Task).where(*cond).values(**values))
 
+    def release_stale(
+        self,
+        task_id: str,
+        target: TaskStatus,
+        *,
+        held_by: str | None,
+        heartbeat_before: datetime,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> bool:
+        """running → ``target`` iff still held by ``held_by`` and silent since
+        ``heartbeat_before``: the reconciler's move, which a worker that beat meanwhile wins."""
+        check_transition(TaskStatus.RUNNING, target, reason)
+        values: dict[str, Any] = {"status": target.value, "updated_at": func.now(), **fields}
+        if reason is not None:
+            values["reason"] = reason
+        if target.terminal:
+            values.setdefault("finished_at", func.now())
+        held = Task.worker_id.is_(None) if held_by is None else Task.worker_id == held_by
+        cond = [
+            Task.id == task_id,
+            Task.status == TaskStatus.RUNNING.value,
+            held,
+            func.coalesce(Task.heartbeat_at, Task.started_at) < heartbeat_before,
+        ]
+        with self._sessions.begin() as s:
+            return _updated(s, update(Task).where(*cond).values(**values))
+
     def queue_if_complete(self, task_id: str) -> bool:
         """waiting → pending iff every required input is done; the caller that wins enqueues."""
         missing = exists().where(

@@ -1,0 +1,148 @@
+"""The reconciler: PostgreSQL is the truth, Redis only carries work; this makes them agree.
+
+One pass (``Reconciler.run_pass``, run by the API every ``settings.reconcile_interval_s``):
+
+* pending tasks with no live RQ job for a while (a lost enqueue, a flushed Redis) are enqueued
+  again;
+* running tasks whose worker stopped heart-beating for ``settings.heartbeat_timeout_s`` are
+  killed (a kill was requested), retried (back to pending and enqueued, while attempts remain)
+  or failed with a reason. RQ alone notices a dead worker only after its job timeout.
+
+Every move is conditional on the state the pass saw, so a worker that beats again or a task
+that moves meanwhile wins over the reconciler. Replicas of the API take a PostgreSQL advisory
+lock per pass, so one pass runs at a time across all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from orchestrator.bootstrap import Services
+from orchestrator.domain.planning import resources_from_dict
+from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.task import TaskView
+from orchestrator.errors import OrchestratorError
+from orchestrator.logs import task_context
+
+log = logging.getLogger(__name__)
+
+# Arbitrary but fixed: the advisory lock id every replica's reconciler contends for.
+LOCK_KEY = 0x6F7263686573  # "orches"
+# A freshly queued task's job may not be visible yet (hook enqueue in flight); wait this long
+# before deciding its job is lost.
+PENDING_GRACE_S = 15.0
+
+
+@dataclass
+class ReconcileReport:
+    ran: bool = True  # False: another replica held the lock
+    requeued: list[str] = field(default_factory=list)  # pending without a job, enqueued again
+    retried: list[str] = field(default_factory=list)  # worker lost, back to pending
+    failed: list[str] = field(default_factory=list)  # worker lost too often → error
+    killed: list[str] = field(default_factory=list)  # worker lost with a kill requested
+
+    @property
+    def changed(self) -> int:
+        return len(self.requeued) + len(self.retried) + len(self.failed) + len(self.killed)
+
+
+class Reconciler:
+    def __init__(self, services: Services, *, pending_grace_s: float = PENDING_GRACE_S) -> None:
+        self._services = services
+        self._tasks = services.tasks
+        self._queue = services.queue
+        self._settings = services.settings
+        self._pending_grace = timedelta(seconds=pending_grace_s)
+
+    def run_pass(self) -> ReconcileReport:
+        # A transaction-scoped lock is released when the transaction ends, even if this pass
+        # crashes half-way; a session lock could stay stuck on a pooled connection.
+        with self._services.engine.begin() as conn:
+            if not conn.scalar(select(func.pg_try_advisory_xact_lock(LOCK_KEY))):
+                return ReconcileReport(ran=False)
+            now = conn.execute(select(func.now())).scalar_one()
+            report = ReconcileReport()
+            self._requeue_orphans(now, report)
+            self._recover_lost(now, report)
+        if report.changed:
+            log.info(
+                "reconciled",
+                extra={
+                    "requeued": report.requeued,
+                    "retried": report.retried,
+                    "failed": report.failed,
+                    "killed": report.killed,
+                },
+            )
+        return report
+
+    def _requeue_orphans(self, now: datetime, report: ReconcileReport) -> None:
+        for task in self._tasks.by_status(
+            [TaskStatus.PENDING], older_than=now - self._pending_grace
+        ):
+            with task_context(task.id):
+                try:
+                    if self._queue.is_live(task.id):
+                        continue
+                    self._enqueue(task)
+                except OrchestratorError as exc:
+                    log.warning("cannot re-enqueue pending task", extra={"error": str(exc)})
+                    continue
+                log.info("pending task had no job; enqueued again")
+                report.requeued.append(task.id)
+
+    def _recover_lost(self, now: datetime, report: ReconcileReport) -> None:
+        cutoff = now - timedelta(seconds=self._settings.heartbeat_timeout_s)
+        for task in self._tasks.by_status([TaskStatus.RUNNING], heartbeat_before=cutoff):
+            with task_context(task.id):
+                self._recover(task, cutoff, report)
+
+    def _recover(self, task: TaskView, cutoff: datetime, report: ReconcileReport) -> None:
+        worker = task.worker_id
+        if task.kill_requested_at is not None:
+            if self._tasks.release_stale(
+                task.id,
+                TaskStatus.KILLED,
+                held_by=worker,
+                heartbeat_before=cutoff,
+                reason="killed on request",
+            ):
+                log.info("worker lost during a kill request; task killed")
+                report.killed.append(task.id)
+            return
+        if task.attempts < self._settings.max_attempts:
+            if not self._tasks.release_stale(
+                task.id,
+                TaskStatus.PENDING,
+                held_by=worker,
+                heartbeat_before=cutoff,
+                worker_id=None,
+                heartbeat_at=None,
+                queued_at=func.now(),
+            ):
+                return
+            log.warning(
+                "worker lost; task retried",
+                extra={"lost_worker": worker, "attempts": task.attempts},
+            )
+            report.retried.append(task.id)
+            try:
+                self._enqueue(task)
+            except OrchestratorError as exc:
+                # The pending pass picks it up once Redis is back.
+                log.warning("cannot enqueue retried task", extra={"error": str(exc)})
+            return
+        reason = f"worker lost {task.attempts} times (last: {worker or 'unknown'})"
+        if self._tasks.release_stale(
+            task.id, TaskStatus.ERROR, held_by=worker, heartbeat_before=cutoff, reason=reason
+        ):
+            log.warning("worker lost; no attempts left", extra={"lost_worker": worker})
+            report.failed.append(task.id)
+
+    def _enqueue(self, task: TaskView) -> None:
+        timeout_s = resources_from_dict(task.resources).timeout_s
+        self._queue.enqueue(task.id, task.queue, timeout_s)

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.task import InputView, TaskView
+from orchestrator.errors import StorageError
+from pipelines.spec import InputSlot, PipelineSpec
+from worker.staging import (
+    InputUnreadable,
+    RunDir,
+    build_manifest,
+    output_files,
+    stage_inputs,
+    store_results,
+    write_params,
+)
+
+
+class FakeStorage:
+    def __init__(self, objects: dict[tuple[str, str], bytes] | None = None) -> None:
+        self.objects = dict(objects or {})
+        self.content_types: dict[tuple[str, str], str] = {}
+
+    def download(self, bucket: str, key: str, path: str) -> None:
+        if (bucket, key) not in self.objects:
+            raise StorageError(f"download of {bucket}/{key} failed: NoSuchKey")
+        Path(path).write_bytes(self.objects[(bucket, key)])
+
+    def upload(self, bucket: str, key: str, path: str, content_type: str) -> None:
+        self.objects[(bucket, key)] = Path(path).read_bytes()
+        self.content_types[(bucket, key)] = content_type
+
+
+SPEC = PipelineSpec(
+    name="t",
+    description="",
+    inputs=(
+        InputSlot("pre", accept=(".las", ".laz")),
+        InputSlot("mask", required=False, accept=(".shp",)),
+    ),
+)
+
+
+def task(*inputs: InputView) -> TaskView:
+    return TaskView(
+        id="t1",
+        pipeline="t",
+        status=TaskStatus.RUNNING,
+        params={},
+        resources={},
+        queue="default",
+        reason=None,
+        attempts=1,
+        worker_id="w",
+        created_at=datetime.now(UTC),
+        inputs=inputs,
+    )
+
+
+def done(slot: str, filename: str, key: str, size: int) -> InputView:
+    return InputView(
+        slot=slot,
+        required=True,
+        state="done",
+        filename=filename,
+        size=size,
+        bucket="uploads",
+        key=key,
+    )
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> RunDir:
+    return RunDir.create(str(tmp_path), "t1")
+
+
+def test_run_dir_is_usable_by_the_unprivileged_pipeline_user(run: RunDir) -> None:
+    assert run.in_dir.stat().st_mode & 0o777 == 0o755
+    assert run.out_dir.stat().st_mode & 0o1777 == 0o1777
+    run.remove()
+    assert not run.root.exists()
+
+
+def test_inputs_land_under_slot_file_names(run: RunDir) -> None:
+    storage = FakeStorage({("uploads", "k1"): b"lasdata"})
+    names = stage_inputs(
+        storage,  # type: ignore[arg-type]
+        task(done("pre", "Survey 2024.LAZ", "k1", 7), InputView("mask", False, "empty")),
+        SPEC,
+        run,
+    )
+    assert names == {"pre": "pre.laz", "mask": None}
+    assert (run.in_dir / "pre.laz").read_bytes() == b"lasdata"
+
+
+def test_missing_object_names_the_slot(run: RunDir) -> None:
+    with pytest.raises(InputUnreadable, match=r"input 'pre' could not be read: .*NoSuchKey"):
+        stage_inputs(FakeStorage(), task(done("pre", "a.las", "gone", 3)), SPEC, run)  # type: ignore[arg-type]
+
+
+def test_truncated_object_is_unreadable(run: RunDir) -> None:
+    storage = FakeStorage({("uploads", "k1"): b"abc"})
+    with pytest.raises(InputUnreadable, match="got 3 bytes, expected 10"):
+        stage_inputs(storage, task(done("pre", "a.las", "k1", 10)), SPEC, run)  # type: ignore[arg-type]
+
+
+def test_required_slot_never_uploaded(run: RunDir) -> None:
+    with pytest.raises(InputUnreadable, match="input 'pre' could not be read"):
+        stage_inputs(FakeStorage(), task(), SPEC, run)  # type: ignore[arg-type]
+
+
+def test_params_file(run: RunDir) -> None:
+    path = write_params(run, {"b": 1, "a": "x"})
+    assert json.loads(path.read_text()) == {"a": "x", "b": 1}
+
+
+def test_output_files_skip_symlinks_and_keep_reserved_names_apart(run: RunDir) -> None:
+    (run.out_dir / "sub").mkdir()
+    (run.out_dir / "sub" / "grid.tif").write_bytes(b"\x00" * 10)
+    (run.out_dir / "report.json").write_text("{}")
+    (run.out_dir / "logs.txt").write_text("pipeline's own log")
+    os.symlink("/etc/passwd", run.out_dir / "steal.txt")
+    names = [name for name, _ in output_files(run.out_dir)]
+    assert names == ["out/logs.txt", "report.json", "sub/grid.tif"]
+
+
+def test_manifest_has_streamed_sha256_and_types(run: RunDir, tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)  # spans several read chunks
+    (run.out_dir / "big.bin").write_bytes(data)
+    (run.out_dir / "r.json").write_text('{"a": 1}')
+    entries = build_manifest(output_files(run.out_dir))
+    by_name = {e.name: e for e in entries}
+    assert by_name["big.bin"].sha256 == hashlib.sha256(data).hexdigest()
+    assert by_name["big.bin"].bytes == len(data)
+    assert by_name["big.bin"].content_type == "application/octet-stream"
+    assert by_name["r.json"].content_type == "application/json"
+
+
+def test_store_results_uploads_outputs_log_and_manifest(run: RunDir) -> None:
+    (run.out_dir / "checksums.json").write_text('{"x": 1}')
+    run.log_path.write_text("hello\n")
+    storage = FakeStorage()
+    results = store_results(storage, "results", "t1", run, include_outputs=True)  # type: ignore[arg-type]
+    assert [r["name"] for r in results] == ["checksums.json", "logs.txt", "manifest.json"]
+    for r in results:
+        body = storage.objects[("results", r["key"])]
+        assert r["key"] == f"t1/{r['name']}"
+        assert r["sha256"] == hashlib.sha256(body).hexdigest()
+        assert r["bytes"] == len(body)
+        assert set(r) == {"name", "key", "bytes", "sha256", "content_type"}
+    manifest = json.loads(storage.objects[("results", "t1/manifest.json")])
+    assert [f["name"] for f in manifest["files"]] == ["checksums.json", "logs.txt"]
+    assert storage.content_types[("results", "t1/logs.txt")] == "text/plain"
+
+
+def test_failed_run_stores_only_the_log(run: RunDir) -> None:
+    (run.out_dir / "partial.bin").write_bytes(b"x")
+    run.log_path.write_text("error: bad\n")
+    storage = FakeStorage()
+    results = store_results(storage, "results", "t1", run, include_outputs=False)  # type: ignore[arg-type]
+    assert [r["name"] for r in results] == ["logs.txt", "manifest.json"]

@@ -1,0 +1,76 @@
+"""The worker process's long-lived objects, built once per process from settings.
+
+RQ runs each job in a forked work horse. Database pools and HTTP connections must not be shared
+across a fork, so a horse builds its own clients on first use (``current()`` compares pids) and
+keeps only the worker's identity and discovered hardware from its parent.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+from orchestrator.bootstrap import Services, build_services
+from orchestrator.settings import Settings
+from worker.executors import Executor, build_executor
+from worker.hardware import Hardware, discover
+
+
+def make_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class WorkerContext:
+    services: Services
+    executor: Executor
+    worker_id: str
+    hardware: Hardware
+    pid: int
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+
+def build_context(
+    settings: Settings,
+    *,
+    worker_id: str | None = None,
+    hardware: Hardware | None = None,
+) -> WorkerContext:
+    hardware = hardware or discover(settings.worker_work_dir)
+    return WorkerContext(
+        services=build_services(settings),
+        executor=build_executor(settings.executor, hardware.gpu_count),
+        worker_id=worker_id or make_worker_id(),
+        hardware=hardware,
+        pid=os.getpid(),
+    )
+
+
+_context: WorkerContext | None = None
+
+
+def install(context: WorkerContext) -> None:
+    """Make ``context`` the one ``current()`` returns (``python -m worker`` calls this)."""
+    global _context
+    _context = context
+
+
+def current() -> WorkerContext:
+    """This process's context; built from the environment when nothing was installed (a job run
+    by a plain ``rq worker``), rebuilt after a fork with the parent's identity."""
+    global _context
+    if _context is None:
+        _context = build_context(Settings())
+    elif _context.pid != os.getpid():
+        parent = _context
+        # Documented SQLAlchemy idiom for a forked child: forget the parent's pooled
+        # connections without closing them (closing would break them for the parent).
+        parent.services.engine.dispose(close=False)
+        _context = build_context(
+            parent.settings, worker_id=parent.worker_id, hardware=parent.hardware
+        )
+    return _context

@@ -1,0 +1,88 @@
+"""What every executor takes and gives back; executors differ only in how they isolate a run."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from pipelines.spec import Resources
+
+# How much of a run's combined log an outcome carries (the full log goes to logs.txt).
+LOG_TAIL_CHARS = 4000
+
+
+class OutcomeKind(StrEnum):
+    EXITED = "exited"  # the pipeline ended by itself with ``exit_code``
+    OOM = "oom"  # killed for exceeding its memory limit
+    TIMEOUT = "timeout"  # stopped at its wall-clock limit
+    KILLED = "killed"  # stopped because the stop event was set (kill request, task lost)
+    FAILED = "failed"  # never ran or could not be run; ``reason`` says why
+
+
+@dataclass(frozen=True)
+class RunStats:
+    wall_s: float = 0.0
+    cpu_seconds: float | None = None
+    peak_memory_bytes: int | None = None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "wall_s": round(self.wall_s, 3),
+            "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 3),
+            "peak_memory_bytes": self.peak_memory_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run of a pipeline command.
+
+    ``command`` still holds its placeholders; each executor expands them to the paths the
+    process sees. ``inputs`` maps every slot to its file name inside ``in_dir`` (None: empty
+    optional slot). The combined stdout/stderr goes to ``log_path``. Setting ``stop`` ends the
+    run as KILLED.
+    """
+
+    task_id: str
+    image: str
+    command: tuple[str, ...]
+    inputs: dict[str, str | None]
+    in_dir: Path
+    out_dir: Path
+    params_file: str
+    log_path: Path
+    resources: Resources
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    kind: OutcomeKind
+    exit_code: int | None = None
+    reason: str | None = None
+    log_tail: str = ""
+    # The run's stderr alone where the executor can separate it, else the combined tail.
+    stderr_tail: str = ""
+    stats: RunStats = field(default_factory=RunStats)
+
+
+class Executor(Protocol):
+    def run(self, request: RunRequest) -> RunOutcome:
+        """Run to completion, timeout or stop; raise ``ExecutorError`` only when the engine
+        itself failed (a broken run is an outcome, not an exception)."""
+        ...
+
+
+def read_tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
+    """The last ``chars`` characters of a log file, read from its end (logs can be large)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - chars * 4))
+            return f.read().decode("utf-8", errors="replace")[-chars:]
+    except OSError:
+        return ""

@@ -1,0 +1,266 @@
+"""Runs a pipeline in a Docker container with every limit DESIGN.md names.
+
+cpus → NanoCpus, memory → Memory with equal MemorySwap (no swap escape), pids, no network,
+read-only root with a small tmpfs /tmp, all capabilities dropped, no-new-privileges, a non-root
+user, inputs read-only at /in, outputs at /out, GPUs only when asked for and present.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.containers import Container
+from docker.types import DeviceRequest
+
+from orchestrator.errors import ExecutorError
+from worker.command import expand
+from worker.executors.base import (
+    LOG_TAIL_CHARS,
+    OutcomeKind,
+    RunOutcome,
+    RunRequest,
+    RunStats,
+    read_tail,
+)
+
+log = logging.getLogger(__name__)
+
+IN_ROOT = "/in"
+OUT_ROOT = "/out"
+USER = "10001:10001"
+# A stopped run is discarded, so it gets only a short grace before SIGKILL; together with the
+# 1 s kill poll this keeps "kill request → container gone" well inside 10 s.
+STOP_GRACE_S = 3
+POLL_S = 0.25
+STATS_EVERY_S = 1.0
+TMPFS_MAX_BYTES = 512 * 1024**2
+LABEL_TASK = "orchestrator.task_id"
+
+
+def image_missing_reason(image: str) -> str:
+    return f"pipeline image '{image}' is not available on this worker"
+
+
+@dataclass
+class _Peak:
+    cpu_seconds: float | None = None
+    memory_bytes: int | None = None
+
+
+class _StatsSampler:
+    """Samples the container's cgroup counters while it runs (they vanish when it exits)."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self.peak = _Peak()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="docker-stats", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while True:
+            self.sample()
+            if self._done.wait(STATS_EVERY_S):
+                return
+
+    def sample(self) -> None:
+        try:
+            stats: dict[str, Any] = self._container.stats(stream=False, one_shot=True)
+        except Exception:  # best effort: the container may be gone already
+            return
+        cpu_ns = (stats.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
+        mem = stats.get("memory_stats") or {}
+        # cgroup v1 reports the high-water mark; v2 has none, so the current usage is the floor.
+        peak = mem.get("max_usage") or mem.get("usage")
+        if cpu_ns:
+            self.peak.cpu_seconds = max(self.peak.cpu_seconds or 0.0, cpu_ns / 1e9)
+        if peak:
+            self.peak.memory_bytes = max(self.peak.memory_bytes or 0, int(peak))
+
+
+class DockerExecutor:
+    def __init__(self, client: docker.DockerClient, gpu_count: int = 0) -> None:
+        self._client = client
+        self._gpu_count = gpu_count
+
+    @classmethod
+    def from_env(cls, gpu_count: int = 0) -> DockerExecutor:
+        try:
+            return cls(docker.from_env(timeout=60), gpu_count)
+        except DockerException as exc:
+            raise ExecutorError(f"Docker engine unreachable: {exc}") from exc
+
+    def run(self, request: RunRequest) -> RunOutcome:
+        res = request.resources
+        if res.gpus > 0 and res.gpus > self._gpu_count:
+            have = f"only {self._gpu_count}" if self._gpu_count else "none"
+            return RunOutcome(
+                OutcomeKind.FAILED,
+                reason=f"task needs {res.gpus} GPU(s) but this worker has {have}",
+            )
+        try:
+            self._client.images.get(request.image)
+        except ImageNotFound:
+            return RunOutcome(OutcomeKind.FAILED, reason=image_missing_reason(request.image))
+        except DockerException as exc:
+            raise ExecutorError(f"cannot inspect image {request.image}: {exc}") from exc
+        if request.stop.is_set():
+            return RunOutcome(OutcomeKind.KILLED)
+
+        try:
+            container = self._create(request)
+        except ImageNotFound:
+            return RunOutcome(OutcomeKind.FAILED, reason=image_missing_reason(request.image))
+        except DockerException as exc:
+            raise ExecutorError(f"cannot create container: {exc}") from exc
+        try:
+            return self._supervise(container, request)
+        finally:
+            self._remove(container)
+
+    def container_options(self, request: RunRequest) -> dict[str, Any]:
+        """The keyword arguments of ``containers.create`` for this run."""
+        res = request.resources
+        command = expand(
+            request.command,
+            request.inputs,
+            in_root=IN_ROOT,
+            out_dir=OUT_ROOT,
+            params_file=f"{IN_ROOT}/{request.params_file}",
+        )
+        tmpfs_bytes = min(res.memory_bytes, TMPFS_MAX_BYTES)
+        options: dict[str, Any] = {
+            "image": request.image,
+            "command": command,
+            "name": f"task-{request.task_id}-{uuid.uuid4().hex[:8]}",
+            "detach": True,
+            "nano_cpus": int(res.cpus * 1e9),
+            "mem_limit": res.memory_bytes,
+            "memswap_limit": res.memory_bytes,
+            "pids_limit": res.pids,
+            "network_mode": "none",
+            "read_only": True,
+            # tmpfs pages count against the memory limit, so /tmp cannot escape it either.
+            "tmpfs": {"/tmp": f"rw,noexec,nosuid,size={tmpfs_bytes},mode=1777"},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "user": USER,
+            "environment": {"HOME": "/tmp", "TMPDIR": "/tmp"},
+            "volumes": {
+                str(request.in_dir): {"bind": IN_ROOT, "mode": "ro"},
+                str(request.out_dir): {"bind": OUT_ROOT, "mode": "rw"},
+            },
+            "labels": {LABEL_TASK: request.task_id},
+        }
+        if res.gpus > 0:
+            options["device_requests"] = [DeviceRequest(count=res.gpus, capabilities=[["gpu"]])]
+        return options
+
+    def _create(self, request: RunRequest) -> Container:
+        return self._client.containers.create(**self.container_options(request))
+
+    def _supervise(self, container: Container, request: RunRequest) -> RunOutcome:
+        res = request.resources
+        sampler = _StatsSampler(container)
+        try:
+            container.start()
+        except DockerException as exc:
+            self._save_logs(container, request)
+            return RunOutcome(
+                OutcomeKind.FAILED,
+                reason=f"container could not start: {_explain(exc)}",
+                log_tail=read_tail(request.log_path),
+            )
+        started = time.monotonic()
+        deadline = started + res.timeout_s
+        sampler.start()
+        kind: OutcomeKind | None = None
+        try:
+            while True:
+                if request.stop.wait(POLL_S):
+                    kind = OutcomeKind.KILLED
+                elif time.monotonic() >= deadline:
+                    kind = OutcomeKind.TIMEOUT
+                container.reload()
+                if container.status in ("exited", "dead"):
+                    kind = None  # it ended by itself; its own state says how
+                    break
+                if kind is not None:
+                    log.info(
+                        "stopping container",
+                        extra={"task_id": request.task_id, "why": kind.value},
+                    )
+                    container.stop(timeout=STOP_GRACE_S)
+                    break
+            wall = time.monotonic() - started
+            sampler.sample()
+        except DockerException as exc:
+            raise ExecutorError(f"lost track of container {container.name}: {exc}") from exc
+        finally:
+            sampler.stop()
+        container.reload()
+        state = container.attrs.get("State", {})
+        self._save_logs(container, request)
+        stats = RunStats(
+            wall_s=wall,
+            cpu_seconds=sampler.peak.cpu_seconds,
+            peak_memory_bytes=sampler.peak.memory_bytes,
+        )
+        tail = read_tail(request.log_path)
+        stderr_tail = self._stderr_tail(container)
+        if kind is None and state.get("OOMKilled"):
+            kind = OutcomeKind.OOM
+        if kind is not None:
+            return RunOutcome(kind, log_tail=tail, stderr_tail=stderr_tail, stats=stats)
+        return RunOutcome(
+            OutcomeKind.EXITED,
+            exit_code=int(state.get("ExitCode", -1)),
+            log_tail=tail,
+            stderr_tail=stderr_tail,
+            stats=stats,
+        )
+
+    def _save_logs(self, container: Container, request: RunRequest) -> None:
+        """Stream the container's combined log to ``request.log_path`` (never into memory)."""
+        try:
+            with request.log_path.open("wb") as f:
+                for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=False):
+                    f.write(chunk)
+        except (DockerException, OSError) as exc:
+            log.warning("cannot save container log", extra={"error": str(exc)})
+
+    def _stderr_tail(self, container: Container) -> str:
+        try:
+            raw: bytes = container.logs(stdout=False, stderr=True, tail=20)
+        except DockerException:
+            return ""
+        return raw.decode("utf-8", errors="replace")[-LOG_TAIL_CHARS:]
+
+    def _remove(self, container: Container) -> None:
+        try:
+            container.remove(force=True)
+        except NotFound:
+            pass
+        except DockerException as exc:
+            log.warning(
+                "cannot remove container", extra={"container": container.name, "error": str(exc)}
+            )
+
+
+def _explain(exc: DockerException) -> str:
+    if isinstance(exc, APIError):
+        return str(exc.explanation or exc)
+    return str(exc)

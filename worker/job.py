@@ -1,0 +1,149 @@
+"""The RQ job: ``run_task(task_id)`` claims a task and takes it to a terminal state.
+
+Only the id travels through Redis; everything else is reloaded from PostgreSQL. Every write is
+conditional: the claim (pending → running) and the final move (running → done/error/killed,
+``held_by`` this worker), so a duplicate job, a kill or a reconciler retry never double-runs or
+overwrites a task.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from orchestrator.domain.planning import resources_from_dict
+from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.task import TaskView
+from orchestrator.errors import OrchestratorError
+from orchestrator.logs import task_context
+from pipelines import registry
+from pipelines.spec import PipelineSpec
+from worker import bootstrap
+from worker.bootstrap import WorkerContext
+from worker.executors.base import RunOutcome, RunRequest
+from worker.heartbeat import Heartbeat
+from worker.outcome import settle
+from worker.staging import PARAMS_FILE, InputUnreadable, RunDir, stage_inputs, store_results
+from worker.staging import write_params as write_params_file
+
+log = logging.getLogger(__name__)
+
+
+def run_task(task_id: str) -> None:
+    """RQ entry point (``worker.job.run_task``)."""
+    TaskRunner(bootstrap.current()).run(task_id)
+
+
+class TaskRunner:
+    def __init__(self, context: WorkerContext) -> None:
+        self._ctx = context
+        self._repo = context.services.tasks
+        self._settings = context.settings
+
+    def run(self, task_id: str) -> None:
+        with task_context(task_id):
+            task = self._repo.claim(task_id, self._ctx.worker_id)
+            if task is None:
+                current = self._repo.get(task_id)
+                log.info(
+                    "task not claimed",
+                    extra={"status": current.status.value if current else "unknown"},
+                )
+                return
+            log.info(
+                "task claimed",
+                extra={"worker_id": self._ctx.worker_id, "attempt": task.attempts},
+            )
+            spec = registry.get(task.pipeline)
+            if spec is None:
+                self._finish(task_id, TaskStatus.ERROR, f"unknown pipeline '{task.pipeline}'")
+                return
+            heartbeat = Heartbeat(
+                self._repo,
+                task_id,
+                self._ctx.worker_id,
+                interval_s=self._settings.heartbeat_interval_s,
+                kill_poll_s=self._settings.kill_poll_interval_s,
+            )
+            run_dir = RunDir.create(self._settings.worker_work_dir, task_id)
+            try:
+                with heartbeat:
+                    status, reason, fields = self._execute(task, spec, run_dir, heartbeat)
+                if heartbeat.lost.is_set():
+                    log.warning("result discarded: the task was taken from this worker")
+                self._finish(task_id, status, reason, **fields)
+            except Exception as exc:
+                # A bug or an outage of a backing service: the task must still end, with a
+                # reason, rather than wait for the reconciler's heartbeat timeout.
+                log.exception("task failed inside the worker")
+                self._finish(task_id, TaskStatus.ERROR, f"worker failed: {exc}")
+            finally:
+                run_dir.remove()
+
+    def _execute(
+        self, task: TaskView, spec: PipelineSpec, run_dir: RunDir, heartbeat: Heartbeat
+    ) -> tuple[TaskStatus, str | None, dict[str, Any]]:
+        started = time.monotonic()
+        try:
+            inputs = stage_inputs(self._ctx.services.storage, task, spec, run_dir)
+        except InputUnreadable as exc:
+            return TaskStatus.ERROR, str(exc), {}
+        write_params_file(run_dir, task.params)
+        log.info("inputs staged", extra={"seconds": round(time.monotonic() - started, 3)})
+        resources = resources_from_dict(task.resources)
+        outcome: RunOutcome = self._ctx.executor.run(
+            RunRequest(
+                task_id=task.id,
+                image=spec.image,
+                command=spec.command,
+                inputs=inputs,
+                in_dir=run_dir.in_dir,
+                out_dir=run_dir.out_dir,
+                params_file=PARAMS_FILE,
+                log_path=run_dir.log_path,
+                resources=resources,
+                stop=heartbeat.stop,
+            )
+        )
+        status, reason = settle(outcome, resources)
+        log.info(
+            "pipeline finished",
+            extra={
+                "outcome": outcome.kind.value,
+                "exit_code": outcome.exit_code,
+                **_stats(outcome),
+            },
+        )
+        try:
+            results = store_results(
+                self._ctx.services.storage,
+                self._settings.results_bucket,
+                task.id,
+                run_dir,
+                include_outputs=status is TaskStatus.DONE,
+            )
+        except OrchestratorError as exc:
+            if status is TaskStatus.DONE:
+                return TaskStatus.ERROR, f"results could not be stored: {exc}", {}
+            log.warning("log could not be stored", extra={"error": str(exc)})
+            results = []
+        return status, reason, {"results": results, "stats": _stats(outcome)}
+
+    def _finish(self, task_id: str, status: TaskStatus, reason: str | None, **fields: Any) -> None:
+        won = self._repo.transition(
+            task_id,
+            status,
+            expected=TaskStatus.RUNNING,
+            reason=reason,
+            held_by=self._ctx.worker_id,
+            **fields,
+        )
+        log.info(
+            "task finished" if won else "task finish lost (no longer held by this worker)",
+            extra={"status": status.value, "reason": reason},
+        )
+
+
+def _stats(outcome: RunOutcome) -> dict[str, Any]:
+    return outcome.stats.as_dict()

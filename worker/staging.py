@@ -1,0 +1,210 @@
+"""A run's working directory: inputs streamed in from S3, outputs streamed back with a manifest.
+
+Layout under ``settings.worker_work_dir``::
+
+    <run>/in/<InputSlot.file_name(uploaded name)>   one file per filled slot (read-only to the run)
+    <run>/in/params.json                             the validated parameters
+    <run>/out/                                       whatever the pipeline writes
+    <run>/logs.txt                                   the run's stdout and stderr
+
+Results land in the results bucket under ``<task_id>/<relative path>`` plus ``logs.txt`` and
+``manifest.json`` (name, bytes, sha256, content_type of every file). Files are hashed and moved
+in chunks: memory stays flat for multi-GB files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import mimetypes
+import os
+import shutil
+import stat
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.adapters.storage import ObjectStorage
+from orchestrator.domain.task import TaskView
+from orchestrator.errors import StorageError
+from pipelines.spec import PipelineSpec
+
+log = logging.getLogger(__name__)
+
+PARAMS_FILE = "params.json"
+LOG_FILE = "logs.txt"
+MANIFEST_FILE = "manifest.json"
+CHUNK = 1024 * 1024
+# Names the worker itself writes next to the outputs; a pipeline output of the same name is
+# stored under "out/" instead, so neither is silently replaced.
+RESERVED = frozenset({LOG_FILE, MANIFEST_FILE})
+
+
+class InputUnreadable(Exception):
+    """An input slot's object could not be fetched; the message is the task's reason."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def in_dir(self) -> Path:
+        return self.root / "in"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / LOG_FILE
+
+    @classmethod
+    def create(cls, work_dir: str, task_id: str) -> RunDir:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix=f"{task_id}-", dir=work_dir))
+        run = cls(root)
+        run.in_dir.mkdir()
+        run.out_dir.mkdir()
+        # The pipeline runs as an unprivileged uid (10001) that owns neither directory: it
+        # must traverse /in and read its files, and create files in /out.
+        root.chmod(0o755)
+        run.in_dir.chmod(0o755)
+        run.out_dir.chmod(0o1777)
+        return run
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root.exists():
+            log.warning("run directory left behind", extra={"path": str(self.root)})
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    name: str  # path relative to the output directory, "/"-separated
+    bytes: int
+    sha256: str
+    content_type: str
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def content_type(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "application/octet-stream"
+
+
+def stage_inputs(
+    storage: ObjectStorage, task: TaskView, spec: PipelineSpec, run: RunDir
+) -> dict[str, str | None]:
+    """Download every filled slot into ``run.in_dir``; slot → file name (None: empty slot)."""
+    names: dict[str, str | None] = {}
+    for slot in spec.inputs:
+        view = task.input(slot.name)
+        if view is None or not view.done:
+            if slot.required:
+                raise InputUnreadable(
+                    f"input '{slot.name}' could not be read: it was never uploaded"
+                )
+            names[slot.name] = None
+            continue
+        if not view.bucket or not view.key:
+            raise InputUnreadable(f"input '{slot.name}' could not be read: no stored object")
+        name = slot.file_name(view.filename or "")
+        target = run.in_dir / name
+        try:
+            storage.download(view.bucket, view.key, str(target))
+        except StorageError as exc:
+            raise InputUnreadable(f"input '{slot.name}' could not be read: {exc}") from exc
+        if view.size is not None and target.stat().st_size != view.size:
+            raise InputUnreadable(
+                f"input '{slot.name}' could not be read: got {target.stat().st_size} bytes, "
+                f"expected {view.size}"
+            )
+        target.chmod(0o644)
+        names[slot.name] = name
+    return names
+
+
+def write_params(run: RunDir, params: dict[str, Any]) -> Path:
+    path = run.in_dir / PARAMS_FILE
+    path.write_text(json.dumps(params, indent=2, sort_keys=True))
+    path.chmod(0o644)
+    return path
+
+
+def output_files(out_dir: Path) -> list[tuple[str, Path]]:
+    """(relative name, path) of every regular file under ``out_dir``, sorted.
+
+    Symlinks are skipped, never followed: the pipeline is untrusted, and a link to a host path
+    would otherwise make the worker upload that host file.
+    """
+    found: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(out_dir, followlinks=False):
+        dirnames.sort()
+        for fname in sorted(filenames):
+            path = Path(dirpath) / fname
+            mode = path.lstat().st_mode
+            if not stat.S_ISREG(mode):
+                log.warning("skipping non-regular output", extra={"path": str(path)})
+                continue
+            rel = path.relative_to(out_dir).as_posix()
+            found.append((f"out/{rel}" if rel in RESERVED else rel, path))
+    return found
+
+
+def manifest_entry(name: str, path: Path) -> ManifestEntry:
+    digest, size = sha256_file(path)
+    return ManifestEntry(name=name, bytes=size, sha256=digest, content_type=content_type(name))
+
+
+def build_manifest(files: list[tuple[str, Path]]) -> list[ManifestEntry]:
+    return [manifest_entry(name, path) for name, path in files]
+
+
+def result_key(task_id: str, name: str) -> str:
+    return f"{task_id}/{name}"
+
+
+def store_results(
+    storage: ObjectStorage,
+    bucket: str,
+    task_id: str,
+    run: RunDir,
+    *,
+    include_outputs: bool,
+) -> list[dict[str, Any]]:
+    """Upload outputs (when asked), the log and the manifest; the task's ``results`` list.
+
+    The manifest covers the outputs and the log; the returned list adds the manifest itself.
+    """
+    files = output_files(run.out_dir) if include_outputs else []
+    if run.log_path.is_file():
+        files.append((LOG_FILE, run.log_path))
+    entries = build_manifest(files)
+    paths = dict(files)
+    results: list[dict[str, Any]] = []
+    for entry in entries:
+        key = result_key(task_id, entry.name)
+        storage.upload(bucket, key, str(paths[entry.name]), entry.content_type)
+        results.append({**asdict(entry), "key": key})
+    manifest_path = run.root / MANIFEST_FILE
+    manifest_path.write_text(
+        json.dumps({"task_id": task_id, "files": [asdict(e) for e in entries]}, indent=2)
+    )
+    manifest = manifest_entry(MANIFEST_FILE, manifest_path)
+    key = result_key(task_id, MANIFEST_FILE)
+    storage.upload(bucket, key, str(manifest_path), "application/json")
+    results.append({**asdict(manifest), "content_type": "application/json", "key": key})
+    return results
