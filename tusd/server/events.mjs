@@ -89,6 +89,7 @@ export function createAdapter({config, hooks, store, log}) {
   }
 
   async function onIncomingRequest(request, id) {
+    httpRequest(request) // describe it while its connection is surely open
     if (request.method === 'DELETE') {
       // Throws FILE_NOT_FOUND (404) for an unknown upload, as the DELETE itself would.
       terminated.set(request, await store.getUpload(id))
@@ -119,9 +120,10 @@ export function createAdapter({config, hooks, store, log}) {
       if (!answer?.StopUpload || writers.get(upload.id) !== writer || writer.stopped) return
       log.info(`upload ${upload.id} stopped by post-receive hook`)
       writer.stopped = {upload, response: mergeResponse(ERR_UPLOAD_STOPPED, answer.HTTPResponse)}
-      // Ends the PATCH body early: @tus/server stops writing and answers; `finish` then
-      // terminates the upload and sends tusd's response.
-      body.destroy(new Error('upload stopped by post-receive hook'))
+      // Fails the body stream as a broken connection would: @tus/server stops writing and
+      // answers, and `finish` terminates the upload and answers as tusd does instead.
+      // Not destroy(): that would also close the socket the answer must go out on.
+      body.emit('error', new Error('upload stopped by post-receive hook'))
     })
   }
 

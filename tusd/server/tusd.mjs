@@ -65,23 +65,31 @@ function canonicalHeaderKey(name) {
   return name.toLowerCase().replace(/(^|-)([a-z])/g, (_, dash, c) => dash + c.toUpperCase())
 }
 
+// A request's socket is gone once its connection closes, yet hooks about it may still be
+// due (post-terminate after a stopped upload): describe each request once, on first use.
+const described = new WeakMap()
+
 // tusd's HTTPRequest of a hook event, from the Node.js request behind a srvx Request:
 // URI is the raw request target (path and query, as Go's RequestURI), RemoteAddr is
 // "ip:port" and Header maps canonical names to every value received, Host included.
 export function httpRequest(request) {
-  const req = request.runtime.node.req
+  if (!described.has(request)) described.set(request, describe(request.runtime.node.req))
+  return described.get(request)
+}
+
+function describe(req) {
   const header = {}
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const key = canonicalHeaderKey(req.rawHeaders[i])
     if (!header[key]) header[key] = []
     header[key].push(req.rawHeaders[i + 1])
   }
-  const address = req.socket.remoteAddress ?? ''
+  const address = req.socket?.remoteAddress ?? ''
   const host = address.includes(':') ? `[${address}]` : address
   return {
     Method: req.method,
     URI: req.url,
-    RemoteAddr: `${host}:${req.socket.remotePort ?? 0}`,
+    RemoteAddr: `${host}:${req.socket?.remotePort ?? 0}`,
     Header: header,
   }
 }
