@@ -1,0 +1,176 @@
+"""End to end through the command line on a small synthetic survey (150 k + 120 k points,
+3 cm noise, 1 m / 1 deg misalignment, LAS format 1 and LAZ format 6 at UTM coordinates)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import laspy
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipelines.volcal_baseline",
+                           *(str(a) for a in args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"})
+
+
+Proc = subprocess.CompletedProcess[str]
+
+
+def run_on(survey: Path, out: Path, *extra: str | Path, pre: Path | None = None,
+           post: Path | None = None, stable: Path | None = None) -> Proc:
+    return cli("--pre", pre or survey / "pre.las", "--post", post or survey / "post.laz",
+               "--stable", stable or survey / "stable.shp", "--out", out, *extra)
+
+
+def assert_input_error(proc: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and fragment in last, last
+
+
+@pytest.fixture(scope="module")
+def result(survey: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    out = tmp_path_factory.mktemp("out")
+    params = out / "params.json"
+    params.write_text(json.dumps({"seed": 0}))
+    proc = run_on(survey, out, "--params", params)
+    assert proc.returncode == 0, proc.stderr
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_volumes_match_analytic_truth(result: tuple[Path, Any], truth: dict[str, Any]) -> None:
+    _, report = result
+    assert report["region_count"] == len(truth["features"])
+    for f in truth["features"]:
+        region = min(report["regions"], key=lambda r: math.hypot(r["centroid_x"] - f["cx"],
+                                                                  r["centroid_y"] - f["cy"]))
+        assert math.hypot(region["centroid_x"] - f["cx"], region["centroid_y"] - f["cy"]) < 3.0
+        # A small, sparse survey (3-4 points/m2): 1.5 % here; the benchmark checks the targets.
+        assert region["net_m3"] == pytest.approx(f["net_m3"], rel=0.015)
+    assert report["cut_volume_m3"] == pytest.approx(truth["cut_volume_m3"], rel=0.015)
+    assert report["fill_volume_m3"] == pytest.approx(truth["fill_volume_m3"], rel=0.015)
+    assert report["net_volume_m3"] == pytest.approx(
+        report["fill_volume_m3"] - report["cut_volume_m3"], abs=0.01)
+
+
+def test_registration_recovers_the_misalignment(result: tuple[Path, Any],
+                                                truth: dict[str, Any]) -> None:
+    _, report = result
+    reg = report["registration"]
+    assert reg["converged"] and reg["rmse_m"] < 0.1 and reg["iterations"] >= 1
+    err = np.array(reg["transform"]) @ np.array(truth["misalignment"])
+    assert np.allclose(err[:3, :3], np.eye(3), atol=1e-4)
+    # The residual transform moves a point in the middle of the site by under 2 cm.
+    centre = np.array([500_100.0, 5_000_100.0, 250.0])
+    assert np.linalg.norm(err[:3, :3] @ centre + err[:3, 3] - centre) < 0.02
+
+
+def test_report_has_everything_promised(result: tuple[Path, Any]) -> None:
+    _, report = result
+    for key in ("cut_volume_m3", "fill_volume_m3", "net_volume_m3", "level_of_detection_m",
+                "point_counts", "parameters", "timings_s", "registration"):
+        assert key in report
+    assert report["point_counts"] == {"pre": 150_000, "post": 120_000}
+    assert 0.0 < report["level_of_detection_m"] < 0.1
+    assert report["parameters"]["seed"] == 0
+    assert {"read", "registration", "change_detection", "total"} <= set(report["timings_s"])
+    assert np.array(report["registration"]["transform"]).shape == (4, 4)
+
+
+def test_csv_and_pictures(result: tuple[Path, Any]) -> None:
+    out, report = result
+    with (out / "volumes.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["id", "area_m2", "cut_m3", "fill_m3", "net_m3", "centroid_x",
+                             "centroid_y"]
+    assert len(rows) == report["region_count"]
+    assert float(rows[0]["centroid_x"]) > 400_000  # world coordinates, not local
+    for name in ["change_map.png", *(f"region_{r['id']}.png" for r in report["regions"])]:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_not_a_point_cloud(survey: Path, tmp_path: Path) -> None:
+    bogus = tmp_path / "pre.las"
+    bogus.write_text("x,y,z\n1,2,3\n")
+    assert_input_error(run_on(survey, tmp_path / "o", pre=bogus),
+                       "input 'pre' is not a LAS/LAZ file")
+
+
+def test_empty_cloud(survey: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "post.las"
+    laspy.LasData(laspy.LasHeader(point_format=3, version="1.2")).write(str(empty))
+    assert_input_error(run_on(survey, tmp_path / "o", post=empty), "input 'post' has no points")
+
+
+def test_truncated_laz(survey: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "post.laz"
+    data = (survey / "post.laz").read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    assert_input_error(run_on(survey, tmp_path / "o", post=cut), "input 'post'")
+
+
+def _copy_shapefile(survey: Path, dest: Path, skip: str = "") -> Path:
+    dest.mkdir()
+    for ext in (".shp", ".shx", ".dbf", ".prj"):
+        if ext != skip:
+            shutil.copy(survey / f"stable{ext}", dest / f"stable{ext}")
+    return dest / "stable.shp"
+
+
+def test_missing_shx(survey: Path, tmp_path: Path) -> None:
+    shp = _copy_shapefile(survey, tmp_path / "s", skip=".shx")
+    assert_input_error(run_on(survey, tmp_path / "o", stable=shp), ".shx")
+
+
+def test_stable_polygons_that_miss_the_cloud(survey: Path, tmp_path: Path) -> None:
+    from shapely.geometry import Polygon
+
+    from pipelines.volcal_baseline.synthetic import write_shapefile
+
+    far = tmp_path / "far"
+    far.mkdir()
+    write_shapefile(far / "stable", [Polygon([(0, 0), (50, 0), (50, 50), (0, 50)])],
+                    (600_000.0, 5_100_000.0, 0.0))
+    assert_input_error(run_on(survey, tmp_path / "o", stable=far / "stable.shp"),
+                       "stable-area polygons miss")
+
+
+def test_no_overlap_between_epochs(survey: Path, tmp_path: Path) -> None:
+    las = laspy.read(str(survey / "post.laz"))
+    las.header.offsets = las.header.offsets + np.array([5_000.0, 0.0, 0.0])
+    las.x = las.x + 5_000.0
+    moved = tmp_path / "post.laz"
+    las.write(str(moved))
+    assert_input_error(run_on(survey, tmp_path / "o", post=moved), "no overlap")
+
+
+@pytest.mark.parametrize("limit", [("--max-icp-iterations", "5", "--registration-points", "5000",
+                                    "--max-rotation-deg", "0"),
+                                   ("--max-registration-rmse-m", "0.005")])
+def test_registration_that_does_not_converge(survey: Path, tmp_path: Path,
+                                             limit: tuple[str, ...]) -> None:
+    assert_input_error(run_on(survey, tmp_path / "o", *limit), "registration did not converge")
+
+
+def test_bad_parameter(survey: Path, tmp_path: Path) -> None:
+    params = tmp_path / "p.json"
+    params.write_text(json.dumps({"lod_quantile": 7}))
+    assert_input_error(run_on(survey, tmp_path / "o", "--params", params), "lod_quantile")
+
+
+def test_geographic_prj_is_refused(survey: Path, tmp_path: Path) -> None:
+    shp = _copy_shapefile(survey, tmp_path / "s")
+    shp.with_suffix(".prj").write_text('GEOGCS["WGS 84",DATUM["WGS_1984"]]')
+    assert_input_error(run_on(survey, tmp_path / "o", stable=shp), "geographic")

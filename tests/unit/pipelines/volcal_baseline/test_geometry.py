@@ -1,0 +1,78 @@
+"""Pure logic: grids, synthetic shapes, region growing and volume sums."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pipelines.volcal_baseline.grid import Grid, cell_means, fill_holes
+from pipelines.volcal_baseline.regions import Regions
+from pipelines.volcal_baseline.registration import apply
+from pipelines.volcal_baseline.synthetic import (
+    Feature,
+    SurveyConfig,
+    feature_for_volume,
+    misalignment,
+)
+from pipelines.volcal_baseline.volume import region_volumes
+
+
+def test_cell_means_integrate_a_surface_without_bias() -> None:
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 50, (200_000, 2))
+    z = 0.3 * xy[:, 0] + 0.01 * xy[:, 1] ** 2
+    grid = Grid(0.0, 0.0, 1.0, 50, 50)
+    means, counts = cell_means(grid, np.column_stack([xy, z]))
+    assert counts.sum() == 200_000
+    exact = 0.3 * 25 * 2500 + 0.01 * (50**3 / 3) * 50  # integral over the square
+    assert means.sum() == pytest.approx(exact, rel=1e-3)
+
+
+def test_fill_holes_fills_gaps_but_not_outside() -> None:
+    v = np.full((10, 10), np.nan)
+    v[:, :5] = 1.0
+    v[4, 2] = np.nan  # a sampling gap inside the data
+    filled, covered = fill_holes(v)
+    assert filled[4, 2] == 1.0 and covered[4, 2]
+    assert not covered[:, 8:].any()
+
+
+@pytest.mark.parametrize("shape", ["dome", "frustum"])
+@pytest.mark.parametrize("volume", [200.0, 900.0, 20_000.0])
+def test_feature_volume_formula_matches_numeric_integral(shape: str, volume: float) -> None:
+    f = feature_for_volume(volume, "pit", shape, 0.0, 0.0)
+    assert f.volume == pytest.approx(volume)
+    h = f.radius / 400
+    xs = (np.arange(-410, 410) + 0.5) * h
+    gx, gy = np.meshgrid(xs, xs)
+    assert -f.dz(gx, gy).sum() * h * h == pytest.approx(volume, rel=2e-3)
+
+
+def test_misalignment_is_rigid_with_requested_size() -> None:
+    cfg = SurveyConfig(shift_m=2.0, rotation_deg=2.0)
+    t = misalignment(cfg, np.array([200.0, 200.0, 0.0]), np.random.default_rng(3))
+    rot = t[:3, :3]
+    assert np.allclose(rot @ rot.T, np.eye(3))
+    assert math.degrees(math.acos((np.trace(rot) - 1) / 2)) == pytest.approx(2.0)
+    centre_moved = apply(t, np.array([[200.0, 200.0, 0.0]]))
+    assert np.linalg.norm(centre_moved - [200.0, 200.0, 0.0]) == pytest.approx(2.0)
+
+
+def test_region_volumes_split_cut_and_fill_by_side_not_by_noise() -> None:
+    grid = Grid(0.0, 0.0, 2.0, 4, 1)
+    label = np.array([[1, 1, 2, 0]])
+    sign = np.array([[-1, -1, 1, 0]])
+    # A noisy cell on the cut side that happens to be positive must reduce cut, not add fill.
+    diff = np.array([[-1.0, 0.25, 0.5, 9.0]])
+    vols = region_volumes(Regions(grid, label, sign, 2, np.zeros(3, dtype=bool)), diff)
+    assert [v.id for v in vols] == [1, 2]
+    assert vols[0].cut_m3 == pytest.approx(3.0) and vols[0].fill_m3 == 0.0
+    assert vols[0].net_m3 == pytest.approx(-3.0) and vols[0].area_m2 == pytest.approx(8.0)
+    assert vols[1].fill_m3 == pytest.approx(2.0) and vols[1].centroid_x == pytest.approx(5.0)
+
+
+def test_feature_dz_has_compact_support() -> None:
+    f = Feature("mound", "dome", 0.0, 0.0, 10.0, 2.0)
+    assert f.dz(np.array([0.0, 10.0, 15.0]), np.zeros(3)).tolist() == [2.0, 0.0, 0.0]
