@@ -2,12 +2,16 @@
 and the ``integration``/``e2e`` markers given by folder.
 
 Unit tests use none of this and run without any service. The ``stack`` fixture reuses a test
-stack that is already up (``python -m orchestrator.localstack up --profile test`` in another
-terminal makes repeated runs fast), else starts one for this session and stops it at the end.
+stack that is already up or starting (``python -m orchestrator.localstack up --profile test`` in
+another terminal makes repeated runs fast), else starts one for this session and stops it at the
+end, once no other pytest session that joined it is still running. Sessions agree through a lock
+file and one marker file per session in ``.stack-test/sessions/``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -81,19 +85,47 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _running_supervisor(profile: Profile) -> int | None:
-    """Pid of a test stack that is up and answering, else None."""
+def _supervisor(profile: Profile) -> int | None:
+    """Pid of a live test-profile supervisor (ready or still starting), else None."""
     try:
         pid = int(profile.pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
-    if not profile.ready_file.exists() or not _alive(pid):
-        return None
+    return pid if b"orchestrator.localstack" in cmdline else None
+
+
+def _healthy(profile: Profile) -> bool:
     try:
-        ok = requests.get(f"{profile.api_url}/health", timeout=5).status_code == 200
+        return requests.get(f"{profile.api_url}/health", timeout=5).status_code == 200
     except requests.RequestException:
-        ok = False
-    return pid if ok else None
+        return False
+
+
+def _join(profile: Profile, pid: int) -> bool:
+    """Wait for another session's stack to be ready; True when it is and answers."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while _alive(pid) and time.monotonic() < deadline:
+        if profile.ready_file.exists():
+            return _healthy(profile)
+        time.sleep(0.5)
+    return False
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _other_sessions(sessions: Path) -> list[int]:
+    pids = [int(p.name) for p in sessions.glob("*") if p.name.isdigit()]
+    return [pid for pid in pids if pid != os.getpid() and _alive(pid)]
 
 
 def _tail(path: Path, lines: int = 60) -> str:
@@ -151,12 +183,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def stack() -> Iterator[Stack]:
     """The test-profile local stack: PostgreSQL, Redis, S3, dockerd, API, TUS server, worker."""
     profile = get_profile("test", ROOT)
-    proc = None if _running_supervisor(profile) else _start(profile)
+    sessions = profile.datadir / "sessions"
+    with _locked(profile.datadir / "fixture.lock"):
+        pid = _supervisor(profile)
+        proc = None if pid is not None and _join(profile, pid) else _start(profile)
+        sessions.mkdir(exist_ok=True)
+        (sessions / str(os.getpid())).touch()
     env = envfile.parse(profile.env_file.read_text())
     try:
         yield Stack(env=env, datadir=profile.datadir, profile=profile)
     finally:
+        (sessions / str(os.getpid())).unlink(missing_ok=True)
         if proc is not None:
+            # Sessions that joined this stack keep it up until they are done.
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while _other_sessions(sessions) and time.monotonic() < deadline:
+                time.sleep(1)
             _stop(proc)
 
 

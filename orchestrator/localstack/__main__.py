@@ -91,6 +91,10 @@ def cmd_images(args: argparse.Namespace, environ: dict[str, str]) -> int:
             )
             for name, state in built.items():
                 log.info("pipeline-%s:latest %s", name, state)
+            failed = [n for n, s in built.items() if s.startswith("failed")]
+            if failed:
+                log.error("images FAILED to build: %s (log: %s)", ", ".join(failed), log_path)
+                return 1
         log.info("images done in %.1f s", time.monotonic() - started)
         return 0
     except images.ImageError as exc:

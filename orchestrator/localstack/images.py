@@ -18,7 +18,17 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from .child import log_tail
+
 BASE_TAG = "debian:bookworm-slim"
+# Certificates the host trusts locally (Debian's place for them), put into every build context at
+# HOST_CA_DIR so a Dockerfile that downloads over HTTPS behind a TLS-inspecting proxy can trust
+# what the host trusts:  COPY .build/host-ca/ /usr/local/share/ca-certificates/
+#                        RUN update-ca-certificates
+# and pip given --cert /etc/ssl/certs/ca-certificates.crt (pip's own bundle knows no local CA).
+# The folder is always there (possibly empty), so that COPY works on any machine.
+LOCAL_CA_SOURCE = Path("/usr/local/share/ca-certificates")
+HOST_CA_DIR = ".build/host-ca"
 HASH_LABEL = "org.upload-orchestrator.source-hash"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
@@ -147,18 +157,27 @@ def built_hash(tag: str, env: Mapping[str, str]) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def write_context(root: Path, out: Path) -> None:
-    """The build context: the repository minus what ``_CONTEXT_SKIP`` names.
+def write_context(root: Path, out: Path, ca_source: Path = LOCAL_CA_SOURCE) -> None:
+    """The build context: the repository minus what ``_CONTEXT_SKIP`` names, plus the host's
+    local CA certificates under ``HOST_CA_DIR``.
 
     Built here rather than by ``docker build .`` so that no .dockerignore is needed to keep the
     virtualenv and the stack's data dirs (PostgreSQL's is unreadable) out of the upload.
     """
-    with tarfile.open(out, "w") as tar:
+    # GNU format: the PAX default adds an extended header (float mtimes) in front of the first
+    # entry, and the docker CLI then no longer recognises stdin as an archive.
+    with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as tar:
         for path in sorted(root.rglob("*")):
             rel = path.relative_to(root).as_posix()
             if _skip(rel) or not (path.is_file() or path.is_dir()) or path.is_symlink():
                 continue
             tar.add(path, arcname=rel, recursive=False)
+        for folder in (".build", HOST_CA_DIR):
+            entry = tarfile.TarInfo(folder)
+            entry.type, entry.mode, entry.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+            tar.addfile(entry)
+        for cert in sorted(ca_source.rglob("*.crt")) if ca_source.is_dir() else []:
+            tar.add(cert, arcname=f"{HOST_CA_DIR}/{cert.name}", recursive=False)
 
 
 def build_pipelines(
@@ -167,7 +186,8 @@ def build_pipelines(
 ) -> dict[str, str]:
     """Build each ``pipelines/<name>/Dockerfile`` as ``pipeline-<name>:latest`` unless current.
 
-    Returns ``{name: "built" | "current"}``; raises :class:`ImageError` on a failed build.
+    Returns ``{name: "built" | "current" | "failed: <why>"}``: one broken pipeline does not stop
+    the others from building. An interruption (``should_stop``) raises :class:`ImageError`.
     """
     results: dict[str, str] = {}
     names = [n for n in pipeline_names(root) if only is None or n in only]
@@ -184,7 +204,17 @@ def build_pipelines(
                 write_context(root, context)
             say(f"building {tag} (log: {log_path})")
             started = time.monotonic()
-            _build(tag, f"pipelines/{name}/Dockerfile", wanted, context, env, log_path, should_stop)
+            try:
+                _build(
+                    tag, f"pipelines/{name}/Dockerfile", wanted, context, env, log_path,
+                    should_stop,
+                )
+            except ImageError as exc:
+                if should_stop():
+                    raise
+                say(f"FAILED: {exc}\n{log_tail(log_path, 15)}")
+                results[name] = f"failed: {exc}"
+                continue
             say(f"built {tag} in {time.monotonic() - started:.0f} s")
             results[name] = "built"
     finally:

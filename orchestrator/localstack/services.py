@@ -282,7 +282,7 @@ class Seaweed(Service):
     def ports(self) -> list[int]:
         p = self.profile.ports
         http = [p.s3, p.weed_master, p.weed_volume, p.weed_filer]
-        return http + [port + 10000 for port in http]  # weed's gRPC ports are http + 10000
+        return http + [port + 1 for port in http]  # gRPC, see argv
 
     def prepare(self) -> None:
         (self.profile.datadir / "weed").mkdir(exist_ok=True)
@@ -302,11 +302,19 @@ class Seaweed(Service):
             f"-master.port={p.weed_master}", f"-volume.port={p.weed_volume}",
             "-filer", f"-filer.port={p.weed_filer}",
             "-s3", f"-s3.port={p.s3}", f"-s3.config={self.s3_config}",
+            # gRPC next to each HTTP port: weed's default (HTTP + 10000) lands in the 28xxx range
+            # other local tools like, and then a start fails on a port nobody thought of.
+            f"-master.port.grpc={p.weed_master + 1}", f"-volume.port.grpc={p.weed_volume + 1}",
+            f"-filer.port.grpc={p.weed_filer + 1}", f"-s3.port.grpc={p.s3 + 1}",
             # Small volumes, count derived from free disk: works on a modest laptop disk.
             "-master.volumeSizeLimitMB=1024", "-volume.max=0",
             # Extra listeners on fixed ports would collide between the dev and test stacks.
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-volume.preStopSeconds=0",
+            # A lone master otherwise waits out a 10 s raft election on every warm start.
+            "-master.electionTimeout=1s",
+            # No usage reports to the internet from a developer's machine (or CI).
+            "-master.telemetry=false",
         ]
 
     def client(self):  # type: ignore[no-untyped-def]

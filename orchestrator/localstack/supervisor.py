@@ -214,10 +214,17 @@ class Supervisor:
         built = images.build_pipelines(
             self.profile.root, env, log_path, log.info, should_stop=self.stopping.is_set
         )
-        summary = ", ".join(f"{n} {s}" for n, s in built.items()) or "no pipelines"
+        failed = [n for n, s in built.items() if s.startswith("failed")]
+        summary = ", ".join(
+            f"{n} {'FAILED' if n in failed else s}" for n, s in built.items()
+        ) or "no pipelines"
         log.info(
             "images    ready in %.1f s (base %s; %s)", time.monotonic() - started, how, summary
         )
+        if failed:
+            # The stack is still useful without them; tasks of these pipelines will fail with
+            # a missing-image reason. `make images` / `make test` treat this as an error.
+            log.warning("pipeline images NOT built: %s (see %s)", ", ".join(failed), log_path)
 
     def _check_stop(self) -> None:
         if self.stopping.is_set():
