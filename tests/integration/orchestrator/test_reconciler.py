@@ -1,0 +1,167 @@
+"""The reconciler on real PostgreSQL and Redis (the test stack).
+
+Tasks here live on queues no worker listens on, so the stack's own worker never touches them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+import pytest
+from rq import Queue
+from sqlalchemy import text
+
+from orchestrator.bootstrap import Services, build_services
+from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.task import TaskView
+from orchestrator.reconciler import LOCK_KEY, Reconciler
+from orchestrator.settings import Settings
+from pipelines.checksum.spec import SPEC
+
+
+@pytest.fixture(scope="module")
+def services(stack: Any) -> Iterator[Services]:
+    settings = Settings(**{k.lower(): v for k, v in stack.env.items()})
+    services = build_services(settings.model_copy(update={"max_attempts": 3}))
+    yield services
+    services.close()
+
+
+@pytest.fixture
+def queue_name() -> str:
+    return f"test-reconciler-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def reconciler(services: Services) -> Reconciler:
+    return Reconciler(services, pending_grace_s=0)
+
+
+def pending_task(services: Services, queue: str) -> str:
+    task_id = str(uuid.uuid4())
+    services.tasks.create(
+        task_id=task_id,
+        pipeline=SPEC.name,
+        params=SPEC.validate_params({}),
+        resources=asdict(SPEC.resources),
+        queue=queue,
+        slots=[],  # nothing to upload: straight to pending
+    )
+    assert services.tasks.queue_if_complete(task_id)
+    return task_id
+
+
+def age(services: Services, task_id: str, seconds: int) -> None:
+    """Pretend the task's last update and heartbeat were ``seconds`` ago."""
+    with services.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE tasks SET updated_at = now() - make_interval(secs => :s),"
+                " heartbeat_at = CASE WHEN heartbeat_at IS NULL THEN NULL"
+                " ELSE now() - make_interval(secs => :s) END WHERE id = :id"
+            ),
+            {"s": seconds, "id": task_id},
+        )
+
+
+def get(services: Services, task_id: str) -> TaskView:
+    task = services.tasks.get(task_id)
+    assert task is not None
+    return task
+
+
+def queued_ids(services: Services, queue: str) -> list[str]:
+    return list(Queue(queue, connection=services.redis).job_ids)
+
+
+def test_pending_task_without_a_job_is_enqueued_again(
+    services: Services, reconciler: Reconciler, queue_name: str
+) -> None:
+    task_id = pending_task(services, queue_name)
+    age(services, task_id, 60)
+    assert queued_ids(services, queue_name) == []
+
+    report = reconciler.run_pass()
+    assert task_id in report.requeued
+    assert queued_ids(services, queue_name) == [f"task-{task_id}"]
+    assert services.queue.is_live(task_id)
+
+    # A live job is left alone: no duplicate on the next pass.
+    assert task_id not in reconciler.run_pass().requeued
+    assert queued_ids(services, queue_name) == [f"task-{task_id}"]
+
+
+def test_fresh_pending_task_gets_a_grace_period(services: Services, queue_name: str) -> None:
+    task_id = pending_task(services, queue_name)
+    report = Reconciler(services, pending_grace_s=15).run_pass()
+    assert task_id not in report.requeued
+    assert queued_ids(services, queue_name) == []
+
+
+def test_lost_worker_is_retried_then_failed_after_max_attempts(
+    services: Services, reconciler: Reconciler, queue_name: str
+) -> None:
+    task_id = pending_task(services, queue_name)
+    for attempt in (1, 2, 3):
+        worker = f"dead-host:{attempt}"
+        assert services.tasks.claim(task_id, worker) is not None
+        report = reconciler.run_pass()
+        assert task_id not in report.retried  # still heart-beating (just claimed)
+        age(services, task_id, 120)
+        report = reconciler.run_pass()
+        task = get(services, task_id)
+        if attempt < 3:
+            assert task_id in report.retried
+            assert task.status is TaskStatus.PENDING
+            assert task.worker_id is None and task.heartbeat_at is None
+            assert task.attempts == attempt
+            assert services.queue.is_live(task_id)
+            Queue(queue_name, connection=services.redis).empty()
+    assert task_id in report.failed
+    assert (task.status, task.reason) == (
+        TaskStatus.ERROR,
+        "worker lost 3 times (last: dead-host:3)",
+    )
+
+
+def test_lost_worker_with_a_kill_request_ends_killed(
+    services: Services, reconciler: Reconciler, queue_name: str
+) -> None:
+    task_id = pending_task(services, queue_name)
+    assert services.tasks.claim(task_id, "dead-host:9") is not None
+    assert services.tasks.request_kill(task_id)
+    age(services, task_id, 120)
+    report = reconciler.run_pass()
+    assert task_id in report.killed
+    task = get(services, task_id)
+    assert (task.status, task.reason) == (TaskStatus.KILLED, "killed on request")
+
+
+def test_a_worker_that_beats_again_keeps_its_task(
+    services: Services, reconciler: Reconciler, queue_name: str
+) -> None:
+    task_id = pending_task(services, queue_name)
+    assert services.tasks.claim(task_id, "slow-host:1") is not None
+    age(services, task_id, 120)
+    assert services.tasks.heartbeat(task_id, "slow-host:1")
+    report = reconciler.run_pass()
+    assert task_id not in report.retried + report.failed + report.killed
+    assert get(services, task_id).status is TaskStatus.RUNNING
+
+
+def test_only_one_replica_reconciles_at_a_time(
+    services: Services, reconciler: Reconciler, queue_name: str
+) -> None:
+    task_id = pending_task(services, queue_name)
+    age(services, task_id, 60)
+    with services.engine.begin() as other_replica:
+        assert other_replica.execute(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}
+        ).scalar()
+        report = reconciler.run_pass()
+        assert not report.ran and report.changed == 0
+    assert queued_ids(services, queue_name) == []
+    assert reconciler.run_pass().ran

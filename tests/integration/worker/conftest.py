@@ -1,0 +1,98 @@
+"""Fixtures of the worker's integration tests: a real Docker engine and the checksum image."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from docker.errors import ImageNotFound
+
+from pipelines.checksum.spec import SPEC
+from pipelines.spec import MiB, Resources
+from worker.executors.base import RunRequest
+from worker.staging import PARAMS_FILE, RunDir, write_params
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = docker.from_env(timeout=120)
+    client.ping()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def checksum_image(docker_client: docker.DockerClient) -> str:
+    """The pipeline image, built the way the stack builds it when it is not there yet."""
+    try:
+        docker_client.images.get(SPEC.image)
+    except ImageNotFound:
+        subprocess.run(
+            [
+                "docker",
+                "build",
+                "--network",
+                "host",
+                "-f",
+                "pipelines/checksum/Dockerfile",
+                "-t",
+                SPEC.image,
+                ".",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+    return SPEC.image
+
+
+MakeRequest = Callable[..., RunRequest]
+
+
+@pytest.fixture
+def make_request(tmp_path: Path, checksum_image: str) -> MakeRequest:
+    """A run of the checksum pipeline on two small files; keyword overrides for each field."""
+
+    def make(
+        *,
+        params: dict[str, Any] | None = None,
+        memory_mib: int = 128,
+        timeout_s: int = 60,
+        **overrides: Any,
+    ) -> RunRequest:
+        run = RunDir.create(str(tmp_path), "t")
+        (run.in_dir / "first").write_bytes(b"hello\n")
+        (run.in_dir / "second.bin").write_bytes(bytes(range(256)) * 4)
+        for f in run.in_dir.iterdir():
+            f.chmod(0o644)
+        write_params(run, SPEC.validate_params(params))
+        fields: dict[str, Any] = {
+            "task_id": f"it-{tmp_path.name[-20:]}",
+            "image": checksum_image,
+            "command": SPEC.command,
+            "inputs": {"first": "first", "second": "second.bin"},
+            "in_dir": run.in_dir,
+            "out_dir": run.out_dir,
+            "params_file": PARAMS_FILE,
+            "log_path": run.log_path,
+            "resources": Resources(
+                cpus=0.5, memory_bytes=memory_mib * MiB, timeout_s=timeout_s, pids=64
+            ),
+        }
+        fields.update(overrides)
+        return RunRequest(**fields)
+
+    return make
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
