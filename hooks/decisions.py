@@ -260,7 +260,7 @@ def _post_finish(req: HookRequest, target: Target, task: TaskView) -> Decision:
     if state.done and state.upload_id != upload.ID:
         return Ignore(f"input {target.slot!r} was filled by upload {state.upload_id}")
     # A replay of the finish that filled the slot is recorded again (a no-op) so the caller
-    # re-checks the queueing a failed first delivery may have left undone.
+    # re-checks the queueing that a failed first delivery may have left undone.
     if not state.done and task.status is not TaskStatus.WAITING:
         return Ignore(f"task is {task.status.value}")
     storage = upload.Storage or {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 
 from orchestrator.api.auth import PUBLIC
 from orchestrator.bootstrap import Services
@@ -21,7 +22,7 @@ class HealthController(Controller):
         opt={PUBLIC: True},
         summary="200 when PostgreSQL, Redis and S3 all answer; 503 naming each that does not",
     )
-    def health(self, services: Services) -> Response[dict[str, Any]]:
+    def health(self, services: NamedDependency[Services]) -> Response[dict[str, Any]]:
         checks = check(services)
         ok = all(v == "ok" for v in checks.values())
         return Response(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from hooks.protocol import HookRequest, HookResponse
@@ -25,5 +27,10 @@ class HookController(Controller):
         opt={PUBLIC: True},
         summary="tusd v2 HTTP hook receiver (?secret=...)",
     )
-    def tusd_hook(self, data: HookRequest, services: Services, catalog: Catalog) -> HookResponse:
+    def tusd_hook(
+        self,
+        data: JSONBody[HookRequest],
+        services: NamedDependency[Services],
+        catalog: NamedDependency[Catalog],
+    ) -> HookResponse:
         return handle_hook(services, catalog, data)

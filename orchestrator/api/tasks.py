@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from orchestrator.api.schemas import (
@@ -28,7 +30,12 @@ class TaskController(Controller):
         sync_to_thread=True,
         summary="Create a task; returns one TUS upload URL per input slot",
     )
-    def create(self, data: TaskCreate, services: Services, catalog: Catalog) -> TaskCreated:
+    def create(
+        self,
+        data: JSONBody[TaskCreate],
+        services: NamedDependency[Services],
+        catalog: NamedDependency[Catalog],
+    ) -> TaskCreated:
         created = tasks.create_task(services, catalog, data.pipeline, data.params)
         return task_created(created.task, created.spec, created.upload_urls)
 
@@ -39,7 +46,7 @@ class TaskController(Controller):
         sync_to_thread=True,
         summary="Queue a task whose required inputs are all uploaded (idempotent)",
     )
-    def start(self, task_id: str, services: Services) -> TaskStatusRead:
+    def start(self, task_id: FromPath[str], services: NamedDependency[Services]) -> TaskStatusRead:
         task = tasks.start_task(services, task_id)
         return TaskStatusRead(task_id=task.id, status=task.status.value)
 
@@ -49,7 +56,7 @@ class TaskController(Controller):
         sync_to_thread=True,
         summary="A task's state, uploads and (when done) freshly presigned result URLs",
     )
-    def query(self, task_id: str, services: Services) -> TaskRead:
+    def query(self, task_id: FromPath[str], services: NamedDependency[Services]) -> TaskRead:
         return _read(services, task_id)
 
     @get(
@@ -58,7 +65,7 @@ class TaskController(Controller):
         sync_to_thread=True,
         summary="Alias of query_task",
     )
-    def get_task(self, task_id: str, services: Services) -> TaskRead:
+    def get_task(self, task_id: FromPath[str], services: NamedDependency[Services]) -> TaskRead:
         return _read(services, task_id)
 
     @post(
@@ -67,7 +74,9 @@ class TaskController(Controller):
         sync_to_thread=True,
         summary="Kill a task: at once unless running; a running one is stopped by its worker",
     )
-    def kill(self, task_id: str, services: Services) -> Response[TaskStatusRead]:
+    def kill(
+        self, task_id: FromPath[str], services: NamedDependency[Services]
+    ) -> Response[TaskStatusRead]:
         outcome = tasks.kill_task(services, task_id)
         body = TaskStatusRead(
             task_id=outcome.task.id,

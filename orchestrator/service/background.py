@@ -1,7 +1,7 @@
 """Runs reconciler passes in a background thread of the API process.
 
-Every API replica runs this loop; a PostgreSQL advisory lock, held on a dedicated connection for
-the length of one pass, lets only one replica reconcile at a time.
+Every API replica runs this loop; ``Reconciler.run_pass`` takes a PostgreSQL advisory lock
+itself, so only one replica's pass does work at a time.
 """
 
 from __future__ import annotations
@@ -11,17 +11,13 @@ import logging
 import threading
 from typing import Any
 
-from sqlalchemy import text
-
 from orchestrator.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
-# Arbitrary but fixed: the advisory lock id every replica agrees on ("reconcil" in ASCII).
-ADVISORY_LOCK_ID = 0x7265636F6E63696C
-
 
 def _load_reconciler(services: Services) -> Any | None:
+    # Imported lazily so the API still serves (without reconciling) where it is absent.
     try:
         module = importlib.import_module("orchestrator.reconciler")
     except ImportError as exc:
@@ -36,6 +32,10 @@ class ReconcileLoop:
         self._interval_s = interval_s or services.settings.reconcile_interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         reconciler = _load_reconciler(self._services)
@@ -54,19 +54,6 @@ class ReconcileLoop:
     def _run(self, reconciler: Any) -> None:
         while not self._stop.wait(self._interval_s):
             try:
-                self.run_locked(reconciler)
-            except Exception:  # one failed pass must not end the loop
-                log.exception("reconciler pass failed")
-
-    def run_locked(self, reconciler: Any) -> bool:
-        """One pass if this replica gets the lock; False when another replica holds it."""
-        with self._services.engine.connect() as conn:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID})
-            if not got.scalar():
-                return False
-            try:
                 reconciler.run_pass()
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": ADVISORY_LOCK_ID})
-                conn.commit()
-        return True
+            except Exception:  # one failed pass (database down) must not end the loop
+                log.exception("reconciler pass failed")

@@ -13,7 +13,7 @@ from orchestrator.domain.capability import upload_url
 from orchestrator.domain.planning import plan_task
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
-from orchestrator.errors import Conflict, InvalidRequest, NotFound, StorageError
+from orchestrator.errors import Conflict, InvalidRequest, NotFound, QueueError, StorageError
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
 from pipelines.spec import PipelineSpec
@@ -94,22 +94,19 @@ def enqueue(services: Services, task: TaskView) -> None:
 
 
 def queue_if_complete(services: Services, task_id: str) -> bool:
-    """waiting → pending when every required input is in; the caller that wins enqueues."""
+    """waiting → pending when every required input is in; the caller that wins enqueues.
+
+    PostgreSQL is the truth and Redis only carries work: when the enqueue fails, the task stays
+    pending and the reconciler enqueues it again, so the failure is logged, not raised (a 503
+    would only make tusd retry a hook that has nothing left to do).
+    """
     if not services.tasks.queue_if_complete(task_id):
         return False
-    enqueue(services, get_task(services, task_id))
+    try:
+        enqueue(services, get_task(services, task_id))
+    except QueueError as exc:
+        log.warning("task pending but not enqueued; the reconciler will retry: %s", exc)
     return True
-
-
-def ensure_queued(services: Services, task_id: str) -> None:
-    """Re-enqueue a pending task whose job is missing (an earlier enqueue failed).
-
-    A duplicate job is harmless: only one worker can win the pending → running claim.
-    """
-    task = get_task(services, task_id)
-    if task.status is TaskStatus.PENDING and not services.queue.is_live(task_id):
-        log.warning("pending task had no live job; enqueueing again")
-        enqueue(services, task)
 
 
 def start_task(services: Services, task_id: str) -> TaskView:

@@ -22,7 +22,7 @@ from orchestrator.bootstrap import Services
 from orchestrator.errors import StorageError
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
-from orchestrator.service.tasks import ensure_queued, queue_if_complete
+from orchestrator.service.tasks import queue_if_complete
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _finish(services: Services, decision: RecordFinish) -> Decision:
         # A wrong size never heals by retrying; the slot stays unfilled, visibly uploading.
         log.warning("finished upload not trusted: %s", problem)
         return Ignore(problem)
-    recorded = services.tasks.slot_finished(
+    services.tasks.slot_finished(
         decision.task_id,
         decision.slot,
         upload_id=decision.upload_id,
@@ -83,9 +83,9 @@ def _finish(services: Services, decision: RecordFinish) -> Decision:
         bucket=decision.bucket,
         key=decision.key,
     )
-    if not queue_if_complete(services, decision.task_id) and not recorded:
-        # A replay: the first delivery may have recorded the slot and then failed to enqueue.
-        ensure_queued(services, decision.task_id)
+    # Also on a replay: the first delivery may have recorded the slot and then failed (503)
+    # before the task was queued.
+    queue_if_complete(services, decision.task_id)
     return decision
 
 
