@@ -27,9 +27,12 @@ def _load_reconciler(services: Services) -> Any | None:
 
 
 class ReconcileLoop:
-    def __init__(self, services: Services, interval_s: float | None = None) -> None:
+    def __init__(
+        self, services: Services, interval_s: float | None = None, reconciler: Any = None
+    ) -> None:
         self._services = services
         self._interval_s = interval_s or services.settings.reconcile_interval_s
+        self._reconciler = reconciler
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -38,7 +41,7 @@ class ReconcileLoop:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        reconciler = _load_reconciler(self._services)
+        reconciler = self._reconciler or _load_reconciler(self._services)
         if reconciler is None:
             return
         self._thread = threading.Thread(
