@@ -193,6 +193,12 @@ def _residuals(p: FloatArray, base: FloatArray, c: FloatArray) -> tuple[FloatArr
     return (p[:, 2] - height) / norm, normal
 
 
+def _motion(transform: FloatArray, points: FloatArray) -> float:
+    """Largest displacement, in metres, that ``transform`` gives any of ``points``."""
+    moved = points @ transform[:3, :3].T + transform[:3, 3]
+    return float(np.linalg.norm(moved - points, axis=1).max())
+
+
 def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
              settings: RegistrationSettings) -> tuple[FloatArray, float, int, bool, float]:
     """Point-to-plane ICP with trimmed residuals. Returns transform, RMSE, iterations,
@@ -205,6 +211,9 @@ def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
     thr = max(5.0, 10.0 * spacing)
     transform = init.copy()
     rmse, inliers = math.inf, 0.0
+    corners = np.array([[lo[0], lo[1], centre[2]], [hi[0], lo[1], centre[2]],
+                        [lo[0], hi[1], centre[2]], [hi[0], hi[1], centre[2]]])
+    history: list[FloatArray] = []
     for it in range(1, settings.max_iterations + 1):
         src = source @ transform[:3, :3].T + transform[:3, 3]
         dist, idx = tree.query(src, k=1, distance_upper_bound=thr, workers=-1)
@@ -224,11 +233,15 @@ def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
         rmse = float(np.sqrt(np.mean(r**2)))
         inliers = float(keep.sum()) / len(source)
         new_thr = max(thr_min, min(thr, 4.0 * float(np.median(dist[ok]))))
-        # Motion of a point at the far edge of the stable areas, in metres: ICP on discrete
-        # neighbours ends in a ~10 um limit cycle, so 0.1 mm counts as converged.
-        reach = float(np.linalg.norm(step[:3])) * float(np.linalg.norm(hi - lo)) + float(
-            np.linalg.norm(step[3:]))
-        if reach < 1e-4 and new_thr >= thr:
+        history.append(transform)
+        # ICP on discrete, noisy neighbours ends in a small limit cycle instead of a fixed
+        # point. Steps below the statistical precision of the fit (RMSE / sqrt(n)) are noise:
+        # converged once the last step, or the net motion over the last four, is below it.
+        tol = max(1e-4, 0.5 * rmse / math.sqrt(max(int(keep.sum()), 1)))
+        settled = new_thr >= thr
+        if settled and (_motion(inc, corners) < tol
+                        or (len(history) > 4 and _motion(
+                            transform @ np.linalg.inv(history[-5]), corners) < tol)):
             return transform, rmse, it, True, inliers
         thr = new_thr
     return transform, rmse, settings.max_iterations, False, inliers
