@@ -16,8 +16,14 @@ from orchestrator import logs
 from orchestrator.errors import OrchestratorError
 from orchestrator.settings import Settings
 from worker import bootstrap
+from worker.executors.docker import DockerExecutor
 
 log = logging.getLogger("worker")
+
+
+def sweep_orphans(context: bootstrap.WorkerContext) -> None:
+    if isinstance(context.executor, DockerExecutor):
+        context.executor.remove_orphans()
 
 
 def main() -> int:
@@ -40,7 +46,14 @@ def main() -> int:
             "hardware": context.hardware.as_dict(),
         },
     )
-    worker = Worker(queues, name=context.worker_id, connection=redis)
+    sweep_orphans(context)
+    worker = Worker(
+        queues,
+        name=context.worker_id,
+        connection=redis,
+        # A horse that died (crash, RQ job timeout) leaves its container running: remove it.
+        work_horse_killed_handler=lambda *_: sweep_orphans(context),
+    )
     try:
         worker.work(logging_level=settings.log_level.upper(), with_scheduler=False)
     finally:

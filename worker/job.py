@@ -66,8 +66,9 @@ class TaskRunner:
                 interval_s=self._settings.heartbeat_interval_s,
                 kill_poll_s=self._settings.kill_poll_interval_s,
             )
-            run_dir = RunDir.create(self._settings.worker_work_dir, task_id)
+            run_dir: RunDir | None = None
             try:
+                run_dir = RunDir.create(self._settings.worker_work_dir, task_id)
                 with heartbeat:
                     status, reason, fields = self._execute(task, spec, run_dir, heartbeat)
                 if heartbeat.lost.is_set():
@@ -79,7 +80,8 @@ class TaskRunner:
                 log.exception("task failed inside the worker")
                 self._finish(task_id, TaskStatus.ERROR, f"worker failed: {exc}")
             finally:
-                run_dir.remove()
+                if run_dir is not None:
+                    run_dir.remove()
 
     def _execute(
         self, task: TaskView, spec: PipelineSpec, run_dir: RunDir, heartbeat: Heartbeat

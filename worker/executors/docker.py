@@ -8,6 +8,8 @@ user, inputs read-only at /in, outputs at /out, GPUs only when asked for and pre
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -42,6 +44,9 @@ POLL_S = 0.25
 STATS_EVERY_S = 1.0
 TMPFS_MAX_BYTES = 512 * 1024**2
 LABEL_TASK = "orchestrator.task_id"
+# "<hostname>:<pid>" of the process supervising the container; when that process is gone the
+# container is an orphan nobody will stop (a work horse killed by RQ's job timeout, say).
+LABEL_OWNER = "orchestrator.owner"
 
 
 def image_missing_reason(image: str) -> str:
@@ -163,11 +168,32 @@ class DockerExecutor:
                 str(request.in_dir): {"bind": IN_ROOT, "mode": "ro"},
                 str(request.out_dir): {"bind": OUT_ROOT, "mode": "rw"},
             },
-            "labels": {LABEL_TASK: request.task_id},
+            "labels": {LABEL_TASK: request.task_id, LABEL_OWNER: _owner()},
         }
         if res.gpus > 0:
             options["device_requests"] = [DeviceRequest(count=res.gpus, capabilities=[["gpu"]])]
         return options
+
+    def remove_orphans(self) -> list[str]:
+        """Remove containers this host started for processes that no longer exist."""
+        host = socket.gethostname()
+        removed = []
+        try:
+            found = self._client.containers.list(all=True, filters={"label": LABEL_OWNER})
+        except DockerException as exc:
+            log.warning("cannot list containers", extra={"error": str(exc)})
+            return []
+        for container in found:
+            owner_host, _, pid = container.labels.get(LABEL_OWNER, "").rpartition(":")
+            if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+                continue
+            log.warning(
+                "removing orphaned pipeline container",
+                extra={"container": container.name, "task_id": container.labels.get(LABEL_TASK)},
+            )
+            self._remove(container)
+            removed.append(container.name)
+        return removed
 
     def _create(self, request: RunRequest) -> Container:
         return self._client.containers.create(**self.container_options(request))
@@ -258,6 +284,20 @@ class DockerExecutor:
             log.warning(
                 "cannot remove container", extra={"container": container.name, "error": str(exc)}
             )
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _explain(exc: DockerException) -> str:

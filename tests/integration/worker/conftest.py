@@ -94,5 +94,3 @@ def make_request(tmp_path: Path, checksum_image: str) -> MakeRequest:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
-
-

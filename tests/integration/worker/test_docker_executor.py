@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import socket
+import subprocess
 import threading
 import time
 
@@ -13,7 +17,7 @@ from orchestrator.domain.status import TaskStatus
 from pipelines.spec import MiB, Resources
 from tests.integration.worker.conftest import MakeRequest, read_json
 from worker.executors.base import OutcomeKind
-from worker.executors.docker import LABEL_TASK, DockerExecutor
+from worker.executors.docker import LABEL_OWNER, LABEL_TASK, DockerExecutor
 from worker.outcome import settle
 
 
@@ -188,3 +192,27 @@ def test_limits_hold_inside_the_container(
     assert probe["root"] != "ok"
     assert probe["in"] != "ok"
     assert probe["tmp"] == "ok"
+
+
+def test_orphans_of_dead_processes_are_removed(
+    executor: DockerExecutor, make_request: MakeRequest, docker_client: docker.DockerClient
+) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = socket.gethostname()
+    made = {}
+    for owner in (f"{host}:{dead.pid}", f"{host}:{os.getpid()}", f"other-host:{dead.pid}"):
+        options = executor.container_options(make_request())
+        options["labels"][LABEL_OWNER] = owner
+        made[owner] = docker_client.containers.create(**options)
+    try:
+        removed = executor.remove_orphans()
+        assert made[f"{host}:{dead.pid}"].name in removed
+        left = {c.name for c in docker_client.containers.list(all=True)}
+        assert made[f"{host}:{dead.pid}"].name not in left
+        assert made[f"{host}:{os.getpid()}"].name in left  # its supervisor is alive
+        assert made[f"other-host:{dead.pid}"].name in left  # not this host's to judge
+    finally:
+        for c in made.values():
+            with contextlib.suppress(docker.errors.NotFound):
+                c.remove(force=True)
