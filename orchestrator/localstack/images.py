@@ -26,7 +26,9 @@ BASE_TAG = "debian:bookworm-slim"
 # what the host trusts:  COPY .build/host-ca/ /usr/local/share/ca-certificates/
 #                        RUN update-ca-certificates
 # and pip given --cert /etc/ssl/certs/ca-certificates.crt (pip's own bundle knows no local CA).
-# The folder is always there (possibly empty), so that COPY works on any machine.
+# The folder is always there (possibly empty), so that COPY works on any machine. The same
+# certificates also go in as the build argument EXTRA_CA_CERT (PEM text, empty when none) for
+# Dockerfiles that prefer `ARG EXTRA_CA_CERT`.
 LOCAL_CA_SOURCE = Path("/usr/local/share/ca-certificates")
 HOST_CA_DIR = ".build/host-ca"
 HASH_LABEL = "org.upload-orchestrator.source-hash"
@@ -223,16 +225,23 @@ def build_pipelines(
     return results
 
 
+def local_ca_pem(ca_source: Path = LOCAL_CA_SOURCE) -> str:
+    if not ca_source.is_dir():
+        return ""
+    return "".join(p.read_text() for p in sorted(ca_source.rglob("*.crt")))
+
+
 def _build(
     tag: str, dockerfile: str, source: str, context: Path, env: Mapping[str, str], log_path: Path,
     should_stop: ShouldStop,
 ) -> None:
     argv = [
         "docker", "build", "--network", "host", "--label", f"{HASH_LABEL}={source}",
-        "-f", dockerfile, "-t", tag, "-",
+        "--build-arg", f"EXTRA_CA_CERT={local_ca_pem()}", "-f", dockerfile, "-t", tag, "-",
     ]
     with log_path.open("ab") as log, context.open("rb") as ctx:
-        log.write(f"\n=== {' '.join(argv)}\n".encode())
+        shown = [a if not a.startswith("EXTRA_CA_CERT=") else "EXTRA_CA_CERT=..." for a in argv]
+        log.write(f"\n=== {' '.join(shown)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
             argv, stdin=ctx, stdout=log, stderr=subprocess.STDOUT, env=dict(env),

@@ -1,0 +1,116 @@
+"""The local stack's pure parts and its restart policy, without any real service."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.localstack import envfile, images, supervisor
+from orchestrator.localstack.child import Child
+from orchestrator.localstack.profile import Ports, Profile, get_profile
+from orchestrator.localstack.secrets import Secrets, load_or_create
+from orchestrator.localstack.services import Context, Service
+
+
+def test_test_profile_shifts_every_port_by_100(tmp_path: Path) -> None:
+    dev, test = get_profile("dev", tmp_path), get_profile("test", tmp_path)
+    assert test.datadir == tmp_path / ".stack-test" and dev.datadir == tmp_path / ".stack"
+    for name, port in vars(dev.ports).items():
+        assert getattr(test.ports, name) == port + 100
+    assert (dev.ports.api, dev.ports.postgres, dev.ports.tus) == (8000, 15432, 11080)
+    with pytest.raises(ValueError):
+        get_profile("prod", tmp_path)
+
+
+def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    first = load_or_create(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create(path) == first
+    assert first.api_key != Secrets.generate().api_key
+
+
+def test_env_file_round_trips_and_quotes_what_the_shell_would_split(tmp_path: Path) -> None:
+    profile = get_profile("test", tmp_path)
+    env = envfile.stack_env(profile, Secrets.generate())
+    env["ODD"] = "a b'c$d"
+    path = tmp_path / "env"
+    envfile.write(path, env)
+    assert envfile.parse(path.read_text()) == env
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert f"TUS_PUBLIC_URL=http://127.0.0.1:{profile.ports.tus}/files/" in path.read_text()
+
+
+def _pipeline(root: Path, name: str) -> Path:
+    folder = root / "pipelines" / name
+    folder.mkdir(parents=True)
+    (root / "pipelines" / "spec.py").write_text("SPEC = 1\n")
+    (root / "pipelines" / "__init__.py").write_text("")
+    (folder / "Dockerfile").write_text("FROM debian:bookworm-slim\n")
+    (folder / "main.py").write_text("print('hi')\n")
+    return folder
+
+
+def test_source_hash_follows_the_pipeline_and_the_shared_spec(tmp_path: Path) -> None:
+    folder = _pipeline(tmp_path, "demo")
+    before = images.source_hash(tmp_path, "demo")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"\0")
+    assert images.source_hash(tmp_path, "demo") == before  # caches don't count
+    (folder / "main.py").write_text("print('changed')\n")
+    changed = images.source_hash(tmp_path, "demo")
+    assert changed != before
+    (tmp_path / "pipelines" / "spec.py").write_text("SPEC = 2\n")
+    assert images.source_hash(tmp_path, "demo") != changed
+    assert images.pipeline_names(tmp_path) == ["demo"]
+
+
+def test_build_context_leaves_out_venv_and_stack_data(tmp_path: Path) -> None:
+    _pipeline(tmp_path, "demo")
+    for junk in (".venv/lib/x.py", ".stack/pg/data/PG_VERSION", "tusd/server/node_modules/m.js"):
+        (tmp_path / junk).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / junk).write_text("x")
+    cas = tmp_path / "cas"
+    cas.mkdir()
+    (cas / "corp.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    out = tmp_path / "ctx.tar"
+    images.write_context(tmp_path, out, ca_source=cas)
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+    assert "pipelines/demo/Dockerfile" in names and "pipelines/spec.py" in names
+    assert f"{images.HOST_CA_DIR}/corp.crt" in names
+    assert not any(n.startswith((".venv", ".stack", "ctx.tar")) or "node_modules" in n
+                   for n in names)
+
+
+class Flaky(Service):
+    name = "flaky"
+
+
+def test_a_crash_looping_child_is_restarted_with_backoff_then_given_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(supervisor, "BACKOFF_START_S", 0.01)
+    profile = Profile("test", tmp_path, tmp_path / "data", Ports())
+    profile.datadir.mkdir()
+    ctx = Context(profile, Secrets.generate(), {}, dict(os.environ))
+    sup = supervisor.Supervisor(ctx)
+    child = Child("flaky", ["sh", "-c", "echo boom; exit 3"], env=dict(os.environ),
+                  log_path=profile.log("flaky"), cwd=tmp_path)
+    child.start()
+    run = supervisor.Running(Flaky(ctx), child)
+    sup.running.append(run)
+    code = None
+    deadline = time.monotonic() + 20
+    while code is None and time.monotonic() < deadline:
+        code = sup._tend(run)
+        time.sleep(0.005)
+    assert code == 1
+    assert run.restarts == supervisor.MAX_FAST_FAILS - 1
+    assert profile.log("flaky").read_text().splitlines().count("boom") == supervisor.MAX_FAST_FAILS
+    assert '"restarts": 4' in (profile.datadir / "children.json").read_text()
