@@ -42,8 +42,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
         own_policy=1
     fi
     trap '[ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # apt's per-package chatter goes to a log; its tail is shown when something fails.
+    apt_log=/var/log/upload-orchestrator-install.log
+    if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } \
+            > "$apt_log" 2>&1; then
+        tail -n 40 "$apt_log" >&2
+        echo "[install] apt-get failed; full log: $apt_log" >&2
+        exit 1
+    fi
     if [ "$own_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
     trap - EXIT
 fi

@@ -193,8 +193,9 @@ class Supervisor:
         took = time.monotonic() - started
         log.info("%-9s ready in %.1f s (pid %d)", service.name, took, child.pid)
 
-    def _wait_ports_free(self, service: Service, grace: float = 10.0) -> None:
-        # A predecessor's children die with it but may take a few seconds to let go of a port.
+    def _wait_ports_free(self, service: Service, grace: float = 30.0) -> None:
+        # A predecessor's children die with it (PDEATHSIG) but may take a while to let go of a
+        # port: SeaweedFS needs about 15 s for its graceful stop.
         deadline = time.monotonic() + grace
         for port in service.ports():
             while port_open(port):
