@@ -23,6 +23,9 @@ from shapely.geometry.base import BaseGeometry
 from .errors import InputError
 from .grid import FloatArray, Grid, cell_means
 
+# How far (m) the coarse alignment may leave a point from its place, for choosing ICP candidates.
+_COARSE_MARGIN_M = 5.0
+
 
 @dataclass(frozen=True)
 class RegistrationSettings:
@@ -200,9 +203,20 @@ def _motion(transform: FloatArray, points: FloatArray) -> float:
 
 
 def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
-             settings: RegistrationSettings) -> tuple[FloatArray, float, int, bool, float]:
+             settings: RegistrationSettings, region: BaseGeometry | None = None,
+             ) -> tuple[FloatArray, float, int, bool, float]:
     """Point-to-plane ICP with trimmed residuals. Returns transform, RMSE, iterations,
-    converged, inlier fraction."""
+    converged, inlier fraction.
+
+    ``region`` (in the target's frame): only source points that the current transform puts
+    inside it take part in an iteration. The source is a superset chosen under the coarse
+    transform, which can be metres off near the site's edges; without this re-selection, points
+    that really lie outside the target's coverage match its edge points, are scored against
+    extrapolated patches and bias the fit (by ~0.1 m in plan and ~1 cm in height at 10 cm
+    noise).
+    """
+    if region is not None:
+        shapely.prepare(region)
     tree = cKDTree(target, balanced_tree=False, compact_nodes=False)
     coefs, spacing = _patches(target, tree)
     lo, hi = target[:, :2].min(0), target[:, :2].max(0)
@@ -216,6 +230,8 @@ def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
     history: list[FloatArray] = []
     for it in range(1, settings.max_iterations + 1):
         src = source @ transform[:3, :3].T + transform[:3, 3]
+        if region is not None:
+            src = src[shapely.contains_xy(region, src[:, 0], src[:, 1])]
         dist, idx = tree.query(src, k=1, distance_upper_bound=thr, workers=-1)
         ok = np.isfinite(dist)
         if ok.sum() < 100:
@@ -231,7 +247,7 @@ def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
         inc = _about(_rodrigues(step[:3]), centre, step[3:])
         transform = inc @ transform
         rmse = float(np.sqrt(np.mean(r**2)))
-        inliers = float(keep.sum()) / len(source)
+        inliers = float(keep.sum()) / len(src)
         new_thr = max(thr_min, min(thr, 4.0 * float(np.median(dist[ok]))))
         history.append(transform)
         # ICP on discrete, noisy neighbours ends in a small limit cycle instead of a fixed
@@ -257,20 +273,28 @@ def register(pre: FloatArray, post: FloatArray, stable: BaseGeometry,
     target = _sample(target, settings.target_points, rng)
     post_s = _sample(post, 4 * settings.source_points, rng)
     moved = post_s @ coarse[:3, :3].T + coarse[:3, 3]
-    # Edges of the stable polygons are where coarse alignment errors would mix in changed ground.
+    # Edges of the stable polygons are where registration errors would mix in changed ground, and
+    # where the target's patches are one-sided: ICP uses the post points that its current
+    # transform puts inside the polygons eroded by 1 m. Candidates are those within a margin
+    # of the coarse estimate's error (metres at the site's corners) of them.
     inner = shapely.buffer(stable, -1.0)
     if inner.is_empty:
         inner = stable
-    in_stable = shapely.contains_xy(inner, moved[:, 0], moved[:, 1])
-    source = _sample(post_s[in_stable], settings.source_points, rng)
+    near = shapely.buffer(inner, _COARSE_MARGIN_M)
+    candidates = post_s[shapely.contains_xy(near, moved[:, 0], moved[:, 1])]
+    in_inner = int(shapely.contains_xy(inner, moved[:, 0], moved[:, 1]).sum())
+    # Sized so that about ``source_points`` of them fall inside ``inner``.
+    want = int(settings.source_points * len(candidates) / max(in_inner, 1))
+    source = _sample(candidates, want, rng)
     if len(target) < 200:
         raise InputError(f"stable-area polygons miss the 'pre' point cloud "
                          f"({len(target)} sampled points inside)")
-    if len(source) < 200:
+    if in_inner < 200:
         raise InputError(f"stable-area polygons miss the 'post' point cloud "
-                         f"({len(source)} sampled points inside)")
+                         f"({in_inner} sampled points inside)")
 
-    transform, rmse, iters, converged, inliers = fine_icp(source, target, coarse, settings)
+    transform, rmse, iters, converged, inliers = fine_icp(source, target, coarse, settings,
+                                                          region=inner)
     if not converged:
         raise InputError(f"registration did not converge in {iters} ICP iterations "
                          f"(RMSE {rmse:.3f} m on stable areas)")
@@ -280,5 +304,6 @@ def register(pre: FloatArray, post: FloatArray, stable: BaseGeometry,
     if rmse > settings.max_rmse_m:
         raise InputError(f"registration did not converge: RMSE {rmse:.3f} m on stable areas "
                          f"exceeds {settings.max_rmse_m} m")
-    return Registration(transform, coarse, rmse, iters, converged, inliers, len(source),
-                        len(target))
+    final = source @ transform[:3, :3].T + transform[:3, 3]
+    used = int(shapely.contains_xy(inner, final[:, 0], final[:, 1]).sum())
+    return Registration(transform, coarse, rmse, iters, converged, inliers, used, len(target))

@@ -156,12 +156,29 @@ def test_no_overlap_between_epochs(survey: Path, tmp_path: Path) -> None:
     assert_input_error(run_on(survey, tmp_path / "o", post=moved), "no overlap")
 
 
-@pytest.mark.parametrize("limit", [("--max-icp-iterations", "5", "--registration-points", "5000",
-                                    "--max-rotation-deg", "0"),
-                                   ("--max-registration-rmse-m", "0.005")])
-def test_registration_that_does_not_converge(survey: Path, tmp_path: Path,
-                                             limit: tuple[str, ...]) -> None:
-    assert_input_error(run_on(survey, tmp_path / "o", *limit), "registration did not converge")
+def _turned(survey: Path, dest: Path, deg: float) -> Path:
+    """The 'post' survey turned by a further ``deg`` about its centre."""
+    las = laspy.read(str(survey / "post.laz"))
+    x, y = np.asarray(las.x), np.asarray(las.y)
+    cx, cy, a = float(x.mean()), float(y.mean()), math.radians(deg)
+    las.x = cx + (x - cx) * math.cos(a) - (y - cy) * math.sin(a)
+    las.y = cy + (x - cx) * math.sin(a) + (y - cy) * math.cos(a)
+    las.write(str(dest))
+    return dest
+
+
+def test_registration_that_does_not_converge_in_the_iteration_limit(survey: Path,
+                                                                   tmp_path: Path) -> None:
+    # Without the coarse heading search, ICP has to undo a 6 deg turn: more than 5 iterations.
+    post = _turned(survey, tmp_path / "post.laz", 6.0)
+    assert_input_error(run_on(survey, tmp_path / "o", "--max-icp-iterations", "5",
+                              "--max-rotation-deg", "0", post=post),
+                       "registration did not converge in 5 ICP iterations")
+
+
+def test_registration_rmse_above_the_limit(survey: Path, tmp_path: Path) -> None:
+    assert_input_error(run_on(survey, tmp_path / "o", "--max-registration-rmse-m", "0.005"),
+                       "registration did not converge")
 
 
 def test_bad_parameter(survey: Path, tmp_path: Path) -> None:

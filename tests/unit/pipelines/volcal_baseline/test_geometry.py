@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
+import shapely
 
 from pipelines.volcal_baseline.grid import Grid, cell_means, fill_holes
 from pipelines.volcal_baseline.regions import Regions
-from pipelines.volcal_baseline.registration import apply
+from pipelines.volcal_baseline.registration import RegistrationSettings, apply, fine_icp
 from pipelines.volcal_baseline.synthetic import (
     Feature,
     SurveyConfig,
@@ -76,3 +77,31 @@ def test_region_volumes_split_cut_and_fill_by_side_not_by_noise() -> None:
 def test_feature_dz_has_compact_support() -> None:
     f = Feature("mound", "dome", 0.0, 0.0, 10.0, 2.0)
     assert f.dz(np.array([0.0, 10.0, 15.0]), np.zeros(3)).tolist() == [2.0, 0.0, 0.0]
+
+
+def test_icp_ignores_source_points_outside_the_region() -> None:
+    """Source points beyond the target's coverage (as a coarse alignment metres off near the
+    site's corners leaves them) must not pull the fit: they would be scored against the
+    extrapolated patches of the target's edge points. Already registered: ICP must stay put."""
+    rng = np.random.default_rng(3)
+
+    def surface(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return 3.0 * np.sin(x / 15.0) * np.cos(y / 20.0) + 0.05 * x
+
+    def cloud(n: int, lo: float, hi: float, x0: float, y0: float) -> np.ndarray:
+        xy = rng.uniform(lo, hi, (n, 2)) + np.array([x0, y0])
+        p = np.column_stack([xy, surface(xy[:, 0], xy[:, 1])])
+        return p + rng.normal(0.0, 0.1, p.shape)
+
+    corners = [(a, b) for a in (0.0, 60.0) for b in (0.0, 60.0)]
+    target = np.vstack([cloud(15_000, 0.0, 40.0, a, b) for a, b in corners])
+    source = np.vstack([cloud(15_000, -3.0, 43.0, a, b) for a, b in corners])
+    region = shapely.union_all([shapely.box(a + 1, b + 1, a + 39, b + 39) for a, b in corners])
+    transform, _, _, converged, _ = fine_icp(source, target, np.eye(4), RegistrationSettings(),
+                                             region=region)
+    assert converged
+    probe = np.array([[x, y, float(surface(np.array(x), np.array(y)))]
+                      for x in (0.0, 50.0, 100.0) for y in (0.0, 50.0, 100.0)])
+    moved = probe @ transform[:3, :3].T + transform[:3, 3]
+    err = np.abs(moved - probe).max(axis=0)
+    assert err[0] < 0.015 and err[1] < 0.015 and err[2] < 0.006, err
