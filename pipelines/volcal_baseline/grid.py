@@ -84,10 +84,17 @@ def cell_means(grid: Grid, xyz: FloatArray, chunk: int = 2_000_000) -> tuple[Flo
 
 
 def fill_holes(values: FloatArray, max_gap_cells: int = 2) -> tuple[FloatArray, BoolArray]:
-    """Fill empty cells that lie within ``max_gap_cells`` of data with the nearest value.
+    """Fill empty cells that lie within ``max_gap_cells`` of data; return the filled array and
+    its coverage mask.
 
-    Random sampling leaves a few empty cells inside the data; those are filled. Cells further from
-    data are outside the survey and stay NaN. Returns the filled array and its coverage mask.
+    Random sampling leaves a few empty cells inside the data (e^-4 ~ 2 % at 4 points per cell);
+    those are filled. Cells further from data are outside the survey and stay NaN. A gap takes
+    the value at its centre of a plane fitted to its filled 3 x 3 neighbours (in passes, so
+    2-cell gaps fill from the outside in), which is exact on any slope. Copying the nearest
+    cell instead is biased: ties go to the same side every time, so on a slope of s every filled
+    cell is off by about s x cell in the same direction, and the two epochs' different fill
+    fractions then add a height bias to the whole difference (0.15 % of a 900 m3 pit on a 10 %
+    slope at ~4 points per cell).
     """
     valid = np.isfinite(values)
     if not valid.any():
@@ -96,5 +103,40 @@ def fill_holes(values: FloatArray, max_gap_cells: int = 2) -> tuple[FloatArray, 
     # A cell enclosed by data on most sides is a sampling gap, not the edge of the survey.
     near = ndimage.uniform_filter(valid.astype(np.float64), size=3, mode="constant") >= 0.5
     covered = valid | ((dist <= max_gap_cells) & near)
-    filled = np.where(covered, values[ri, ci], np.nan)
+    filled = np.where(valid, values, np.nan)
+    todo = covered & ~valid
+    for _ in range(max_gap_cells + 1):
+        rows, cols = np.nonzero(todo)
+        if not len(rows):
+            break
+        got, ok = _plane_fill(filled, rows, cols)
+        filled[rows[ok], cols[ok]] = got[ok]
+        todo[rows[ok], cols[ok]] = False
+    rows, cols = np.nonzero(todo)  # no filled neighbour after all passes: the nearest value
+    filled[rows, cols] = values[ri[rows, cols], ci[rows, cols]]
     return filled, covered
+
+
+_DR, _DC = (a.ravel() for a in np.mgrid[-1:2, -1:2])
+
+
+def _plane_fill(grid: FloatArray, rows: IntArray, cols: IntArray) -> tuple[FloatArray, BoolArray]:
+    """Per (row, col): the centre value of the least-squares plane through its finite 3 x 3
+    neighbours (their mean where they do not fix a plane), and whether it had any."""
+    ny, nx = grid.shape
+    nr, nc = rows[:, None] + _DR, cols[:, None] + _DC
+    inside = (nr >= 0) & (nr < ny) & (nc >= 0) & (nc < nx)
+    z = grid[np.clip(nr, 0, ny - 1), np.clip(nc, 0, nx - 1)]
+    w = (inside & np.isfinite(z)).astype(np.float64)
+    z = np.where(w > 0, z, 0.0)
+    count = w.sum(axis=1)
+    mean = (w * z).sum(axis=1) / np.maximum(count, 1.0)
+    design = np.stack([np.ones_like(w), np.broadcast_to(_DC, w.shape).astype(np.float64),
+                       np.broadcast_to(_DR, w.shape).astype(np.float64)], axis=-1)
+    normal = np.einsum("mk,mki,mkj->mij", w, design, design)
+    rhs = np.einsum("mk,mki,mk->mi", w, design, z)
+    det = np.linalg.det(normal)
+    solvable = det > 1e-6 * np.maximum(count, 1.0) ** 3
+    normal[~solvable] = np.eye(3)
+    centre = np.linalg.solve(normal, rhs[..., None])[:, 0, 0]
+    return np.where(solvable, centre, mean), count > 0
