@@ -49,7 +49,8 @@ def test_checksum_task_end_to_end(client: Client, tmp_path: Path) -> None:
     first, second = tmp_path / "first.bin", tmp_path / "second.dat"
     sums = {"first": random_file(first, 9 * MiB + 123, 1), "second": random_file(second, 1000, 2)}
     tus_upload(task["upload_urls"]["first"], first)
-    mid = client.query(task["task_id"])
+    # post-finish is a non-blocking hook (in tusd too): the slot fills moments after the upload.
+    mid = client.wait_for(task["task_id"], lambda t: t["inputs"]["first"]["done"], 30)
     assert mid["status"] == "waiting"
     assert mid["inputs"]["first"]["done"] is True
     assert mid["inputs"]["first"]["bytes_received"] == 9 * MiB + 123
@@ -158,6 +159,7 @@ def test_start_with_missing_inputs_lists_them(client: Client, tmp_path: Path) ->
     f = tmp_path / "a.txt"
     f.write_text("a")
     tus_upload(task["upload_urls"]["first"], f)
+    client.wait_for(task["task_id"], lambda t: t["inputs"]["first"]["done"], 30)
     r = client.post(f"/start_task/{task['task_id']}")
     assert r.status_code == 409
     assert r.json()["missing"] == ["second"]
@@ -176,6 +178,7 @@ def test_upload_refusals_reach_the_tus_client(client: Client, tmp_path: Path) ->
     assert err.value.status_code == 403
 
     tus_upload(url, f)
+    client.wait_for(task["task_id"], lambda t: t["inputs"]["first"]["done"], 30)
     with pytest.raises(TusCommunicationError) as err:
         tus_upload(url, f)  # the slot is filled
     assert err.value.status_code == 409

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from litestar.testing import TestClient
 from orchestrator.app import create_app
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.task import TaskView
 from orchestrator.settings import Settings
 from pipelines import registry
 
@@ -104,11 +106,11 @@ def test_outage_answers_503_so_tusd_retries(
     assert r.status_code == 503, r.text
     assert r.headers["content-type"].startswith("application/json")
     assert r.json()["detail"].startswith("service unavailable")
-    first = services.tasks.get(task["task_id"]).input("first")
+    first = fetch(services, task["task_id"]).input("first")
     assert first is not None and first.state == "empty"
     # tusd's retry, once the service is back, records it.
     assert api.hook(body).status_code == 200
-    first = services.tasks.get(task["task_id"]).input("first")
+    first = fetch(services, task["task_id"]).input("first")
     assert first is not None and first.state != "empty"
 
 
@@ -134,6 +136,12 @@ def test_redis_outage_after_the_last_finish_leaves_the_task_pending(
 
 
 # --- races -------------------------------------------------------------------------------------
+def fetch(services: Services, task_id: str) -> TaskView:
+    task = services.tasks.get(task_id)
+    assert task is not None
+    return task
+
+
 def race(calls: list[Callable[[], Any]]) -> list[Any]:
     barrier = threading.Barrier(len(calls))
     results: list[Any] = [None] * len(calls)
@@ -158,7 +166,7 @@ def test_racing_finishes_queue_exactly_once(local: Local, uploads: Any, round_: 
     for up in ups:
         up.store()
     bodies = [up.post_finish() for up in ups] * 4 + [ups[0].post_receive(5), ups[1].post_create()]
-    results = race([lambda b=b: send(client, services.settings, b) for b in bodies])
+    results = race([partial(send, client, services.settings, b) for b in bodies])
     assert all(r.status_code == 200 for r in results), [r.text for r in results]
     task_now = services.tasks.get(task["task_id"])
     assert task_now is not None and task_now.status is TaskStatus.PENDING
@@ -173,9 +181,9 @@ def test_racing_uploads_into_one_slot_fill_it_once(local: Local, uploads: Any) -
     ups = [uploads(task, "first", bytes([65 + i]) * (i + 1)) for i in range(6)]
     for up in ups:
         up.store()
-    results = race([lambda up=up: send(client, services.settings, up.post_finish()) for up in ups])
+    results = race([partial(send, client, services.settings, up.post_finish()) for up in ups])
     assert all(r.status_code == 200 for r in results)
-    first = services.tasks.get(task["task_id"]).input("first")
+    first = fetch(services, task["task_id"]).input("first")
     assert first is not None and first.done
     winner = next(up for up in ups if up.id == first.upload_id)
     assert (first.size, first.key) == (len(winner.data), winner.object_id)
@@ -193,8 +201,8 @@ def test_racing_kill_and_last_finish_never_both_win(local: Local, uploads: Any) 
         last.store()
         kill, hook = race(
             [
-                lambda t=task_id: client.post(f"/kill_task/{t}"),
-                lambda u=last: send(client, services.settings, u.post_finish()),
+                partial(client.post, f"/kill_task/{task_id}"),
+                partial(send, client, services.settings, last.post_finish()),
             ]
         )
         assert hook.status_code == 200 and kill.status_code == 200

@@ -189,6 +189,7 @@ def test_start_queues_a_complete_task(api: Api, services: Services) -> None:
 def test_start_is_idempotent_on_started_tasks(api: Api, services: Services, make: Any) -> None:
     task_id = make(api, services)
     before = services.tasks.get(task_id)
+    assert before is not None
     for _ in range(2):
         r = api.post(f"/start_task/{task_id}")
         assert r.status_code == 200 and r.json()["status"] == before.status.value
