@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from redis import Redis
 from sqlalchemy import Engine
 
+from orchestrator.adapters.logstream import LogStream, RedisLogStream
 from orchestrator.adapters.queue import RQTaskQueue, TaskQueue
 from orchestrator.adapters.storage import MinioStorage, ObjectStorage
 from orchestrator.db.engine import make_engine, make_sessionmaker
 from orchestrator.db.repository import TaskRepository
+from orchestrator.db.workers import WorkerRepository
 from orchestrator.settings import Settings
 
 
@@ -22,6 +24,8 @@ class Services:
     tasks: TaskRepository
     storage: ObjectStorage
     queue: TaskQueue
+    workers: WorkerRepository
+    logs: LogStream
 
     def close(self) -> None:
         self.engine.dispose()
@@ -32,11 +36,14 @@ def build_services(settings: Settings | None = None) -> Services:
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     redis = Redis.from_url(settings.redis_url)
+    sessions = make_sessionmaker(engine)
     return Services(
         settings=settings,
         engine=engine,
         redis=redis,
-        tasks=TaskRepository(make_sessionmaker(engine)),
+        tasks=TaskRepository(sessions),
         storage=MinioStorage(settings),
         queue=RQTaskQueue(redis),
+        workers=WorkerRepository(sessions),
+        logs=RedisLogStream(redis),
     )

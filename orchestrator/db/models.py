@@ -97,3 +97,26 @@ class TaskInput(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     task: Mapped[Task] = relationship(back_populates="inputs")
+
+
+class Worker(Base):
+    """A worker process as it last announced itself (see ``orchestrator.domain.capacity``)."""
+
+    __tablename__ = "workers"
+    __table_args__ = (CheckConstraint("state IN ('up', 'stopped')", name="ck_workers_state"),)
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    queues: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    executor: Mapped[str] = mapped_column(String(20), default="docker")
+    # cpus, memory_bytes, disk_bytes, gpus: [{index, model, memory_bytes, utilisation_pct}]
+    hardware: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # What tasks may use in total (cpus, memory_bytes, gpus), and what is free of it now.
+    capacity: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    free: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    running: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    state: Mapped[str] = mapped_column(String(16), default="up")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -4,6 +4,7 @@ bodies, and an in-process app over the same services for cases the running API c
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import uuid
 from collections.abc import Iterator
@@ -255,14 +256,7 @@ def local(settings: Settings, services: Services) -> Iterator[tuple[TestClient[A
     """An in-process app over the real services, with a recording queue and test pipelines."""
     from pipelines import registry
 
-    svc = Services(
-        settings=settings,
-        engine=services.engine,
-        redis=services.redis,
-        tasks=services.tasks,
-        storage=services.storage,
-        queue=RecordingQueue(services),
-    )
+    svc = dataclasses.replace(services, queue=RecordingQueue(services))
     catalog = {**registry.specs(), LAS_SPEC.name: LAS_SPEC}
     app = create_app(svc, catalog=catalog, reconcile=False)
     with TestClient(app, raise_server_exceptions=False) as client:

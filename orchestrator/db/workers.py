@@ -1,0 +1,108 @@
+"""The worker registry: each worker process upserts its announcement every heartbeat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.db.models import Worker
+
+
+@dataclass(frozen=True)
+class WorkerAnnouncement:
+    """What a worker says about itself (see the ``workers`` table for each field's meaning)."""
+
+    id: str
+    host: str
+    queues: list[str]
+    executor: str
+    hardware: dict[str, Any]
+    capacity: dict[str, Any]
+    free: dict[str, Any]
+    running: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    id: str
+    host: str
+    queues: list[str]
+    executor: str
+    hardware: dict[str, Any]
+    capacity: dict[str, Any]
+    free: dict[str, Any]
+    running: list[str]
+    state: str  # up | stopped (a graceful exit); "lost" is derived from last_seen_at
+    started_at: datetime
+    last_seen_at: datetime
+
+
+def _view(row: Worker) -> WorkerView:
+    return WorkerView(
+        id=row.id,
+        host=row.host,
+        queues=list(row.queues),
+        executor=row.executor,
+        hardware=row.hardware,
+        capacity=row.capacity,
+        free=row.free,
+        running=list(row.running),
+        state=row.state,
+        started_at=row.started_at,
+        last_seen_at=row.last_seen_at,
+    )
+
+
+class WorkerRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def announce(self, a: WorkerAnnouncement) -> None:
+        """Insert or refresh a worker's row; last_seen_at is the database's clock, not ours."""
+        values = {
+            "host": a.host,
+            "queues": a.queues,
+            "executor": a.executor,
+            "hardware": a.hardware,
+            "capacity": a.capacity,
+            "free": a.free,
+            "running": a.running,
+            "state": "up",
+            "last_seen_at": func.now(),
+        }
+        stmt = insert(Worker).values(id=a.id, **values)
+        stmt = stmt.on_conflict_do_update(index_elements=[Worker.id], set_=values)
+        with self._sessions.begin() as s:
+            s.execute(stmt)
+
+    def stopped(self, worker_id: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(
+                update(Worker)
+                .where(Worker.id == worker_id)
+                .values(state="stopped", running=[], last_seen_at=func.now())
+            )
+
+    def all(self) -> list[WorkerView]:
+        with self._sessions() as s:
+            return [_view(r) for r in s.scalars(select(Worker).order_by(Worker.id))]
+
+    def alive(self, seen_after: datetime) -> list[WorkerView]:
+        """Workers up and heard from since ``seen_after``."""
+        with self._sessions() as s:
+            rows = s.scalars(
+                select(Worker).where(Worker.state == "up", Worker.last_seen_at >= seen_after)
+            )
+            return [_view(r) for r in rows]
+
+    def now(self) -> datetime:
+        """The database's clock: liveness compares timestamps it wrote itself."""
+        with self._sessions() as s:
+            value = s.scalar(select(func.now()))
+            assert value is not None
+            return value
