@@ -93,6 +93,25 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         3, ge=1, description="Runs a task may start before a lost worker fails it for good."
     )
+    worker_host: str = Field(
+        "", description="Host name this worker announces; empty = the machine's host name."
+    )
+    worker_slots: int = Field(
+        0, ge=0, description="Tasks one worker process may run at once; 0 = one per CPU."
+    )
+    worker_cpus: float = Field(
+        0.0, ge=0, description="CPUs tasks on this worker may use in total; 0 = all CPUs."
+    )
+    worker_memory_bytes: int = Field(
+        0, ge=0,
+        description="Memory (bytes) tasks on this worker may use in total; 0 = all but 512 MiB.",
+    )
+    worker_announce_interval_s: float = Field(
+        5.0, gt=0, description="Seconds between a worker's announcements to the registry."
+    )
+    worker_lost_after_s: float = Field(
+        30.0, gt=0, description="Seconds of silence after which a worker is listed as lost."
+    )
     kill_poll_interval_s: float = Field(
         1.0, gt=0, description="Seconds between a worker's checks for a kill request."
     )
