@@ -6,14 +6,16 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install up down test lint images clean
+.PHONY: help install up down test lint images clean compose-config bench-fleet
 
 help:
 	@echo "make up      start the local stack on :8000 (installs what is missing first)"
 	@echo "make down    stop a running dev stack"
 	@echo "make test    run the whole test suite (starts its own stack on ports +100)"
 	@echo "make lint    ruff + mypy"
-	@echo "make images  seed the base image and build the pipeline images"
+	@echo "make images  seed the base image, build the pipeline and api/worker images"
+	@echo "make compose-config  validate compose.yml with .env.example"
+	@echo "make bench-fleet     worker-loss recovery and 1 vs 2 worker throughput (test stack)"
 	@echo "make clean   stop both stacks and delete the test stack's data (.stack-test/)"
 
 install:
@@ -28,7 +30,15 @@ down:
 images: install
 	$(PY) -m orchestrator.localstack images
 
-# Images are built before pytest (not inside the stack fixture) so that their build output is
+compose-config: install
+	docker-compose -f compose.yml --env-file .env.example config -q
+	docker-compose -f compose.yml --env-file .env.example --profile gpu --profile images config -q
+
+# Needs a running test stack (python -m orchestrator.localstack up --profile test) and root.
+bench-fleet: install
+	$(PY) -m bench.fleet
+
+# Images (pipelines and the api/worker images) are built before pytest (not inside the stack fixture) so that their build output is
 # visible here and the fixture's start stays short. pytest's exit 5 ("no tests ran") fails too.
 test: install
 	$(PY) -m orchestrator.localstack images --profile test

@@ -14,7 +14,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- Debian packages -------------------------------------------------------------------------
-packages=(postgresql redis-server docker.io debootstrap nodejs npm iproute2 curl ca-certificates)
+# docker-compose (v1, Debian's): validates compose.yml in the tests (no compose v2 plugin in apt).
+# iproute2: `ip netns` for the two-host test.
+packages=(postgresql redis-server docker.io docker-compose debootstrap nodejs npm iproute2 curl
+          ca-certificates)
 missing=()
 for pkg in "${packages[@]}"; do
     # NodeSource's nodejs bundles npm and conflicts with Debian's npm package: a working npm

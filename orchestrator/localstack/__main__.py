@@ -58,7 +58,8 @@ def cmd_env(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 
 def cmd_images(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    """Seed the base image and build the pipeline images, with a dockerd of our own if needed."""
+    """Seed the base image, build the pipeline images and the api/worker images, with a dockerd
+    of our own if none answers."""
     ctx = _context(args.profile, environ)
     profile = ctx.profile
     profile.logs.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,13 @@ def cmd_images(args: argparse.Namespace, environ: dict[str, str]) -> int:
             )
             for name, state in built.items():
                 log.info("pipeline-%s:latest %s", name, state)
+            if not args.no_apps and not args.only:
+                apps = images.build_apps(
+                    profile.root, environ, log_path, log.info, force=args.force
+                )
+                for tag, state in apps.items():
+                    log.info("%s %s", tag, state)
+                built.update(apps)
             failed = [n for n, s in built.items() if s.startswith("failed")]
             if failed:
                 log.error("images FAILED to build: %s (log: %s)", ", ".join(failed), log_path)
@@ -130,12 +138,18 @@ def main(argv: list[str] | None = None) -> int:
     with_profile(env)
     env.set_defaults(func=cmd_env)
 
-    img = sub.add_parser("images", help="seed the base image and build pipeline images")
+    img = sub.add_parser(
+        "images", help="seed the base image, build pipeline and api/worker images"
+    )
     with_profile(img)
     img.add_argument("--base-tag", default=images.BASE_TAG, help="base tag to ensure/seed")
     img.add_argument("--base-only", action="store_true", help="only ensure the base image")
     img.add_argument("--force", action="store_true", help="rebuild even when up to date")
     img.add_argument("--only", action="append", metavar="NAME", help="build only this pipeline")
+    img.add_argument(
+        "--no-apps", action="store_true",
+        help="skip the orchestrator-api/orchestrator-worker images (root Dockerfile)",
+    )
     img.set_defaults(func=cmd_images)
 
     args = parser.parse_args(argv)

@@ -1,8 +1,10 @@
-"""Container images: the ``debian:bookworm-slim`` base and one ``pipeline-<name>`` per pipeline.
+"""Container images: the ``debian:bookworm-slim`` base, one ``pipeline-<name>`` per pipeline,
+and the orchestrator's own ``orchestrator-api`` and ``orchestrator-worker`` (root Dockerfile).
 
 Where no registry answers, the base tag is seeded from ``debootstrap --variant=minbase`` and
-``docker import``. Pipeline images are rebuilt only when their sources change: each carries a
-label with a hash of ``pipelines/spec.py``, ``pipelines/__init__.py`` and its own folder.
+``docker import``. Images are rebuilt only when their sources change: each carries a label with
+a hash of what it is built from (a pipeline: ``pipelines/spec.py``, ``pipelines/__init__.py``
+and its own folder; the api/worker images: the root Dockerfile, pyproject.toml and the packages).
 """
 
 from __future__ import annotations
@@ -225,6 +227,72 @@ def build_pipelines(
     return results
 
 
+# --- the orchestrator's own images (root Dockerfile, one target each) -------------------------
+
+APP_TARGETS = ("api", "worker")
+# What the root Dockerfile copies in: a change to any of these makes the api/worker images stale.
+APP_SOURCES = ("Dockerfile", "pyproject.toml", "README.md")
+APP_PACKAGES = ("orchestrator", "hooks", "worker", "pipelines")
+
+
+def app_tag(target: str) -> str:
+    return f"orchestrator-{target}:latest"
+
+
+def app_source_hash(root: Path) -> str:
+    """Hash of everything the api and worker images are built from (paths and contents)."""
+    files = [root / name for name in APP_SOURCES]
+    for package in APP_PACKAGES:
+        files += _files(root / package, root)
+    digest = hashlib.sha256()
+    for path in files:
+        if path.exists():
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def build_apps(
+    root: Path, env: Mapping[str, str], log_path: Path, say: Say, *, force: bool = False,
+    should_stop: ShouldStop = lambda: False,
+) -> dict[str, str]:
+    """Build ``orchestrator-api:latest`` and ``orchestrator-worker:latest`` unless current.
+
+    Returns ``{tag: "built" | "current" | "failed: <why>"}`` like :func:`build_pipelines`. Both
+    targets share every layer but their last, so the second build is a cache hit.
+    """
+    results: dict[str, str] = {}
+    wanted = app_source_hash(root)
+    context: Path | None = None
+    try:
+        for target in APP_TARGETS:
+            tag = app_tag(target)
+            if not force and built_hash(tag, env) == wanted:
+                results[tag] = "current"
+                continue
+            if context is None:
+                context = Path(tempfile.mkstemp(prefix="app-context-", suffix=".tar")[1])
+                write_context(root, context)
+            say(f"building {tag} (log: {log_path})")
+            started = time.monotonic()
+            try:
+                _build(
+                    tag, "Dockerfile", wanted, context, env, log_path, should_stop, target=target
+                )
+            except ImageError as exc:
+                if should_stop():
+                    raise
+                say(f"FAILED: {exc}\n{log_tail(log_path, 15)}")
+                results[tag] = f"failed: {exc}"
+                continue
+            say(f"built {tag} in {time.monotonic() - started:.0f} s")
+            results[tag] = "built"
+    finally:
+        if context is not None:
+            context.unlink(missing_ok=True)
+    return results
+
+
 def local_ca_pem(ca_source: Path = LOCAL_CA_SOURCE) -> str:
     if not ca_source.is_dir():
         return ""
@@ -233,11 +301,12 @@ def local_ca_pem(ca_source: Path = LOCAL_CA_SOURCE) -> str:
 
 def _build(
     tag: str, dockerfile: str, source: str, context: Path, env: Mapping[str, str], log_path: Path,
-    should_stop: ShouldStop,
+    should_stop: ShouldStop, *, target: str | None = None,
 ) -> None:
     argv = [
         "docker", "build", "--network", "host", "--label", f"{HASH_LABEL}={source}",
-        "--build-arg", f"EXTRA_CA_CERT={local_ca_pem()}", "-f", dockerfile, "-t", tag, "-",
+        "--build-arg", f"EXTRA_CA_CERT={local_ca_pem()}", "-f", dockerfile, "-t", tag,
+        *(["--target", target] if target else []), "-",
     ]
     with log_path.open("ab") as log, context.open("rb") as ctx:
         shown = [a if not a.startswith("EXTRA_CA_CERT=") else "EXTRA_CA_CERT=..." for a in argv]
