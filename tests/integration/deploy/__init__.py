@@ -1,0 +1,1 @@
+"""Deployment artefacts: compose.yml validation and the api/worker images run for real."""
