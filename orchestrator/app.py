@@ -11,14 +11,17 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from orchestrator.api.auth import api_key_guard
-from orchestrator.api.deps import provide_catalog, provide_services
+from orchestrator.api.deps import provide_catalog, provide_metrics, provide_services
 from orchestrator.api.errors import EXCEPTION_HANDLERS
 from orchestrator.api.health import HealthController
 from orchestrator.api.hooks import HookController
+from orchestrator.api.metrics import MetricsController, count_request
 from orchestrator.api.tasks import TaskController
+from orchestrator.api.workers import WorkerController
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.service.background import ReconcileLoop
 from orchestrator.service.catalog import Catalog
+from orchestrator.service.metrics import build_registry
 
 
 def create_app(
@@ -47,6 +50,7 @@ def create_app(
         else:
             app.state.catalog = catalog
         app.state.services = svc
+        app.state.metrics = build_registry(svc)
         loop = ReconcileLoop(svc) if reconcile else None
         if loop is not None:
             loop.start()
@@ -59,11 +63,19 @@ def create_app(
                 svc.close()
 
     return Litestar(
-        route_handlers=[TaskController, HookController, HealthController],
+        route_handlers=[
+            TaskController,
+            WorkerController,
+            MetricsController,
+            HookController,
+            HealthController,
+        ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "catalog": Provide(provide_catalog, sync_to_thread=False),
+            "metrics": Provide(provide_metrics, sync_to_thread=False),
         },
+        before_send=[count_request],
         guards=[api_key_guard],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

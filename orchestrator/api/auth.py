@@ -37,6 +37,22 @@ def api_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None
         raise NotAuthorizedException(f"missing or invalid {API_KEY_HEADER}")
 
 
+def bearer_or_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The API key as X-API-Key or as ``Authorization: Bearer <key>``: what Prometheus sends
+    with ``authorization: {credentials: <key>}`` in a scrape config (GET /metrics)."""
+    expected = _services(connection).settings.api_key
+    if not expected:
+        return
+    auth = connection.headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    given = token.strip() if scheme.lower() == "bearer" else ""
+    given = given or connection.headers.get(API_KEY_HEADER, "")
+    if not _equal(given, expected):
+        raise NotAuthorizedException(
+            f"missing or invalid {API_KEY_HEADER} or Authorization: Bearer"
+        )
+
+
 def hook_secret_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """tusd passes the secret in the hook URL (``-hooks-http .../tusd_hook?secret=...``)."""
     given = connection.query_params.get("secret")

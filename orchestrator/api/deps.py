@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar.datastructures import State
+from prometheus_client import CollectorRegistry
 
 from orchestrator.bootstrap import Services
 from orchestrator.service.catalog import Catalog
@@ -16,3 +17,8 @@ def provide_services(state: State) -> Services:
 def provide_catalog(state: State) -> Catalog:
     catalog: Catalog = state.catalog
     return catalog
+
+
+def provide_metrics(state: State) -> CollectorRegistry:
+    registry: CollectorRegistry = state.metrics
+    return registry

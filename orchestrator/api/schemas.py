@@ -1,20 +1,44 @@
-"""Request and response bodies of the task API (create and read shapes kept apart)."""
+"""Request and response bodies of the API (create and read shapes kept apart)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
+from orchestrator.db.queries import TaskSummary
 from orchestrator.domain.task import TaskView
+from orchestrator.service.listing import TaskPage
 from orchestrator.service.tasks import ResultLink
+from orchestrator.service.workers import ListedWorker
 from pipelines.spec import PipelineSpec
+
+
+class ResourcesRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Per-task overrides of the pipeline's default limits; omitted fields keep the default.
+
+    Bounds (else 422 naming the field): 0 < cpus <= 256, 0 < memory <= 1 TiB, 0 <= gpus <= 16,
+    0 < timeout_s <= 7 days. A task with gpus > 0 goes to the ``gpu`` queue.
+    """
+
+    cpus: Annotated[float | None, msgspec.Meta(description="CPUs, may be fractional")] = None
+    memory_bytes: Annotated[int | None, msgspec.Meta(description="memory limit in bytes")] = None
+    memory: Annotated[
+        int | str | None,
+        msgspec.Meta(description='memory limit as bytes or a size: "512MiB", "2GiB", "4GB"'),
+    ] = None
+    gpus: Annotated[int | None, msgspec.Meta(description="whole GPUs")] = None
+    timeout_s: Annotated[int | None, msgspec.Meta(description="wall-clock limit, seconds")] = None
+
+    def overrides(self) -> dict[str, Any]:
+        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
 
 
 class TaskCreate(msgspec.Struct, forbid_unknown_fields=True):
     pipeline: str
     params: dict[str, Any] = msgspec.field(default_factory=dict)
+    resources: ResourcesRequest | None = None
 
 
 class InputSpecRead(msgspec.Struct):
@@ -48,13 +72,28 @@ class ResultRead(msgspec.Struct):
     content_type: str
 
 
+class TaskStatsRead(msgspec.Struct):
+    """Resource accounting of the task's last run, from the container's cgroup counters.
+
+    ``wall_s``: run time in seconds; ``cpu_seconds``: CPU time used (user + system) in seconds;
+    ``peak_memory_bytes``: highest memory use in bytes. None where the executor could not tell.
+    """
+
+    wall_s: float | None = None
+    cpu_seconds: float | None = None
+    peak_memory_bytes: int | None = None
+
+
 class TaskRead(msgspec.Struct, omit_defaults=True):
     task_id: str
     pipeline: str
     status: str
     reason: str | None
     params: dict[str, Any]
+    # The limits the task runs under: cpus, memory_bytes, gpus, timeout_s (s), pids.
     resources: dict[str, Any]
+    # The RQ queue it is routed to: "gpu" when it needs GPUs, else "default".
+    queue: str
     attempts: int
     created_at: datetime
     queued_at: datetime | None
@@ -62,7 +101,9 @@ class TaskRead(msgspec.Struct, omit_defaults=True):
     finished_at: datetime | None
     inputs: dict[str, InputStateRead]
     kill_requested: bool = False
-    stats: dict[str, Any] | None = None
+    # The worker that holds (or last held) the task.
+    worker_id: str | None = None
+    stats: TaskStatsRead | None = None
     results: list[ResultRead] | None = None
 
 
@@ -93,6 +134,7 @@ def task_read(task: TaskView, results: list[ResultLink] | None) -> TaskRead:
         reason=task.reason,
         params=task.params,
         resources=task.resources,
+        queue=task.queue,
         attempts=task.attempts,
         created_at=task.created_at,
         queued_at=task.queued_at,
@@ -110,7 +152,8 @@ def task_read(task: TaskView, results: list[ResultLink] | None) -> TaskRead:
             )
             for i in task.inputs
         },
-        stats=task.stats,
+        worker_id=task.worker_id,
+        stats=stats_read(task.stats),
         results=None
         if results is None
         else [
@@ -119,4 +162,105 @@ def task_read(task: TaskView, results: list[ResultLink] | None) -> TaskRead:
             )
             for r in results
         ],
+    )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def stats_read(stats: dict[str, Any] | None) -> TaskStatsRead | None:
+    if stats is None:
+        return None
+    peak = _number(stats.get("peak_memory_bytes"))
+    return TaskStatsRead(
+        wall_s=_number(stats.get("wall_s")),
+        cpu_seconds=_number(stats.get("cpu_seconds")),
+        peak_memory_bytes=None if peak is None else int(peak),
+    )
+
+
+# --- listing ---------------------------------------------------------------------------------
+class TaskSummaryRead(msgspec.Struct):
+    task_id: str
+    pipeline: str
+    status: str
+    reason: str | None
+    queue: str
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TaskPageRead(msgspec.Struct):
+    """Newest first. ``next_cursor``: pass as ``cursor`` for the next page; null on the last."""
+
+    tasks: list[TaskSummaryRead]
+    next_cursor: str | None
+
+
+def summary_read(t: TaskSummary) -> TaskSummaryRead:
+    return TaskSummaryRead(
+        task_id=t.id,
+        pipeline=t.pipeline,
+        status=t.status.value,
+        reason=t.reason,
+        queue=t.queue,
+        created_at=t.created_at,
+        queued_at=t.queued_at,
+        started_at=t.started_at,
+        finished_at=t.finished_at,
+    )
+
+
+def page_read(page: TaskPage) -> TaskPageRead:
+    return TaskPageRead(tasks=[summary_read(t) for t in page.tasks], next_cursor=page.next_cursor)
+
+
+# --- workers ---------------------------------------------------------------------------------
+class WorkerRead(msgspec.Struct):
+    """A worker as it last announced itself.
+
+    ``state``: up | lost (up but silent longer than WORKER_LOST_AFTER_S) | stopped (exited).
+    ``hardware``: cpus, memory_bytes, disk_bytes, gpus [{index, model, memory_bytes,
+    utilisation_pct}]. ``capacity``/``free``: cpus, memory_bytes, gpus tasks may use in total /
+    now. ``running``: ids of the tasks it runs.
+    """
+
+    id: str
+    host: str
+    queues: list[str]
+    executor: str
+    state: str
+    hardware: dict[str, Any]
+    capacity: dict[str, Any]
+    free: dict[str, Any]
+    running: list[str]
+    started_at: datetime
+    last_seen_at: datetime
+
+
+class WorkersRead(msgspec.Struct):
+    workers: list[WorkerRead]
+
+
+def workers_read(listed: list[ListedWorker]) -> WorkersRead:
+    return WorkersRead(
+        workers=[
+            WorkerRead(
+                id=item.worker.id,
+                host=item.worker.host,
+                queues=item.worker.queues,
+                executor=item.worker.executor,
+                state=item.state,
+                hardware=item.worker.hardware,
+                capacity=item.worker.capacity,
+                free=item.worker.free,
+                running=item.worker.running,
+                started_at=item.worker.started_at,
+                last_seen_at=item.worker.last_seen_at,
+            )
+            for item in listed
+        ]
     )

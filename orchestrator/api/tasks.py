@@ -1,23 +1,36 @@
-"""Task endpoints: create, start, query, kill."""
+"""Task endpoints: create, start, query, kill, list, logs."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
+from litestar.params import FromPath, JSONBody, Parameter
+from litestar.response import Redirect, Stream
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_201_CREATED,
+    HTTP_202_ACCEPTED,
+    HTTP_307_TEMPORARY_REDIRECT,
+)
 
 from orchestrator.api.schemas import (
     TaskCreate,
     TaskCreated,
+    TaskPageRead,
     TaskRead,
     TaskStatusRead,
+    page_read,
     task_created,
     task_read,
 )
 from orchestrator.bootstrap import Services
-from orchestrator.service import tasks
+from orchestrator.service import listing, tasks
 from orchestrator.service.catalog import Catalog
+from orchestrator.service.logs import LiveLog, open_log
+
+TEXT = "text/plain; charset=utf-8"
 
 
 class TaskController(Controller):
@@ -36,7 +49,8 @@ class TaskController(Controller):
         services: NamedDependency[Services],
         catalog: NamedDependency[Catalog],
     ) -> TaskCreated:
-        created = tasks.create_task(services, catalog, data.pipeline, data.params)
+        overrides = data.resources.overrides() if data.resources is not None else None
+        created = tasks.create_task(services, catalog, data.pipeline, data.params, overrides)
         return task_created(created.task, created.spec, created.upload_urls)
 
     @post(
@@ -58,6 +72,71 @@ class TaskController(Controller):
     )
     def query(self, task_id: FromPath[str], services: NamedDependency[Services]) -> TaskRead:
         return _read(services, task_id)
+
+    @get(
+        "/tasks",
+        operation_id="list_tasks",
+        sync_to_thread=True,
+        summary="Tasks newest first, filtered, with a cursor for the next page",
+    )
+    def list_tasks(
+        self,
+        services: NamedDependency[Services],
+        # All strings: the service checks them and names a bad one in a 422.
+        status: Annotated[
+            list[str] | None,
+            Parameter(description="state(s) to list: repeat it or separate with commas"),
+        ] = None,
+        pipeline: Annotated[str | None, Parameter(description="pipeline name")] = None,
+        created_after: Annotated[
+            str | None, Parameter(description="ISO 8601, inclusive; no offset = UTC")
+        ] = None,
+        created_before: Annotated[
+            str | None, Parameter(description="ISO 8601, exclusive; no offset = UTC")
+        ] = None,
+        limit: Annotated[str | None, Parameter(description="page size, 1..500 (50)")] = None,
+        cursor: Annotated[
+            str | None, Parameter(description="next_cursor of the previous page")
+        ] = None,
+    ) -> TaskPageRead:
+        page = listing.list_tasks(
+            services,
+            status=status or (),
+            pipeline=pipeline,
+            created_after=created_after,
+            created_before=created_before,
+            cursor=cursor,
+            limit=limit,
+        )
+        return page_read(page)
+
+    @get(
+        "/tasks/{task_id:str}/logs",
+        operation_id="task_logs",
+        sync_to_thread=True,
+        summary="The container log: live and followed while running, stored after (307)",
+    )
+    def logs(
+        self,
+        task_id: FromPath[str],
+        services: NamedDependency[Services],
+        follow: Annotated[
+            bool, Parameter(description="keep streaming until the run ends (true)")
+        ] = True,
+    ) -> Stream | Redirect:
+        log = open_log(services, task_id, follow)
+        if isinstance(log, LiveLog):
+            # Litestar iterates a sync iterator in a worker thread; each step blocks <= 1 s.
+            return Stream(
+                log.chunks,
+                media_type=TEXT,
+                headers={"X-Log-Source": "live", "Cache-Control": "no-store"},
+            )
+        return Redirect(
+            log.url,
+            status_code=HTTP_307_TEMPORARY_REDIRECT,
+            headers={"X-Log-Source": "stored"},
+        )
 
     @get(
         "/tasks/{task_id:str}",

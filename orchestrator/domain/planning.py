@@ -1,14 +1,53 @@
-"""Turning a create request into a runnable plan: validated params, limits and queue."""
+"""Turning a create request into a runnable plan: validated params, limits and queue. Pure."""
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from pipelines.spec import PipelineSpec, Resources
+from orchestrator.domain.capacity import Capacity, demand_of, why_unplaceable
+from pipelines.spec import GiB, PipelineSpec, Resources
 
 GPU_QUEUE = "gpu"
 DEFAULT_QUEUE = "default"
+
+TiB = 1024 * GiB
+
+
+@dataclass(frozen=True)
+class ResourceBounds:
+    """Inclusive maxima a task may ask for (minima: cpus, memory and timeout > 0, gpus >= 0)."""
+
+    cpus: float = 256.0
+    memory_bytes: int = 1 * TiB
+    gpus: int = 16
+    timeout_s: int = 7 * 24 * 3600
+
+
+DEFAULT_BOUNDS = ResourceBounds()
+# Fields a task may override; ``memory`` is ``memory_bytes`` given as a size ("2GiB") or bytes.
+OVERRIDABLE = ("cpus", "memory_bytes", "memory", "gpus", "timeout_s")
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
 @dataclass(frozen=True)
@@ -21,13 +60,129 @@ class Plan:
     def resources_dict(self) -> dict[str, Any]:
         return asdict(self.resources)
 
+    @property
+    def demand(self) -> Capacity:
+        return demand_of(self.resources_dict)
 
-def plan_task(spec: PipelineSpec, params: dict[str, Any] | None) -> Plan:
-    """Validate ``params`` against ``spec``; raise ``ValueError`` naming the problem."""
+
+def queue_for(resources: Resources) -> str:
+    return GPU_QUEUE if resources.gpus > 0 else DEFAULT_QUEUE
+
+
+def plan_task(
+    spec: PipelineSpec,
+    params: Mapping[str, Any] | None,
+    resources: Mapping[str, Any] | None = None,
+    bounds: ResourceBounds = DEFAULT_BOUNDS,
+) -> Plan:
+    """Validate ``params`` and the ``resources`` overrides against ``spec``.
+
+    Raises ``ValueError`` naming the first bad parameter or resource field.
+    """
     validated = spec.validate_params(params)
-    resources = replace(spec.resources)
-    queue = GPU_QUEUE if resources.gpus > 0 else DEFAULT_QUEUE
-    return Plan(params=validated, resources=resources, queue=queue)
+    limits = override_resources(spec.resources, resources, bounds)
+    return Plan(params=validated, resources=limits, queue=queue_for(limits))
+
+
+def parse_size(value: Any, field: str) -> int:
+    """Bytes from an integer or a size string such as "2GiB", "512 MiB", "1.5G" (SI: "2GB")."""
+    if isinstance(value, bool):
+        raise ValueError(f"resources.{field} must be a size in bytes or like '2GiB'")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        unit = match.group(2).lower() if match else None
+        if match and unit in _UNITS:
+            return int(float(match.group(1)) * _UNITS[unit])
+    raise ValueError(f"resources.{field} must be a size in bytes or like '2GiB', got {value!r}")
+
+
+def _number(value: Any, field: str, *, integer: bool) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"resources.{field} must be {kind}, got {value!r}")
+    if integer:
+        if isinstance(value, float):
+            if not (math.isfinite(value) and value.is_integer()):
+                raise ValueError(f"resources.{field} must be an integer, got {value!r}")
+            return int(value)
+        return value
+    if not math.isfinite(value):
+        raise ValueError(f"resources.{field} must be finite")
+    return float(value)
+
+
+def _within(value: float, field: str, *, minimum: float, maximum: float, strict: bool) -> None:
+    low = value <= minimum if strict else value < minimum
+    if low:
+        op = ">" if strict else ">="
+        raise ValueError(f"resources.{field} must be {op} {minimum:g}, got {value:g}")
+    if value > maximum:
+        raise ValueError(f"resources.{field} must be <= {maximum:g}, got {value:g}")
+
+
+def override_resources(
+    defaults: Resources,
+    given: Mapping[str, Any] | None,
+    bounds: ResourceBounds = DEFAULT_BOUNDS,
+) -> Resources:
+    """``defaults`` with the task's overrides applied, each checked against ``bounds``."""
+    if not given:
+        return replace(defaults)
+    unknown = sorted(set(given) - set(OVERRIDABLE))
+    if unknown:
+        raise ValueError(
+            f"unknown resource field(s): {', '.join(unknown)} "
+            f"(allowed: cpus, memory_bytes or memory, gpus, timeout_s)"
+        )
+    if "memory" in given and "memory_bytes" in given:
+        raise ValueError("resources: give memory_bytes or memory, not both")
+    changes: dict[str, Any] = {}
+    if given.get("cpus") is not None:
+        cpus = float(_number(given["cpus"], "cpus", integer=False))
+        _within(cpus, "cpus", minimum=0, maximum=bounds.cpus, strict=True)
+        changes["cpus"] = cpus
+    for field in ("memory_bytes", "memory"):
+        if given.get(field) is not None:
+            memory = parse_size(given[field], field)
+            _within(memory, field, minimum=0, maximum=bounds.memory_bytes, strict=True)
+            changes["memory_bytes"] = memory
+    if given.get("gpus") is not None:
+        gpus = int(_number(given["gpus"], "gpus", integer=True))
+        _within(gpus, "gpus", minimum=0, maximum=bounds.gpus, strict=False)
+        changes["gpus"] = gpus
+    if given.get("timeout_s") is not None:
+        timeout = int(_number(given["timeout_s"], "timeout_s", integer=True))
+        _within(timeout, "timeout_s", minimum=0, maximum=bounds.timeout_s, strict=True)
+        changes["timeout_s"] = timeout
+    return replace(defaults, **changes)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A live worker as placement sees it: the queues it takes work from, its total capacity."""
+
+    queues: Sequence[str]
+    capacity: Capacity
+
+
+def placement_problem(demand: Capacity, queue: str, workers: Iterable[Candidate]) -> str | None:
+    """Why no live worker could ever run a task, or None when one could (or none is live yet:
+    tasks then wait for the fleet rather than being refused)."""
+    live = list(workers)
+    if not live:
+        return None
+    listening = [w for w in live if queue in w.queues]
+    if not listening:
+        served = sorted({q for w in live for q in w.queues})
+        return (
+            f"no live worker takes tasks from queue '{queue}' "
+            f"(live workers listen on: {', '.join(served) or 'nothing'})"
+        )
+    return why_unplaceable(demand, [w.capacity for w in listening])
 
 
 def resources_from_dict(data: dict[str, Any]) -> Resources:

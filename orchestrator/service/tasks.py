@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from orchestrator.bootstrap import Services
 from orchestrator.domain.capability import upload_url
-from orchestrator.domain.planning import plan_task
+from orchestrator.domain.capacity import Capacity
+from orchestrator.domain.planning import Candidate, Plan, placement_problem, plan_task
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
 from orchestrator.errors import Conflict, InvalidRequest, NotFound, QueueError, StorageError
@@ -49,16 +52,24 @@ class ResultLink:
 
 
 def create_task(
-    services: Services, catalog: Catalog, pipeline: str, params: dict[str, Any] | None
+    services: Services,
+    catalog: Catalog,
+    pipeline: str,
+    params: dict[str, Any] | None,
+    resources: Mapping[str, Any] | None = None,
 ) -> Created:
+    """Validate, refuse what no live worker could ever run, store the task, sign upload URLs."""
     spec = catalog.get(pipeline)
     if spec is None:
         known = ", ".join(sorted(catalog)) or "none"
         raise InvalidRequest(f"unknown pipeline {pipeline!r} (known: {known})")
     try:
-        plan = plan_task(spec, params)
+        plan = plan_task(spec, params, resources)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
+    problem = _placement_problem(services, plan)
+    if problem is not None:
+        raise InvalidRequest(problem)
     task_id = str(uuid.uuid4())
     with task_context(task_id):
         task = services.tasks.create(
@@ -78,6 +89,13 @@ def create_task(
         for slot in spec.inputs
     }
     return Created(task=task, spec=spec, upload_urls=urls)
+
+
+def _placement_problem(services: Services, plan: Plan) -> str | None:
+    workers = services.workers
+    seen_after = workers.now() - timedelta(seconds=services.settings.worker_lost_after_s)
+    live = [Candidate(w.queues, Capacity.of(w.capacity)) for w in workers.alive(seen_after)]
+    return placement_problem(plan.demand, plan.queue, live)
 
 
 def get_task(services: Services, task_id: str) -> TaskView:

@@ -22,6 +22,7 @@ from orchestrator.bootstrap import Services
 from orchestrator.errors import StorageError
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
+from orchestrator.service.metrics import counting_hook, rejected_hook
 from orchestrator.service.tasks import queue_if_complete
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,15 @@ log = logging.getLogger(__name__)
 
 def handle_hook(services: Services, catalog: Catalog, req: HookRequest) -> HookResponse:
     """Answer one hook. Transient failures raise ``DependencyError`` (→ 503, tusd retries)."""
+    hook = req.Type.value
+    with counting_hook(hook):
+        response = _answer(services, catalog, req)
+    if response.RejectUpload or response.StopUpload:
+        rejected_hook(hook)
+    return response
+
+
+def _answer(services: Services, catalog: Catalog, req: HookRequest) -> HookResponse:
     located = locate(req, services.settings.upload_token_secret)
     if not isinstance(located, Target):
         _log(req, located)

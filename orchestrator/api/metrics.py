@@ -1,0 +1,44 @@
+"""GET /metrics (Prometheus text format) and the HTTP request counter."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.types import HTTPScope, Message, Scope
+from prometheus_client import CollectorRegistry
+
+from orchestrator.api.auth import PUBLIC, bearer_or_key_guard
+from orchestrator.service.metrics import CONTENT_TYPE, HTTP_REQUESTS, render
+
+
+class MetricsController(Controller):
+    tags = ["metrics"]
+
+    @get(
+        "/metrics",
+        operation_id="metrics",
+        sync_to_thread=True,
+        # The key is still required, but also as "Authorization: Bearer": what Prometheus sends.
+        guards=[bearer_or_key_guard],
+        opt={PUBLIC: True},
+        summary="Prometheus metrics: tasks, queues, workers, durations, hooks, requests",
+    )
+    def metrics(self, metrics: NamedDependency[CollectorRegistry]) -> Response[bytes]:
+        return Response(render(metrics), media_type=CONTENT_TYPE)
+
+
+def _handler_name(scope: Scope) -> str:
+    handler = scope.get("route_handler")
+    if handler is None:
+        return "unmatched"
+    operation_id = getattr(handler, "operation_id", None)
+    return operation_id if isinstance(operation_id, str) else str(handler.handler_name)
+
+
+async def count_request(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: one count per HTTP response, error responses included."""
+    if message["type"] == "http.response.start" and scope["type"] == "http":
+        method = cast("HTTPScope", scope)["method"]
+        HTTP_REQUESTS.labels(method, _handler_name(scope), str(message["status"])).inc()

@@ -1,0 +1,46 @@
+"""GET /tasks: filtered, newest-first task summaries with a keyset cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from orchestrator.bootstrap import Services
+from orchestrator.db.queries import TaskQueries, TaskSummary
+from orchestrator.domain.listing import Cursor, encode_cursor, parse_filter
+from orchestrator.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[TaskSummary]
+    next_cursor: str | None
+
+
+def list_tasks(
+    services: Services,
+    *,
+    status: Iterable[str] = (),
+    pipeline: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+    cursor: str | None = None,
+    limit: str | None = None,
+) -> TaskPage:
+    try:
+        f = parse_filter(
+            status=status,
+            pipeline=pipeline,
+            created_after=created_after,
+            created_before=created_before,
+            cursor=cursor,
+            limit=limit,
+        )
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    items, more = TaskQueries(services.engine).page(f)
+    last = items[-1] if items and more else None
+    return TaskPage(
+        tasks=items,
+        next_cursor=encode_cursor(Cursor(last.created_at, last.id)) if last else None,
+    )

@@ -1,0 +1,193 @@
+"""Prometheus metrics of the API process.
+
+Two kinds:
+
+* State, read from PostgreSQL and Redis at scrape time by ``StateCollector``, so every API
+  replica reports the same numbers (tasks by state, queue depth, workers by state, the task
+  duration and upload-to-start histograms, bucketed by SQL).
+* Events of this process, as ordinary counters (hook calls, hook failures and rejections, HTTP
+  requests): per replica, summed by Prometheus as counters are.
+
+Metric (type, unit) — labels:
+
+``orchestrator_tasks`` (gauge, tasks) — state: waiting|pending|running|done|error|killed
+``orchestrator_queue_depth`` (gauge, jobs waiting in the RQ queue) — queue
+``orchestrator_workers`` (gauge, workers) — state: up|lost|stopped
+``orchestrator_task_duration_seconds`` (histogram, s: finished_at - started_at of finished
+    runs) — pipeline, status: done|error|killed
+``orchestrator_upload_to_start_seconds`` (histogram, s: started_at - queued_at, the wait from
+    the last input arriving to a worker starting the run) — pipeline
+``orchestrator_scrape_source_up`` (gauge, 1 = read, 0 = failed this scrape) — source:
+    postgres|redis
+``orchestrator_hook_calls_total`` (counter, hook requests) — hook: tusd hook type
+``orchestrator_hook_failures_total`` (counter, hook requests answered with an error) — hook
+``orchestrator_hook_rejections_total`` (counter, uploads refused by a hook) — hook
+``orchestrator_http_requests_total`` (counter, requests) — method, handler (operation id),
+    status_code
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from rq import Queue
+
+from orchestrator.bootstrap import Services
+from orchestrator.db.queries import HistogramRow, TaskQueries
+from orchestrator.domain.fleet import WORKER_STATES
+from orchestrator.domain.histogram import (
+    DURATION_BUCKETS_S,
+    LATENCY_BUCKETS_S,
+    cumulative_buckets,
+)
+from orchestrator.domain.planning import DEFAULT_QUEUE, GPU_QUEUE
+from orchestrator.service.workers import list_workers
+
+log = logging.getLogger(__name__)
+
+PREFIX = "orchestrator"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Process-wide event counters; each app's registry exposes them (registry=None: not global).
+HOOK_CALLS = Counter(
+    f"{PREFIX}_hook_calls", "tusd hook requests handled, by hook type.", ["hook"], registry=None
+)
+HOOK_FAILURES = Counter(
+    f"{PREFIX}_hook_failures",
+    "tusd hook requests that failed (answered 5xx: tusd retries), by hook type.",
+    ["hook"],
+    registry=None,
+)
+HOOK_REJECTIONS = Counter(
+    f"{PREFIX}_hook_rejections",
+    "Uploads a hook refused (bad capability, slot taken, too large...), by hook type.",
+    ["hook"],
+    registry=None,
+)
+HTTP_REQUESTS = Counter(
+    f"{PREFIX}_http_requests",
+    "HTTP requests answered, by method, handler (operation id) and status code.",
+    ["method", "handler", "status_code"],
+    registry=None,
+)
+EVENT_COUNTERS = (HOOK_CALLS, HOOK_FAILURES, HOOK_REJECTIONS, HTTP_REQUESTS)
+
+
+@contextmanager
+def counting_hook(hook: str) -> Iterator[None]:
+    """Count one hook call, and a failure when it raises."""
+    HOOK_CALLS.labels(hook).inc()
+    try:
+        yield
+    except BaseException:
+        HOOK_FAILURES.labels(hook).inc()
+        raise
+
+
+def rejected_hook(hook: str) -> None:
+    HOOK_REJECTIONS.labels(hook).inc()
+
+
+def _histogram(
+    name: str, doc: str, labels: list[str], bounds: tuple[float, ...], rows: list[HistogramRow]
+) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=labels)
+    for row in rows:
+        family.add_metric(
+            list(row.labels), cumulative_buckets(bounds, row.at_or_below, row.count), row.sum
+        )
+    return family
+
+
+def queue_names(known: Iterable[str]) -> list[str]:
+    """The queues RQ knows of, and the two the API routes to even before their first job."""
+    return sorted(set(known) | {DEFAULT_QUEUE, GPU_QUEUE})
+
+
+class StateCollector:
+    """Reads the shared state at every scrape; a source that fails is reported, not raised."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registering must not query the database
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            f"{PREFIX}_scrape_source_up",
+            "Whether this scrape could read the source (1) or not (0).",
+            labels=["source"],
+        )
+        for source, read in (("postgres", self._postgres), ("redis", self._redis)):
+            try:
+                families = list(read())
+            except Exception as exc:  # a scrape reports an outage; it does not fail
+                log.warning("metrics: cannot read %s: %s", source, exc)
+                up.add_metric([source], 0)
+                continue
+            up.add_metric([source], 1)
+            yield from families
+        yield up
+
+    def _postgres(self) -> Iterator[Metric]:
+        svc = self._services
+        queries = TaskQueries(svc.engine)
+        tasks = GaugeMetricFamily(f"{PREFIX}_tasks", "Tasks by state.", labels=["state"])
+        for status, n in queries.count_by_status().items():
+            tasks.add_metric([status.value], n)
+        yield tasks
+
+        counts = dict.fromkeys(WORKER_STATES, 0)
+        for item in list_workers(svc):
+            counts[item.state] += 1
+        workers = GaugeMetricFamily(
+            f"{PREFIX}_workers",
+            "Registered workers by state (lost: silent past WORKER_LOST_AFTER_S).",
+            labels=["state"],
+        )
+        for state, n in counts.items():
+            workers.add_metric([state], n)
+        yield workers
+
+        yield _histogram(
+            f"{PREFIX}_task_duration_seconds",
+            "Run time of finished tasks, finished_at - started_at, in seconds.",
+            ["pipeline", "status"],
+            DURATION_BUCKETS_S,
+            queries.duration_histogram(DURATION_BUCKETS_S),
+        )
+        yield _histogram(
+            f"{PREFIX}_upload_to_start_seconds",
+            "Wait from all inputs uploaded (queued) to a worker starting the task, in seconds.",
+            ["pipeline"],
+            LATENCY_BUCKETS_S,
+            queries.start_latency_histogram(LATENCY_BUCKETS_S),
+        )
+
+    def _redis(self) -> Iterator[Metric]:
+        redis = self._services.redis
+        depth = GaugeMetricFamily(
+            f"{PREFIX}_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"]
+        )
+        known = [q.name for q in Queue.all(connection=redis)]
+        for name in queue_names(known):
+            depth.add_metric([name], Queue(name, connection=redis).count)
+        yield depth
+
+
+def build_registry(services: Services) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StateCollector(services))
+    for counter in EVENT_COUNTERS:
+        registry.register(counter)
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The text exposition format (``CONTENT_TYPE``)."""
+    return generate_latest(registry)
