@@ -1,8 +1,18 @@
-"""``python -m worker``: one RQ worker on ``settings.queues``.
+"""``python -m worker``: one worker: an announcement and ``settings.worker_slots`` RQ slots.
 
-Each job runs in a forked work horse, so a crashing job (or one killed by RQ's own job timeout)
-never takes the worker down. SIGTERM is RQ's warm shutdown: the current job finishes first; a
-second SIGTERM stops it at once, and the reconciler then retries the task.
+The main process (``worker.supervisor``) announces the worker in the ``workers`` table at
+start and every WORKER_ANNOUNCE_INTERVAL_S, and supervises one slot process per concurrent task
+(WORKER_SLOTS, 0 = one per CPU). Each slot (``worker.slot``) is an RQ worker on
+``settings.queues`` that claims a task only when its CPUs, memory and GPUs fit what the worker
+has free (WORKER_CPUS / WORKER_MEMORY_BYTES, default all CPUs and all memory but 512 MiB);
+each job still runs in a forked work horse, so a crashing job never takes its slot down.
+
+GPU tasks are queued on ``gpu``: a machine with GPUs listens there too with
+``WORKER_QUEUES=default,gpu``. A worker without GPUs that listens on ``gpu`` anyway never
+claims a GPU task; it puts the job back for another worker.
+
+SIGTERM/SIGINT: warm shutdown (running tasks finish); a second one stops them at once and the
+reconciler retries their tasks.
 """
 
 from __future__ import annotations
@@ -10,20 +20,16 @@ from __future__ import annotations
 import logging
 import sys
 
-from rq import Queue, Worker
-
 from orchestrator import logs
 from orchestrator.errors import OrchestratorError
 from orchestrator.settings import Settings
 from worker import bootstrap
+from worker.admission import capacity_of
 from worker.executors.docker import DockerExecutor
+from worker.hardware import discover
+from worker.supervisor import Supervisor, slot_count
 
 log = logging.getLogger("worker")
-
-
-def sweep_orphans(context: bootstrap.WorkerContext) -> None:
-    if isinstance(context.executor, DockerExecutor):
-        context.executor.remove_orphans()
 
 
 def main() -> int:
@@ -34,31 +40,37 @@ def main() -> int:
     except OrchestratorError as exc:
         log.error("worker cannot start", extra={"error": str(exc)})
         return 1
-    bootstrap.install(context)
-    redis = context.services.redis
-    queues = [Queue(name, connection=redis) for name in settings.queues]
+    capacity = capacity_of(
+        context.hardware, cpus=settings.worker_cpus, memory_bytes=settings.worker_memory_bytes
+    )
+    slots = slot_count(settings.worker_slots, context.hardware.cpus)
     log.info(
         "worker starting",
         extra={
             "worker_id": context.worker_id,
             "queues": settings.queues,
             "executor": settings.executor,
+            "slots": slots,
+            "capacity": capacity.as_dict(),
             "hardware": context.hardware.as_dict(),
         },
     )
-    sweep_orphans(context)
-    worker = Worker(
-        queues,
-        name=context.worker_id,
-        connection=redis,
-        # A horse that died (crash, RQ job timeout) leaves its container running: remove it.
-        work_horse_killed_handler=lambda *_: sweep_orphans(context),
+    if isinstance(context.executor, DockerExecutor):
+        context.executor.remove_orphans()
+    supervisor = Supervisor(
+        settings=settings,
+        worker_id=context.worker_id,
+        host=bootstrap.host_name(settings),
+        capacity=capacity,
+        slots=slots,
+        tasks=context.services.tasks,
+        workers=context.services.workers,
+        sample_hardware=lambda: discover(settings.worker_work_dir),
     )
     try:
-        worker.work(logging_level=settings.log_level.upper(), with_scheduler=False)
+        return supervisor.run()
     finally:
         context.services.close()
-    return 0
 
 
 if __name__ == "__main__":

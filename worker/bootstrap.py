@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.bootstrap import Services, build_services
+from orchestrator.domain.task import TaskView
 from orchestrator.settings import Settings
 from worker.executors import Executor, build_executor
 from worker.hardware import Hardware, discover
 
 
-def make_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def host_name(settings: Settings) -> str:
+    """The host this worker announces: ``settings.worker_host``, else the machine's name."""
+    return settings.worker_host or socket.gethostname()
+
+
+def make_worker_id(host: str | None = None) -> str:
+    return f"{host or socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -28,6 +34,12 @@ class WorkerContext:
     worker_id: str
     hardware: Hardware
     pid: int
+    # Tasks this process claimed before handing their job to a forked horse (capacity-aware
+    # admission claims in the slot process, under the group's lock): task id → claimed view.
+    admitted: dict[str, TaskView] = field(default_factory=dict)
+
+    def take_admitted(self, task_id: str) -> TaskView | None:
+        return self.admitted.pop(task_id, None)
 
     @property
     def settings(self) -> Settings:
@@ -44,7 +56,7 @@ def build_context(
     return WorkerContext(
         services=build_services(settings),
         executor=build_executor(settings.executor, hardware.gpu_count),
-        worker_id=worker_id or make_worker_id(),
+        worker_id=worker_id or make_worker_id(host_name(settings)),
         hardware=hardware,
         pid=os.getpid(),
     )
@@ -73,4 +85,5 @@ def current() -> WorkerContext:
         _context = build_context(
             parent.settings, worker_id=parent.worker_id, hardware=parent.hardware
         )
+        _context.admitted = dict(parent.admitted)
     return _context

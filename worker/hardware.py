@@ -23,15 +23,19 @@ class Gpu:
     index: int
     model: str
     memory_bytes: int
-    utilisation_percent: int | None = None
+    utilisation_pct: int | None = None  # None: the board does not report it
 
 
 @dataclass(frozen=True)
 class Hardware:
+    """A snapshot: logical CPUs, total memory (bytes), free and total disk of the work dir
+    (bytes), NVIDIA GPUs."""
+
     cpus: int
     memory_bytes: int
     disk_free_bytes: int
     gpus: tuple[Gpu, ...] = field(default_factory=tuple)
+    disk_bytes: int = 0
 
     @property
     def gpu_count(self) -> int:
@@ -77,7 +81,7 @@ def discover_gpus(nvml: ModuleType | None = None) -> tuple[Gpu, ...]:
                     index=i,
                     model=_text(nvml.nvmlDeviceGetName(handle)),
                     memory_bytes=int(nvml.nvmlDeviceGetMemoryInfo(handle).total),
-                    utilisation_percent=util,
+                    utilisation_pct=util,
                 )
             )
         return tuple(gpus)
@@ -92,12 +96,14 @@ def discover_gpus(nvml: ModuleType | None = None) -> tuple[Gpu, ...]:
 def discover(work_dir: str, nvml: ModuleType | None = None) -> Hardware:
     """This machine's resources; ``work_dir`` is where runs are staged (its free disk counts)."""
     try:
-        disk_free = shutil.disk_usage(work_dir).free
+        usage = shutil.disk_usage(work_dir)
+        disk_free, disk_total = usage.free, usage.total
     except OSError:
-        disk_free = 0
+        disk_free = disk_total = 0
     return Hardware(
         cpus=psutil.cpu_count(logical=True) or 1,
         memory_bytes=int(psutil.virtual_memory().total),
         disk_free_bytes=int(disk_free),
+        disk_bytes=int(disk_total),
         gpus=discover_gpus(nvml),
     )

@@ -23,6 +23,7 @@ from worker import bootstrap
 from worker.bootstrap import WorkerContext
 from worker.executors.base import RunOutcome, RunRequest
 from worker.heartbeat import Heartbeat
+from worker.logpump import LineSink
 from worker.outcome import settle
 from worker.staging import PARAMS_FILE, InputUnreadable, RunDir, stage_inputs, store_results
 from worker.staging import write_params as write_params_file
@@ -43,7 +44,9 @@ class TaskRunner:
 
     def run(self, task_id: str) -> None:
         with task_context(task_id):
-            task = self._repo.claim(task_id, self._ctx.worker_id)
+            task = self._ctx.take_admitted(task_id) or self._repo.claim(
+                task_id, self._ctx.worker_id
+            )
             if task is None:
                 current = self._repo.get(task_id)
                 log.info(
@@ -55,33 +58,40 @@ class TaskRunner:
                 "task claimed",
                 extra={"worker_id": self._ctx.worker_id, "attempt": task.attempts},
             )
-            spec = registry.get(task.pipeline)
-            if spec is None:
-                self._finish(task_id, TaskStatus.ERROR, f"unknown pipeline '{task.pipeline}'")
-                return
-            heartbeat = Heartbeat(
-                self._repo,
-                task_id,
-                self._ctx.worker_id,
-                interval_s=self._settings.heartbeat_interval_s,
-                kill_poll_s=self._settings.kill_poll_interval_s,
-            )
-            run_dir: RunDir | None = None
             try:
-                run_dir = RunDir.create(self._settings.worker_work_dir, task_id)
-                with heartbeat:
-                    status, reason, fields = self._execute(task, spec, run_dir, heartbeat)
-                if heartbeat.lost.is_set():
-                    log.warning("result discarded: the task was taken from this worker")
-                self._finish(task_id, status, reason, **fields)
-            except Exception as exc:
-                # A bug or an outage of a backing service: the task must still end, with a
-                # reason, rather than wait for the reconciler's heartbeat timeout.
-                log.exception("task failed inside the worker")
-                self._finish(task_id, TaskStatus.ERROR, f"worker failed: {exc}")
+                self._run_claimed(task)
             finally:
-                if run_dir is not None:
-                    run_dir.remove()
+                self._close_live_log(task_id)
+
+    def _run_claimed(self, task: TaskView) -> None:
+        task_id = task.id
+        spec = registry.get(task.pipeline)
+        if spec is None:
+            self._finish(task_id, TaskStatus.ERROR, f"unknown pipeline '{task.pipeline}'")
+            return
+        heartbeat = Heartbeat(
+            self._repo,
+            task_id,
+            self._ctx.worker_id,
+            interval_s=self._settings.heartbeat_interval_s,
+            kill_poll_s=self._settings.kill_poll_interval_s,
+        )
+        run_dir: RunDir | None = None
+        try:
+            run_dir = RunDir.create(self._settings.worker_work_dir, task_id)
+            with heartbeat:
+                status, reason, fields = self._execute(task, spec, run_dir, heartbeat)
+            if heartbeat.lost.is_set():
+                log.warning("result discarded: the task was taken from this worker")
+            self._finish(task_id, status, reason, **fields)
+        except Exception as exc:
+            # A bug or an outage of a backing service: the task must still end, with a
+            # reason, rather than wait for the reconciler's heartbeat timeout.
+            log.exception("task failed inside the worker")
+            self._finish(task_id, TaskStatus.ERROR, f"worker failed: {exc}")
+        finally:
+            if run_dir is not None:
+                run_dir.remove()
 
     def _execute(
         self, task: TaskView, spec: PipelineSpec, run_dir: RunDir, heartbeat: Heartbeat
@@ -106,6 +116,7 @@ class TaskRunner:
                 log_path=run_dir.log_path,
                 resources=resources,
                 stop=heartbeat.stop,
+                log_sink=self._live_log(task.id),
             )
         )
         status, reason = settle(outcome, resources)
@@ -131,6 +142,20 @@ class TaskRunner:
             log.warning("log could not be stored", extra={"error": str(exc)})
             results = []
         return status, reason, {"results": results, "stats": _stats(outcome)}
+
+    def _live_log(self, task_id: str) -> LineSink:
+        stream = self._ctx.services.logs
+
+        def append(lines: list[str]) -> None:
+            stream.append(task_id, lines)
+
+        return append
+
+    def _close_live_log(self, task_id: str) -> None:
+        try:
+            self._ctx.services.logs.close(task_id)
+        except Exception as exc:  # readers then stop at the task's terminal state instead
+            log.warning("cannot close the live log", extra={"error": str(exc)})
 
     def _finish(self, task_id: str, status: TaskStatus, reason: str | None, **fields: Any) -> None:
         won = self._repo.transition(

@@ -6,7 +6,9 @@ this caller won; two hooks, two workers, or a hook and a kill racing can never b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -21,6 +23,33 @@ from orchestrator.domain.task import InputView, TaskView
 def _updated(s: Session, stmt: Update) -> bool:
     """Run a conditional UPDATE; True iff it changed exactly one row (this caller won)."""
     return cast(CursorResult[Any], s.execute(stmt)).rowcount == 1
+
+
+def group_lock_key(group: str) -> int:
+    """A stable signed 64-bit PostgreSQL advisory lock key for a worker group's admissions."""
+    digest = hashlib.blake2b(f"worker-group:{group}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _group_prefix(group: str) -> str:
+    """Tasks held by a group's processes have ``worker_id`` = ``<group>/<member>``."""
+    return f"{group}/"
+
+
+@dataclass(frozen=True)
+class RunningTask:
+    id: str
+    worker_id: str
+    resources: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GroupClaim:
+    """The outcome of ``claim_in_group``: ``pending`` says whether the task was still waiting
+    for a worker; ``task`` is the claimed task (None when not pending or refused by ``admit``)."""
+
+    pending: bool
+    task: TaskView | None = None
 
 
 def _input_view(row: TaskInput) -> InputView:
@@ -204,16 +233,57 @@ class TaskRepository:
     def claim(self, task_id: str, worker_id: str) -> TaskView | None:
         """pending → running for this worker; None when someone else won or it was killed."""
         ok = self.transition(
-            task_id,
-            TaskStatus.RUNNING,
-            expected=TaskStatus.PENDING,
-            worker_id=worker_id,
-            started_at=func.now(),
-            heartbeat_at=func.now(),
-            attempts=Task.attempts + 1,
-            kill_requested_at=None,
+            task_id, TaskStatus.RUNNING, expected=TaskStatus.PENDING, **_claim_values(worker_id)
         )
         return self.get(task_id) if ok else None
+
+    def running_in_group(self, group: str) -> list[RunningTask]:
+        """Running tasks held by the processes of worker ``group`` (``worker_id`` =
+        ``<group>/<member>``), oldest first."""
+        with self._sessions() as s:
+            return _running_in_group(s, group)
+
+    def claim_in_group(
+        self,
+        task_id: str,
+        worker_id: str,
+        *,
+        group: str,
+        admit: Callable[[dict[str, Any], list[RunningTask]], bool],
+    ) -> GroupClaim:
+        """pending → running for ``worker_id`` (a member ``<group>/<member>``) iff ``admit(task
+        resources, tasks the group runs now)`` says yes.
+
+        Decision and claim happen in one transaction under an advisory lock per group, so two
+        members of one group never both admit against the same free capacity. Other groups
+        (other workers) are not serialised: the claim itself stays conditional on ``pending``.
+        """
+        if not worker_id.startswith(_group_prefix(group)):
+            raise ValueError(f"worker {worker_id!r} is not a member of group {group!r}")
+        with self._sessions.begin() as s:
+            s.execute(select(func.pg_advisory_xact_lock(group_lock_key(group))))
+            resources = s.scalar(
+                select(Task.resources).where(
+                    Task.id == task_id, Task.status == TaskStatus.PENDING.value
+                )
+            )
+            if resources is None:
+                return GroupClaim(pending=False)
+            if not admit(resources, _running_in_group(s, group)):
+                return GroupClaim(pending=True)
+            won = _updated(
+                s,
+                update(Task)
+                .where(Task.id == task_id, Task.status == TaskStatus.PENDING.value)
+                .values(
+                    status=TaskStatus.RUNNING.value,
+                    updated_at=func.now(),
+                    **_claim_values(worker_id),
+                ),
+            )
+        if not won:
+            return GroupClaim(pending=False)
+        return GroupClaim(pending=True, task=self.get(task_id))
 
     def heartbeat(self, task_id: str, worker_id: str) -> bool:
         with self._sessions.begin() as s:
@@ -342,3 +412,25 @@ class TaskRepository:
                     updated_at=func.now(),
                 ),
             )
+
+
+def _claim_values(worker_id: str) -> dict[str, Any]:
+    return {
+        "worker_id": worker_id,
+        "started_at": func.now(),
+        "heartbeat_at": func.now(),
+        "attempts": Task.attempts + 1,
+        "kill_requested_at": None,
+    }
+
+
+def _running_in_group(s: Session, group: str) -> list[RunningTask]:
+    rows = s.execute(
+        select(Task.id, Task.worker_id, Task.resources)
+        .where(
+            Task.status == TaskStatus.RUNNING.value,
+            Task.worker_id.startswith(_group_prefix(group), autoescape=True),
+        )
+        .order_by(Task.started_at)
+    )
+    return [RunningTask(id=r.id, worker_id=r.worker_id or "", resources=r.resources) for r in rows]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pipelines.spec import Resources
+from worker.logpump import LineSink
 
 # How much of a run's combined log an outcome carries (the full log goes to logs.txt).
 LOG_TAIL_CHARS = 4000
@@ -42,8 +43,9 @@ class RunRequest:
 
     ``command`` still holds its placeholders; each executor expands them to the paths the
     process sees. ``inputs`` maps every slot to its file name inside ``in_dir`` (None: empty
-    optional slot). The combined stdout/stderr goes to ``log_path``. Setting ``stop`` ends the
-    run as KILLED.
+    optional slot). The combined stdout/stderr goes to ``log_path``, and line by line to
+    ``log_sink`` while the run goes on when one is given (live logs; best effort). Setting
+    ``stop`` ends the run as KILLED.
     """
 
     task_id: str
@@ -56,6 +58,7 @@ class RunRequest:
     log_path: Path
     resources: Resources
     stop: threading.Event = field(default_factory=threading.Event)
+    log_sink: LineSink | None = None
 
 
 @dataclass(frozen=True)

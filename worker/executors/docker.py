@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -31,6 +35,7 @@ from worker.executors.base import (
     RunStats,
     read_tail,
 )
+from worker.logpump import LogPump
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,7 @@ USER = "10001:10001"
 STOP_GRACE_S = 3
 POLL_S = 0.25
 STATS_EVERY_S = 1.0
+FAST_SAMPLE_S = 0.2
 TMPFS_MAX_BYTES = 512 * 1024**2
 LABEL_TASK = "orchestrator.task_id"
 # "<hostname>:<pid>" of the process supervising the container; when that process is gone the
@@ -58,17 +64,78 @@ class _Peak:
     cpu_seconds: float | None = None
     memory_bytes: int | None = None
 
+    def add(self, cpu_seconds: float | None, memory_bytes: int | None) -> None:
+        if cpu_seconds:
+            self.cpu_seconds = max(self.cpu_seconds or 0.0, cpu_seconds)
+        if memory_bytes:
+            self.memory_bytes = max(self.memory_bytes or 0, memory_bytes)
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_files(container_id: str, root: Path = CGROUP_ROOT) -> tuple[Path, Path] | None:
+    """(cpu usage file, peak memory file) of a container's cgroup as the engine's cgroupfs
+    driver lays them out, when this process can see them (a worker on the engine's host)."""
+    candidates = [
+        # cgroup v1: cumulative CPU ns; memory high-water mark in bytes.
+        (
+            root / "cpuacct" / "docker" / container_id / "cpuacct.usage",
+            root / "memory" / "docker" / container_id / "memory.max_usage_in_bytes",
+        ),
+        # cgroup v2 (cgroupfs and systemd drivers): cpu.stat usage_usec; memory.peak (5.19+).
+        (
+            root / "docker" / container_id / "cpu.stat",
+            root / "docker" / container_id / "memory.peak",
+        ),
+        (
+            root / "system.slice" / f"docker-{container_id}.scope" / "cpu.stat",
+            root / "system.slice" / f"docker-{container_id}.scope" / "memory.peak",
+        ),
+    ]
+    for cpu, mem in candidates:
+        if cpu.exists() and mem.exists():
+            return cpu, mem
+    return None
+
+
+def read_cgroup(cpu: Path, mem: Path) -> tuple[float | None, int | None]:
+    """(CPU seconds, peak memory bytes) from cgroup files; None where a file is gone."""
+    cpu_s: float | None = None
+    try:
+        text = cpu.read_text()
+        if cpu.name == "cpu.stat":
+            fields = dict(line.split() for line in text.splitlines() if line.strip())
+            cpu_s = int(fields["usage_usec"]) / 1e6
+        else:
+            cpu_s = int(text) / 1e9
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        peak: int | None = int(mem.read_text())
+    except (OSError, ValueError):
+        peak = None
+    return cpu_s, peak
+
 
 class _StatsSampler:
-    """Samples the container's cgroup counters while it runs (they vanish when it exits)."""
+    """Samples the container's cgroup counters while it runs (they vanish when it exits).
+
+    Where the container's cgroup files are visible (the worker runs on the engine's host) they
+    are read every ``FAST_SAMPLE_S`` (cheap, and the v1 memory high-water mark is exact).
+    Otherwise the engine's stats API is polled; it answers about once a second, so a run
+    shorter than that may end with no numbers (best effort: the fields are then null).
+    """
 
     def __init__(self, container: Container) -> None:
         self._container = container
         self.peak = _Peak()
+        self._files: tuple[Path, Path] | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="docker-stats", daemon=True)
 
     def start(self) -> None:
+        self._files = cgroup_files(str(self._container.id))
         self._thread.start()
 
     def stop(self) -> None:
@@ -76,12 +143,16 @@ class _StatsSampler:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        every = FAST_SAMPLE_S if self._files else STATS_EVERY_S
         while True:
             self.sample()
-            if self._done.wait(STATS_EVERY_S):
+            if self._done.wait(every):
                 return
 
     def sample(self) -> None:
+        if self._files is not None:
+            self.peak.add(*read_cgroup(*self._files))
+            return
         try:
             stats: dict[str, Any] = self._container.stats(stream=False, one_shot=True)
         except Exception:  # best effort: the container may be gone already
@@ -90,10 +161,30 @@ class _StatsSampler:
         mem = stats.get("memory_stats") or {}
         # cgroup v1 reports the high-water mark; v2 has none, so the current usage is the floor.
         peak = mem.get("max_usage") or mem.get("usage")
-        if cpu_ns:
-            self.peak.cpu_seconds = max(self.peak.cpu_seconds or 0.0, cpu_ns / 1e9)
-        if peak:
-            self.peak.memory_bytes = max(self.peak.memory_bytes or 0, int(peak))
+        self.peak.add(cpu_ns / 1e9 if cpu_ns else None, int(peak) if peak else None)
+
+
+def container_wall_s(state: dict[str, Any]) -> float | None:
+    """Run time from the engine's own StartedAt/FinishedAt (RFC 3339, nanoseconds)."""
+    started, finished = _timestamp(state.get("StartedAt")), _timestamp(state.get("FinishedAt"))
+    if started is None or finished is None or finished < started:
+        return None
+    return (finished - started).total_seconds()
+
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str) or value.startswith("0001-"):  # the engine's "never"
+        return None
+    match = _RFC3339.match(value)
+    if match is None:
+        return None
+    base, frac, tz = match.groups()
+    # Python parses at most microseconds: the engine gives nanoseconds.
+    micro = (frac or "0")[:6].ljust(6, "0")
+    return datetime.fromisoformat(f"{base}.{micro}{'+00:00' if tz == 'Z' else tz}")
 
 
 class DockerExecutor:
@@ -213,6 +304,11 @@ class DockerExecutor:
         started = time.monotonic()
         deadline = started + res.timeout_s
         sampler.start()
+        pump = (
+            LogPump(_follow_logs(container), request.log_sink).__enter__()
+            if request.log_sink is not None
+            else None
+        )
         kind: OutcomeKind | None = None
         try:
             while True:
@@ -237,11 +333,13 @@ class DockerExecutor:
             raise ExecutorError(f"lost track of container {container.name}: {exc}") from exc
         finally:
             sampler.stop()
+            if pump is not None:
+                pump.close()
         container.reload()
         state = container.attrs.get("State", {})
         self._save_logs(container, request)
         stats = RunStats(
-            wall_s=wall,
+            wall_s=container_wall_s(state) or wall,
             cpu_seconds=sampler.peak.cpu_seconds,
             peak_memory_bytes=sampler.peak.memory_bytes,
         )
@@ -284,6 +382,12 @@ class DockerExecutor:
             log.warning(
                 "cannot remove container", extra={"container": container.name, "error": str(exc)}
             )
+
+
+def _follow_logs(container: Container) -> Iterator[bytes]:
+    """The container's combined output as it is written, until it exits (lazily, so that an
+    engine error surfaces in the pump's thread, not in the run)."""
+    yield from container.logs(stdout=True, stderr=True, stream=True, follow=True)
 
 
 def _owner() -> str:

@@ -16,6 +16,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ import psutil
 import pipelines
 from worker.command import expand
 from worker.executors.base import OutcomeKind, RunOutcome, RunRequest, RunStats, read_tail
+from worker.logpump import LogPump, follow_file
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,18 @@ class LocalExecutor:
                 return RunOutcome(
                     OutcomeKind.FAILED, reason=f"pipeline could not be started: {exc.strerror}"
                 )
-            kind, status, usage = self._wait(proc, request, started + res.timeout_s)
+            ended = threading.Event()
+            pump = (
+                LogPump(follow_file(request.log_path, ended), request.log_sink).__enter__()
+                if request.log_sink is not None
+                else None
+            )
+            try:
+                kind, status, usage = self._wait(proc, request, started + res.timeout_s)
+            finally:
+                ended.set()
+                if pump is not None:
+                    pump.close()
         wall = time.monotonic() - started
         stats = RunStats(
             wall_s=wall,

@@ -48,13 +48,13 @@ def test_gpus_reported_with_model_memory_and_utilisation() -> None:
     gpus = hardware.discover_gpus(nvml)
     assert [g.model for g in gpus] == ["NVIDIA H100", "NVIDIA A10"]
     assert [g.memory_bytes for g in gpus] == [1024**3, 2 * 1024**3]
-    assert gpus[0].utilisation_percent == 42
+    assert gpus[0].utilisation_pct == 42
     assert nvml.shutdown_called
 
 
 def test_unsupported_utilisation_is_none_not_a_failure() -> None:
     gpus = hardware.discover_gpus(FakeNvml(["T4"], fail_util=True))
-    assert len(gpus) == 1 and gpus[0].utilisation_percent is None
+    assert len(gpus) == 1 and gpus[0].utilisation_pct is None
 
 
 def test_nvml_init_failing_means_no_gpus() -> None:

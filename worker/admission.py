@@ -1,0 +1,90 @@
+"""Capacity-aware admission: may this worker start that task now, later, or never?
+
+A worker (one ``python -m worker``: a *group* of slot processes) has a schedulable
+``Capacity``. A slot that dequeues a task asks ``Admission.try_claim``: under a PostgreSQL
+advisory lock per group it sums the demands of the tasks the group's slots run now and claims
+the task only when its demand fits what is left. The decision itself (``decide``) is pure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from orchestrator.db.repository import RunningTask, TaskRepository
+from orchestrator.domain.capacity import Capacity, demand_of, free_after
+from orchestrator.domain.task import TaskView
+from worker.hardware import Hardware
+
+log = logging.getLogger(__name__)
+
+MiB = 1024**2
+# Memory left to the host (the worker itself, dockerd, the page cache) when no explicit
+# WORKER_MEMORY_BYTES caps what tasks may take.
+HOST_RESERVE_BYTES = 512 * MiB
+
+
+class Verdict(StrEnum):
+    RUN = "run"  # fits what is free now: claim it
+    WAIT = "wait"  # fits this worker, not now: put it back, try again shortly
+    NEVER = "never"  # larger than this worker's whole capacity: leave it to another worker
+
+
+def decide(demand: Capacity, capacity: Capacity, running: Iterable[Capacity]) -> Verdict:
+    if not capacity.fits(demand):
+        return Verdict.NEVER
+    if free_after(capacity, running).fits(demand):
+        return Verdict.RUN
+    return Verdict.WAIT
+
+
+def capacity_of(hardware: Hardware, *, cpus: float = 0.0, memory_bytes: int = 0) -> Capacity:
+    """What tasks on this worker may use together: the configured CPUs and memory (0: all CPUs,
+    all memory but ``HOST_RESERVE_BYTES``) and every GPU found."""
+    return Capacity(
+        cpus=float(cpus) if cpus > 0 else float(hardware.cpus),
+        memory_bytes=memory_bytes
+        if memory_bytes > 0
+        else max(hardware.memory_bytes - HOST_RESERVE_BYTES, 0),
+        gpus=hardware.gpu_count,
+    )
+
+
+def demands(running: Iterable[RunningTask]) -> list[Capacity]:
+    return [demand_of(t.resources) for t in running]
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The result of one admission attempt; ``task`` is set iff the verdict is RUN."""
+
+    verdict: Verdict | None  # None: the task was not pending any more (nothing to decide)
+    task: TaskView | None = None
+
+
+class Admission:
+    """Admission for one slot ``member`` (a worker id ``<group>/<slot>``) of worker ``group``."""
+
+    def __init__(
+        self, repo: TaskRepository, *, group: str, member: str, capacity: Capacity
+    ) -> None:
+        self._repo = repo
+        self.group = group
+        self.member = member
+        self.capacity = capacity
+
+    def try_claim(self, task_id: str) -> Admitted:
+        verdict: Verdict | None = None
+
+        def admit(resources: dict[str, Any], running: list[RunningTask]) -> bool:
+            nonlocal verdict
+            verdict = decide(demand_of(resources), self.capacity, demands(running))
+            return verdict is Verdict.RUN
+
+        claim = self._repo.claim_in_group(task_id, self.member, group=self.group, admit=admit)
+        if not claim.pending:
+            return Admitted(None)
+        return Admitted(verdict, claim.task)

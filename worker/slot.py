@@ -1,0 +1,231 @@
+"""One slot of a worker: an RQ worker process that admits a task by capacity before running it.
+
+``python -m worker`` (the supervisor) starts ``settings.worker_slots`` of these as
+``python -m worker.slot --group <host>:<pid> --index K --capacity '{...}'``. Slot K is the RQ
+worker ``<group>/slotK`` and holds the tasks it runs under that same id (``tasks.worker_id``),
+so heartbeats, ``held_by`` and the reconciler's dead-worker detection work per slot exactly as
+they did per worker.
+
+Before a dequeued job is run, the slot claims its task through ``Admission`` (under the group's
+lock, against the group's free capacity):
+
+* fits now → claimed here, then run in RQ's forked work horse as usual;
+* fits this worker but not now → the job goes back to the *front* of its queue (a big task is
+  not overtaken forever by small ones) and the slot pauses ``ADMISSION_PAUSE_S``;
+* larger than this worker could ever hold (a GPU task on a worker without GPUs, say) → the job
+  goes to the *back* of its queue for another worker, logged, and the slot pauses;
+* no longer pending (killed, a duplicate job) → handed to the horse, whose claim fails and
+  which logs it, as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from rq import Queue, Worker
+from rq.job import Job
+
+from orchestrator import logs
+from orchestrator.adapters.queue import JOB_FUNC
+from orchestrator.domain.capacity import Capacity
+from orchestrator.errors import OrchestratorError
+from orchestrator.settings import Settings
+from worker import bootstrap
+from worker.admission import Admission, Verdict
+from worker.bootstrap import WorkerContext
+from worker.executors.docker import DockerExecutor
+
+log = logging.getLogger("worker.slot")
+
+ADMISSION_PAUSE_S = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+def slot_id(group: str, index: int) -> str:
+    return f"{group}/slot{index}"
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to kill this process when its parent dies (Linux; a no-op elsewhere).
+
+    A supervisor killed outright (its host lost, ``kill -9``) takes its slots and their work
+    horses with it, so the heartbeats stop and the reconciler retries the tasks elsewhere,
+    instead of runs finishing unsupervised on a worker nobody announces any more."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), sig)
+
+
+def task_id_of(job: Job) -> str | None:
+    """The task a job runs, for jobs of ``run_task``; None for any other job."""
+    if job.func_name != JOB_FUNC or not job.args:
+        return None
+    return str(job.args[0])
+
+
+class SlotWorker(Worker):
+    """An RQ ``Worker`` that claims through ``Admission`` before forking a work horse."""
+
+    def __init__(
+        self,
+        queues: list[Queue],
+        *,
+        context: WorkerContext,
+        admission: Admission,
+        pause_s: float = ADMISSION_PAUSE_S,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(queues, **kwargs)
+        self._ctx = context
+        self._admission = admission
+        self._pause_s = pause_s
+        self._admitting = False
+        self._told_never: set[str] = set()
+
+    # --- admission -------------------------------------------------------------------------
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        task_id = task_id_of(job)
+        if task_id is None:
+            super().execute_job(job, queue)
+            return
+        # A warm-shutdown signal during admission must not leave a claimed task unrun or a job
+        # neither queued nor run: ``_shutdown`` defers it to the end of this job.
+        self._admitting = True
+        try:
+            verdict = self._admit(job, queue, task_id)
+        finally:
+            self._admitting = False
+        if verdict is None or verdict is Verdict.RUN:
+            try:
+                super().execute_job(job, queue)
+            finally:
+                self._ctx.admitted.pop(task_id, None)
+        elif not self._stop_requested:
+            time.sleep(self._pause_s)
+
+    def _admit(self, job: Job, queue: Queue, task_id: str) -> Verdict | None:
+        """Claim or put back; returns RUN (claimed), None (not pending: run the no-op job),
+        or WAIT/NEVER (the job is back on its queue)."""
+        try:
+            admitted = self._admission.try_claim(task_id)
+        except Exception as exc:
+            log.warning(
+                "admission failed; job put back",
+                extra={"task_id": task_id, "error": str(exc)},
+            )
+            self._put_back(job, queue, at_front=True)
+            return Verdict.WAIT
+        if admitted.verdict is Verdict.RUN and admitted.task is not None:
+            self._ctx.admitted[task_id] = admitted.task
+            return Verdict.RUN
+        if admitted.verdict is None:
+            return None
+        if admitted.verdict is Verdict.NEVER:
+            if task_id not in self._told_never:
+                self._told_never.add(task_id)
+                log.warning(
+                    "task larger than this worker's capacity; left for another worker",
+                    extra={"task_id": task_id, "capacity": self._admission.capacity.as_dict()},
+                )
+            self._put_back(job, queue, at_front=False)
+            return Verdict.NEVER
+        log.debug("task does not fit now; put back", extra={"task_id": task_id})
+        self._put_back(job, queue, at_front=True)
+        return Verdict.WAIT
+
+    def _put_back(self, job: Job, queue: Queue, *, at_front: bool) -> None:
+        """Return a dequeued, unstarted job to its queue (and out of RQ's intermediate list,
+        where a single-queue dequeue parks it), atomically."""
+        with self.connection.pipeline() as pipe:
+            pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+            queue.push_job_id(job.id, pipeline=pipe, at_front=at_front)
+            pipe.execute()
+
+    def _shutdown(self) -> None:
+        if self._admitting:
+            self._stop_requested = True  # checked by the work loop before the next dequeue
+            return
+        super()._shutdown()
+
+    # --- work horse ------------------------------------------------------------------------
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        die_with_parent()
+        super().main_work_horse(job, queue)
+
+
+def _forget_stale_registration(worker: Worker) -> None:
+    """A slot restarted after its process died finds its old RQ registration still alive
+    (until its TTL); the supervisor only restarts slots it saw die, so it is safe to end it."""
+    key = Worker.redis_worker_namespace_prefix + worker.name
+    stale = Worker.find_by_key(key, connection=worker.connection)
+    if stale is not None:
+        log.info("ending the stale registration of this slot's dead predecessor")
+        stale.register_death()
+
+
+def run_slot(settings: Settings, *, group: str, index: int, capacity: Capacity) -> int:
+    context = bootstrap.build_context(settings, worker_id=slot_id(group, index))
+    bootstrap.install(context)
+    admission = Admission(
+        context.services.tasks, group=group, member=context.worker_id, capacity=capacity
+    )
+    redis = context.services.redis
+    queues = [Queue(name, connection=redis) for name in settings.queues]
+
+    def sweep(*_: Any) -> None:
+        # A horse that died (crash, RQ job timeout) leaves its container running: remove it.
+        if isinstance(context.executor, DockerExecutor):
+            context.executor.remove_orphans()
+
+    worker = SlotWorker(
+        queues,
+        context=context,
+        admission=admission,
+        name=context.worker_id,
+        connection=redis,
+        work_horse_killed_handler=sweep,
+    )
+    _forget_stale_registration(worker)
+    try:
+        worker.work(logging_level=settings.log_level.upper(), with_scheduler=False)
+    finally:
+        context.services.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker.slot")
+    parser.add_argument("--group", required=True, help="the supervisor's worker id")
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--capacity", required=True, help="the group's capacity as JSON")
+    args = parser.parse_args(argv)
+    die_with_parent()
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_json)
+    try:
+        return run_slot(
+            settings,
+            group=args.group,
+            index=args.index,
+            capacity=Capacity.of(json.loads(args.capacity)),
+        )
+    except OrchestratorError as exc:
+        log.error("worker slot cannot start", extra={"error": str(exc)})
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
