@@ -40,6 +40,7 @@ PENDING_GRACE_S = 15.0
 @dataclass
 class ReconcileReport:
     ran: bool = True  # False: another replica held the lock
+    started: list[str] = field(default_factory=list)  # optional inputs left empty, queued
     requeued: list[str] = field(default_factory=list)  # pending without a job, enqueued again
     retried: list[str] = field(default_factory=list)  # worker lost, back to pending
     failed: list[str] = field(default_factory=list)  # worker lost too often → error
@@ -47,7 +48,13 @@ class ReconcileReport:
 
     @property
     def changed(self) -> int:
-        return len(self.requeued) + len(self.retried) + len(self.failed) + len(self.killed)
+        return (
+            len(self.started)
+            + len(self.requeued)
+            + len(self.retried)
+            + len(self.failed)
+            + len(self.killed)
+        )
 
 
 class Reconciler:
@@ -66,12 +73,14 @@ class Reconciler:
                 return ReconcileReport(ran=False)
             now = conn.execute(select(func.now())).scalar_one()
             report = ReconcileReport()
+            self._start_idle_waiting(now, report)
             self._requeue_orphans(now, report)
             self._recover_lost(now, report)
         if report.changed:
             log.info(
                 "reconciled",
                 extra={
+                    "started": report.started,
                     "requeued": report.requeued,
                     "retried": report.retried,
                     "failed": report.failed,
@@ -79,6 +88,27 @@ class Reconciler:
                 },
             )
         return report
+
+    def _start_idle_waiting(self, now: datetime, report: ReconcileReport) -> None:
+        """Queue waiting tasks whose required inputs are in and whose uploads went quiet.
+
+        Hooks queue a task only when every slot is filled, so a client can still add optional
+        inputs after the required ones; one that leaves them empty gets its task started here.
+        """
+        idle_before = now - timedelta(seconds=self._settings.optional_inputs_grace_s)
+        for task_id in self._tasks.idle_with_required_inputs(idle_before):
+            with task_context(task_id):
+                if not self._tasks.queue_if_complete(task_id, idle_before=idle_before):
+                    continue
+                task = self._tasks.get(task_id)
+                if task is None:
+                    continue
+                log.info("required inputs in, optional ones left empty; task queued")
+                report.started.append(task.id)
+                try:
+                    self._enqueue(task)
+                except OrchestratorError as exc:
+                    log.warning("cannot enqueue started task", extra={"error": str(exc)})
 
     def _requeue_orphans(self, now: datetime, report: ReconcileReport) -> None:
         for task in self._tasks.by_status(

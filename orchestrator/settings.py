@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     worker_lost_after_s: float = Field(
         30.0, gt=0, description="Seconds of silence after which a worker is listed as lost."
     )
+    optional_inputs_grace_s: float = Field(
+        30.0, ge=0,
+        description="Seconds without upload activity after which a task whose required inputs "
+        "are all in starts although optional slots are still empty (start_task starts at once).",
+    )
     kill_poll_interval_s: float = Field(
         1.0, gt=0, description="Seconds between a worker's checks for a kill request."
     )

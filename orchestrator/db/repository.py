@@ -215,16 +215,47 @@ class TaskRepository:
         with self._sessions.begin() as s:
             return _updated(s, update(Task).where(*cond).values(**values))
 
-    def queue_if_complete(self, task_id: str) -> bool:
-        """waiting → pending iff every required input is done; the caller that wins enqueues."""
-        missing = exists().where(
-            TaskInput.task_id == task_id, TaskInput.required.is_(True), TaskInput.state != "done"
+    def idle_with_required_inputs(self, idle_before: datetime, limit: int = 500) -> list[str]:
+        """Ids of waiting tasks whose required inputs are all in and whose slots have been
+        quiet since ``idle_before`` (candidates for starting without their optional inputs)."""
+        missing_required = exists().where(
+            TaskInput.task_id == Task.id, TaskInput.required.is_(True), TaskInput.state != "done"
         )
+        recent = exists().where(TaskInput.task_id == Task.id, TaskInput.updated_at >= idle_before)
+        q = (
+            select(Task.id)
+            .where(Task.status == TaskStatus.WAITING.value, ~missing_required, ~recent)
+            .order_by(Task.created_at)
+            .limit(limit)
+        )
+        with self._sessions() as s:
+            return list(s.scalars(q))
+
+    def queue_if_complete(
+        self, task_id: str, *, all_inputs: bool = False, idle_before: datetime | None = None
+    ) -> bool:
+        """waiting → pending iff every required input is done; the caller that wins enqueues.
+
+        ``all_inputs`` also waits for the optional ones; ``idle_before`` also requires that no
+        slot has changed since then (uploads in flight refresh their slot every second).
+        """
+        pending = [TaskInput.task_id == task_id, TaskInput.state != "done"]
+        if not all_inputs:
+            pending.append(TaskInput.required.is_(True))
+        cond = [
+            Task.id == task_id,
+            Task.status == TaskStatus.WAITING.value,
+            ~exists().where(*pending),
+        ]
+        if idle_before is not None:
+            cond.append(
+                ~exists().where(TaskInput.task_id == task_id, TaskInput.updated_at >= idle_before)
+            )
         with self._sessions.begin() as s:
             return _updated(
                 s,
                 update(Task)
-                .where(Task.id == task_id, Task.status == TaskStatus.WAITING.value, ~missing)
+                .where(*cond)
                 .values(
                     status=TaskStatus.PENDING.value, queued_at=func.now(), updated_at=func.now()
                 ),

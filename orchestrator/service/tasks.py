@@ -111,14 +111,15 @@ def enqueue(services: Services, task: TaskView) -> None:
     log.info("task queued", extra={"queue": task.queue})
 
 
-def queue_if_complete(services: Services, task_id: str) -> bool:
-    """waiting → pending when every required input is in; the caller that wins enqueues.
+def queue_if_complete(services: Services, task_id: str, *, all_inputs: bool = False) -> bool:
+    """waiting → pending when every required (``all_inputs``: every) input is in; the caller
+    that wins enqueues.
 
     PostgreSQL is the truth and Redis only carries work: when the enqueue fails, the task stays
     pending and the reconciler enqueues it again, so the failure is logged, not raised (a 503
     would only make tusd retry a hook that has nothing left to do).
     """
-    if not services.tasks.queue_if_complete(task_id):
+    if not services.tasks.queue_if_complete(task_id, all_inputs=all_inputs):
         return False
     try:
         enqueue(services, get_task(services, task_id))

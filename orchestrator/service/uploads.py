@@ -94,8 +94,11 @@ def _finish(services: Services, decision: RecordFinish) -> Decision:
         key=decision.key,
     )
     # Also on a replay: the first delivery may have recorded the slot and then failed (503)
-    # before the task was queued.
-    queue_if_complete(services, decision.task_id)
+    # before the task was queued. Only once every slot is filled: a client may still be about
+    # to upload an optional input; with optional slots left empty the task starts on
+    # start_task or, after settings.optional_inputs_grace_s without upload activity, by the
+    # reconciler.
+    queue_if_complete(services, decision.task_id, all_inputs=True)
     return decision
 
 

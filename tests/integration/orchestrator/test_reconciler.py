@@ -5,6 +5,7 @@ Tasks here live on queues no worker listens on, so the stack's own worker never 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -165,3 +166,72 @@ def test_only_one_replica_reconciles_at_a_time(
         assert not report.ran and report.changed == 0
     assert queued_ids(services, queue_name) == []
     assert reconciler.run_pass().ran
+
+
+def waiting_with_optional(services: Services, queue: str) -> str:
+    """A task whose required slot is filled and whose optional slot stays empty."""
+    task_id = str(uuid.uuid4())
+    services.tasks.create(
+        task_id=task_id,
+        pipeline=SPEC.name,
+        params=SPEC.validate_params({}),
+        resources=asdict(SPEC.resources),
+        queue=queue,
+        slots=[("data", True), ("extra", False)],
+    )
+    assert services.tasks.slot_finished(
+        task_id, "data", upload_id="u1", filename="a.bin", size=1, bucket="uploads", key="u1"
+    )
+    return task_id
+
+
+def test_optional_inputs_left_empty_start_after_quiet_period(
+    services: Services, queue_name: str
+) -> None:
+    task_id = waiting_with_optional(services, queue_name)
+    # Hooks only queue a task once every slot is in: the optional one is still empty.
+    assert not services.tasks.queue_if_complete(task_id, all_inputs=True)
+
+    patient = Reconciler(
+        dataclasses.replace(
+            services,
+            settings=services.settings.model_copy(update={"optional_inputs_grace_s": 3600}),
+        )
+    )
+    report = patient.run_pass()
+    assert task_id not in report.started
+    assert get(services, task_id).status is TaskStatus.WAITING
+
+    eager = Reconciler(
+        dataclasses.replace(
+            services, settings=services.settings.model_copy(update={"optional_inputs_grace_s": 0})
+        )
+    )
+    report = eager.run_pass()
+    assert task_id in report.started
+    assert get(services, task_id).status is TaskStatus.PENDING
+    assert Queue(queue_name, connection=services.redis).count == 1
+
+
+def test_waiting_task_missing_a_required_input_never_starts(
+    services: Services, queue_name: str
+) -> None:
+    task_id = str(uuid.uuid4())
+    services.tasks.create(
+        task_id=task_id,
+        pipeline=SPEC.name,
+        params={},
+        resources=asdict(SPEC.resources),
+        queue=queue_name,
+        slots=[("data", True), ("extra", False)],
+    )
+    services.tasks.slot_finished(
+        task_id, "extra", upload_id="u2", filename="b", size=1, bucket="uploads", key="u2"
+    )
+    eager = Reconciler(
+        dataclasses.replace(
+            services, settings=services.settings.model_copy(update={"optional_inputs_grace_s": 0})
+        )
+    )
+    assert task_id not in eager.run_pass().started
+    assert get(services, task_id).status is TaskStatus.WAITING

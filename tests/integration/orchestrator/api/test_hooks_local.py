@@ -64,12 +64,29 @@ def test_pre_create_extension_and_size_rules(
         assert text in answer["HTTPResponse"]["Body"]
 
 
-def test_optional_slot_is_not_needed_for_queueing(local: Local, uploads: Any) -> None:
+def test_optional_slot_left_empty_waits_for_start_task(local: Local, uploads: Any) -> None:
     client, services = local
     task = create(client, LAS_SPEC.name)
     up: Upload = uploads(task, "pre", b"LASF" + b"\0" * 20)
     up.store()
     assert send(client, services.settings, up.post_finish()).status_code == 200
+    # The client may still upload the optional slot: the hook does not queue yet.
+    assert client.get(f"/query_task/{task['task_id']}").json()["status"] == "waiting"
+    assert services.queue.enqueued == []  # type: ignore[attr-defined]
+    # An optional slot is not needed to start.
+    assert client.post(f"/start_task/{task['task_id']}").json()["status"] == "pending"
+    assert services.queue.enqueued == [(task["task_id"], "default", 600)]  # type: ignore[attr-defined]
+
+
+def test_every_slot_filled_queues_without_start_task(local: Local, uploads: Any) -> None:
+    client, services = local
+    task = create(client, LAS_SPEC.name)
+    optional = [s.name for s in LAS_SPEC.inputs if not s.required]
+    assert optional, "the test spec must have an optional slot"
+    for name in ["pre", *optional]:
+        up: Upload = uploads(task, name, b"LASF" + b"\0" * 20)
+        up.store()
+        assert send(client, services.settings, up.post_finish()).status_code == 200
     assert client.get(f"/query_task/{task['task_id']}").json()["status"] == "pending"
     assert services.queue.enqueued == [(task["task_id"], "default", 600)]  # type: ignore[attr-defined]
 
