@@ -55,12 +55,19 @@ def hold_memory(mib: int) -> list[bytes]:
     return [b"\x01" * (1024 * 1024) for _ in range(mib)]
 
 
+def tick(seconds: int) -> None:
+    for n in range(1, seconds + 1):
+        print(f"tick {n}", flush=True)
+        time.sleep(1)
+
+
 def run(slots: dict[str, Path], out: Path, params: dict[str, Any]) -> Path:
     algorithm = str(params.get("algorithm", "sha256"))
     if algorithm not in hashlib.algorithms_available:
         raise InputError(f"unknown algorithm '{algorithm}'")
     held = hold_memory(int(params.get("allocate_mb", 0)))
     time.sleep(float(params.get("sleep_s", 0)))
+    tick(int(params.get("tick_s", 0)))
     for name, path in slots.items():
         if not path.is_file():
             raise InputError(f"input '{name}' is missing")

@@ -1,9 +1,10 @@
 """Spec of the ``checksum`` pipeline.
 
-Besides ``algorithm`` it takes two test aids, ``sleep_s`` and ``allocate_mb``: they make the
-container sleep or hold that much memory before hashing, so integration and end-to-end tests can
-produce a real timeout, a real out-of-memory kill and a long-running task to kill. They default
-to 0 and are harmless otherwise (bounded, and the container's limits still apply).
+Besides ``algorithm`` it takes three test aids, ``sleep_s``, ``allocate_mb`` and ``tick_s``: they
+make the container sleep, hold that much memory, or print one line a second for that many seconds
+before hashing, so integration and end-to-end tests can produce a real timeout, a real
+out-of-memory kill, a long-running task to kill and live log output to follow. They default to 0
+and are harmless otherwise (bounded, and the container's limits still apply).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ SPEC = PipelineSpec(
             minimum=0,
             maximum=65536,
             description="Test aid: MiB of memory to allocate and touch before hashing.",
+        ),
+        Param(
+            "tick_s",
+            int,
+            0,
+            minimum=0,
+            maximum=3600,
+            description="Test aid: print 'tick N' once a second for this many seconds first.",
         ),
     ),
     resources=Resources(cpus=0.5, memory_bytes=256 * MiB, gpus=0, timeout_s=300, pids=64),

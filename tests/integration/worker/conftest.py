@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
-from docker.errors import ImageNotFound
 
+from orchestrator.localstack.images import build_pipelines
 from pipelines.checksum.spec import SPEC
 from pipelines.spec import MiB, Resources
 from worker.executors.base import RunRequest
@@ -29,27 +29,15 @@ def docker_client() -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture(scope="session")
-def checksum_image(docker_client: docker.DockerClient) -> str:
-    """The pipeline image, built the way the stack builds it when it is not there yet."""
-    try:
-        docker_client.images.get(SPEC.image)
-    except ImageNotFound:
-        subprocess.run(
-            [
-                "docker",
-                "build",
-                "--network",
-                "host",
-                "-f",
-                "pipelines/checksum/Dockerfile",
-                "-t",
-                SPEC.image,
-                ".",
-            ],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+def checksum_image(
+    docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """The pipeline image, (re)built the way the stack builds it when missing or stale (its
+    sources changed, e.g. a new test-aid parameter)."""
+    log_path = tmp_path_factory.mktemp("image-build") / "build.log"
+    result = build_pipelines(ROOT, os.environ, log_path, lambda _: None, only=[SPEC.name])
+    assert result[SPEC.name] in ("built", "current"), (result, log_path.read_text()[-3000:])
+    docker_client.images.get(SPEC.image)
     return SPEC.image
 
 

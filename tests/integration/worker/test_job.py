@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ import pytest
 
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.domain.status import TaskStatus
-from orchestrator.domain.task import TaskView
 from orchestrator.settings import Settings
 from pipelines.checksum.spec import SPEC
 from pipelines.spec import MiB
@@ -32,6 +31,8 @@ from worker.executors.base import RunOutcome, RunRequest
 from worker.executors.docker import LABEL_TASK, DockerExecutor
 from worker.hardware import Hardware
 from worker.job import run_task
+
+from . import tasks
 
 QUEUE = "test-worker-job-unconsumed"
 
@@ -89,38 +90,18 @@ def create_pending(
     memory_mib: int | None = None,
     missing: tuple[str, ...] = (),
 ) -> str:
-    """A checksum task whose inputs are in the uploads bucket, moved to pending."""
-    repo = services.tasks
-    task_id = str(uuid.uuid4())
     resources = SPEC.resources
     if memory_mib is not None:
         resources = replace(resources, memory_bytes=memory_mib * MiB)
-    repo.create(
-        task_id=task_id,
-        pipeline=SPEC.name,
-        params=SPEC.validate_params(params),
-        resources=asdict(resources),
+    return tasks.create_pending(
+        services,
+        tmp_path,
+        files,
         queue=QUEUE,
-        slots=[(s.name, s.required) for s in SPEC.inputs],
+        params=params,
+        resources=resources,
+        missing=missing,
     )
-    bucket = services.settings.uploads_bucket
-    for slot, data in files.items():
-        key = f"test-job/{task_id}/{slot}"
-        if slot not in missing:
-            src = tmp_path / f"upload-{slot}"
-            src.write_bytes(data)
-            services.storage.upload(bucket, key, str(src), "application/octet-stream")
-        assert repo.slot_finished(
-            task_id,
-            slot,
-            upload_id=f"u-{slot}",
-            filename=f"{slot}.dat",
-            size=len(data),
-            bucket=bucket,
-            key=key,
-        )
-    assert repo.queue_if_complete(task_id)
-    return task_id
 
 
 def fetch(services: Services, key: str, tmp_path: Path) -> bytes:
@@ -129,10 +110,7 @@ def fetch(services: Services, key: str, tmp_path: Path) -> bytes:
     return target.read_bytes()
 
 
-def get(services: Services, task_id: str) -> TaskView:
-    task = services.tasks.get(task_id)
-    assert task is not None
-    return task
+get = tasks.get
 
 
 def test_done_with_results_manifest_and_stats(

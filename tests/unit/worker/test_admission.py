@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.domain.capacity import Capacity
+from worker.admission import HOST_RESERVE_BYTES, Verdict, capacity_of, decide
+from worker.hardware import Gpu, Hardware
+
+GiB = 1024**3
+WORKER = Capacity(cpus=2.0, memory_bytes=4 * GiB, gpus=0)
+
+
+def cap(cpus: float, mem_gib: float = 0.25, gpus: int = 0) -> Capacity:
+    return Capacity(cpus=cpus, memory_bytes=int(mem_gib * GiB), gpus=gpus)
+
+
+def test_fits_an_idle_worker() -> None:
+    assert decide(cap(1), WORKER, []) is Verdict.RUN
+
+
+def test_two_fit_side_by_side_the_third_waits() -> None:
+    assert decide(cap(1), WORKER, [cap(1)]) is Verdict.RUN
+    assert decide(cap(1), WORKER, [cap(1), cap(1)]) is Verdict.WAIT
+
+
+def test_memory_alone_can_make_a_task_wait() -> None:
+    assert decide(cap(0.5, 3), WORKER, [cap(0.5, 2)]) is Verdict.WAIT
+
+
+def test_fractional_cpus_add_up_exactly() -> None:
+    running = [cap(0.1), cap(0.2)]
+    assert decide(cap(1.7), WORKER, running) is Verdict.RUN
+
+
+def test_larger_than_the_worker_is_never() -> None:
+    assert decide(cap(3), WORKER, []) is Verdict.NEVER
+    assert decide(cap(1, 5), WORKER, []) is Verdict.NEVER
+
+
+def test_gpu_task_on_a_worker_without_gpus_is_never() -> None:
+    assert decide(cap(1, gpus=1), WORKER, []) is Verdict.NEVER
+
+
+def test_gpu_task_waits_for_a_busy_gpu() -> None:
+    worker = Capacity(cpus=8, memory_bytes=16 * GiB, gpus=1)
+    assert decide(cap(1, gpus=1), worker, []) is Verdict.RUN
+    assert decide(cap(1, gpus=1), worker, [cap(1, gpus=1)]) is Verdict.WAIT
+
+
+HW = Hardware(cpus=8, memory_bytes=16 * GiB, disk_free_bytes=1, gpus=(Gpu(0, "A10", GiB),))
+
+
+def test_capacity_defaults_to_the_machine_less_a_host_reserve() -> None:
+    assert capacity_of(HW) == Capacity(cpus=8.0, memory_bytes=16 * GiB - HOST_RESERVE_BYTES, gpus=1)
+
+
+def test_capacity_configured() -> None:
+    assert capacity_of(HW, cpus=1.5, memory_bytes=2 * GiB) == Capacity(1.5, 2 * GiB, 1)
+
+
+@pytest.mark.parametrize("memory", [0, HOST_RESERVE_BYTES // 2])
+def test_capacity_memory_never_negative(memory: int) -> None:
+    hw = Hardware(cpus=1, memory_bytes=memory, disk_free_bytes=0)
+    assert capacity_of(hw).memory_bytes == 0
