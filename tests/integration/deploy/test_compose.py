@@ -20,6 +20,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
+WORKER_HOST_COMPOSE = ROOT / "deploy" / "worker-host.yml"
+WORKER_HOST_ENV = ROOT / "deploy" / "worker-host.env.example"
 
 
 def compose(
@@ -71,6 +73,24 @@ def test_validator_rejects_a_broken_copy(tmp_path: Path, old: str, new: str, why
     done = compose("config", "-q", file=broken)
     assert done.returncode != 0, f"a compose file with {why!r} was accepted"
     assert why in done.stderr, done.stderr
+
+
+def test_worker_host_file_is_valid() -> None:
+    """The compose file of an additional worker host (only workers, remote services)."""
+    for flags in ([], ["--profile", "gpu"], ["--profile", "images"]):
+        done = compose(*flags, "config", file=WORKER_HOST_COMPOSE, env_file=WORKER_HOST_ENV)
+        assert done.returncode == 0, f"{flags}: {done.stderr}"
+    services = yaml.safe_load(
+        compose("--profile", "gpu", "config", file=WORKER_HOST_COMPOSE,
+                env_file=WORKER_HOST_ENV).stdout
+    )["services"]
+    for name in ("worker", "worker-gpu"):
+        env = services[name]["environment"]
+        # Remote services, not the main deployment's in-network names.
+        assert "@10.0.0.5:5432/" in env["DATABASE_URL"] and "10.0.0.5" in env["REDIS_URL"]
+        assert env["WORKER_HOST"] == "worker-host-1"
+        assert "ports" not in services[name] and "container_name" not in services[name]
+    assert services["worker-gpu"]["environment"]["WORKER_QUEUES"] == "default,gpu"
 
 
 def test_missing_secret_is_refused(tmp_path: Path) -> None:
