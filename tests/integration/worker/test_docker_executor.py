@@ -216,3 +216,32 @@ def test_orphans_of_dead_processes_are_removed(
         for c in made.values():
             with contextlib.suppress(docker.errors.NotFound):
                 c.remove(force=True)
+
+
+def test_output_reaches_the_live_sink_while_the_container_runs(
+    executor: DockerExecutor, make_request: MakeRequest
+) -> None:
+    seen: list[tuple[float, str]] = []
+    req = make_request(
+        params={"tick_s": 3},
+        log_sink=lambda lines: seen.extend((time.monotonic(), line) for line in lines),
+    )
+    outcome = executor.run(req)
+    ended = time.monotonic()
+    assert (outcome.kind, outcome.exit_code) == (OutcomeKind.EXITED, 0), outcome.log_tail
+    lines = [line for _, line in seen]
+    assert lines[:3] == ["tick 1", "tick 2", "tick 3"] and lines[-1].startswith("wrote ")
+    assert ended - seen[0][0] > 1.5  # "tick 1" arrived long before the end
+    assert "tick 3" in req.log_path.read_text()  # the stored log is complete as before
+
+
+def test_a_failing_live_sink_never_breaks_the_run(
+    executor: DockerExecutor, make_request: MakeRequest
+) -> None:
+    def broken(lines: list[str]) -> None:
+        raise ConnectionError("redis down")
+
+    req = make_request(params={"tick_s": 1}, log_sink=broken)
+    outcome = executor.run(req)
+    assert (outcome.kind, outcome.exit_code) == (OutcomeKind.EXITED, 0), outcome.log_tail
+    assert "tick 1" in req.log_path.read_text()

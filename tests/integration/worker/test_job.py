@@ -138,6 +138,8 @@ def test_done_with_results_manifest_and_stats(
     assert {f["name"] for f in manifest["files"]} == {"checksums.json", "logs.txt"}
     assert task.stats is not None and task.stats["wall_s"] > 0
     assert list(Path(services.settings.worker_work_dir).iterdir()) == []  # run dir cleaned
+    lines, ended = services.logs.read(task_id)
+    assert ended and any(line.startswith("wrote ") for _, line in lines)  # live log, closed
 
 
 def test_unreadable_input_is_an_error_naming_the_slot(
@@ -152,6 +154,7 @@ def test_unreadable_input_is_an_error_naming_the_slot(
     assert task.reason is not None
     assert task.reason.startswith("input 'second' could not be read: ")
     assert executor.runs == 0
+    assert services.logs.read(task_id) == ([], True)  # closed even though nothing ran
 
 
 def test_oom_through_the_job(services: Services, context: WorkerContext, tmp_path: Path) -> None:

@@ -80,3 +80,19 @@ def test_gpu_task_is_refused(executor: LocalExecutor, make_request: MakeRequest)
     outcome = executor.run(req)
     assert outcome.kind is OutcomeKind.FAILED
     assert outcome.reason is not None and "GPU" in outcome.reason
+
+
+def test_output_reaches_the_live_sink_while_the_run_goes_on(
+    executor: LocalExecutor, make_request: MakeRequest
+) -> None:
+    seen: list[tuple[float, str]] = []
+    req = make_request(
+        params={"tick_s": 3},
+        log_sink=lambda lines: seen.extend((time.monotonic(), line) for line in lines),
+    )
+    outcome = executor.run(req)
+    ended = time.monotonic()
+    assert (outcome.kind, outcome.exit_code) == (OutcomeKind.EXITED, 0), outcome.log_tail
+    lines = [line for _, line in seen]
+    assert lines[:3] == ["tick 1", "tick 2", "tick 3"] and lines[-1].startswith("wrote ")
+    assert ended - seen[0][0] > 1.5  # "tick 1" arrived long before the end
