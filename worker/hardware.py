@@ -17,6 +17,9 @@ import psutil
 
 log = logging.getLogger(__name__)
 
+# Hardware is sampled again for every announcement: say "no GPUs, and why" once per process.
+_reported_no_nvml = False
+
 
 @dataclass(frozen=True)
 class Gpu:
@@ -66,7 +69,10 @@ def discover_gpus(nvml: ModuleType | None = None) -> tuple[Gpu, ...]:
     try:
         nvml.nvmlInit()
     except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
-        log.info("no NVIDIA GPUs: NVML unavailable", extra={"error": str(exc)})
+        global _reported_no_nvml
+        if not _reported_no_nvml:
+            log.info("no NVIDIA GPUs: NVML unavailable", extra={"error": str(exc)})
+            _reported_no_nvml = True
         return ()
     try:
         gpus = []
