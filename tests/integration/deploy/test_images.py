@@ -223,3 +223,18 @@ def test_worker_image_completes_a_checksum_task(
         slot: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         for slot, data in inputs.items()
     }
+
+
+def test_app_images_rebuild_only_when_their_sources_change(tmp_path: Path) -> None:
+    """`make images` skips the api/worker build when nothing they are built from changed."""
+    for rel in ("Dockerfile", "pyproject.toml", "README.md", "worker/job.py", "hooks/a.py",
+                "orchestrator/app.py", "pipelines/spec.py", "docs/x.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    before = images.app_source_hash(tmp_path)
+    (tmp_path / "worker" / "__pycache__").mkdir()
+    (tmp_path / "worker" / "__pycache__" / "job.cpython-311.pyc").write_bytes(b"x")
+    (tmp_path / "docs" / "x.md").write_text("not in the image")
+    assert images.app_source_hash(tmp_path) == before
+    (tmp_path / "worker" / "job.py").write_text("changed")
+    assert images.app_source_hash(tmp_path) != before
