@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import anyio.to_thread
 from litestar import Litestar
 from litestar.di import Provide
@@ -21,6 +22,7 @@ from orchestrator.api.workers import WorkerController
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.service.background import ReconcileLoop
 from orchestrator.service.catalog import Catalog
+from orchestrator.service.logs import FOLLOWER_THREADS
 from orchestrator.service.metrics import build_registry
 
 
@@ -51,6 +53,8 @@ def create_app(
             app.state.catalog = catalog
         app.state.services = svc
         app.state.metrics = build_registry(svc)
+        # Threads for live log followers, apart from the pool of the sync endpoints.
+        app.state.log_limiter = anyio.CapacityLimiter(FOLLOWER_THREADS)
         loop = ReconcileLoop(svc) if reconcile else None
         if loop is not None:
             loop.start()

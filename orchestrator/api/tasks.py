@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Generator
 from typing import Annotated
 
+import anyio.to_thread
 from litestar import Controller, Response, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Redirect, Stream
@@ -120,15 +123,15 @@ class TaskController(Controller):
         self,
         task_id: FromPath[str],
         services: NamedDependency[Services],
+        state: State,
         follow: Annotated[
             bool, Parameter(description="keep streaming until the run ends (true)")
         ] = True,
     ) -> Stream | Redirect:
         log = open_log(services, task_id, follow)
         if isinstance(log, LiveLog):
-            # Litestar iterates a sync iterator in a worker thread; each step blocks <= 1 s.
             return Stream(
-                log.chunks,
+                _in_threads(log.chunks, state.log_limiter),
                 media_type=TEXT,
                 headers={"X-Log-Source": "live", "Cache-Control": "no-store"},
             )
@@ -169,3 +172,20 @@ class TaskController(Controller):
 def _read(services: Services, task_id: str) -> TaskRead:
     task = tasks.get_task(services, task_id)
     return task_read(task, tasks.result_links(services, task))
+
+
+async def _in_threads(
+    chunks: Generator[bytes, None, None], limiter: anyio.CapacityLimiter
+) -> AsyncIterator[bytes]:
+    """Step a blocking generator in worker threads of its own limiter, so that long-lived log
+    followers never take the threads the other (sync) endpoints run in."""
+    try:
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, chunks, None, limiter=limiter)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        # The client went away (or the log ended): stop reading Redis for it.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(chunks.close, limiter=limiter)

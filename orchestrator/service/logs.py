@@ -9,7 +9,7 @@ lines came for ``DRAIN_GRACE_S``; a stream that has expired falls back to the st
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from orchestrator.adapters.logstream import LogStream
@@ -19,15 +19,16 @@ from orchestrator.service.tasks import get_task
 
 LOG_FILE = "logs.txt"
 BLOCK_MS = 1000  # one blocking stream read (ms): how often a follower looks at the task
+FOLLOWER_THREADS = 64  # log reads running at once per API process (the rest wait their turn)
 DRAIN_GRACE_S = 3.0  # after the task is terminal, wait this long (s) for the end marker
 START = "0-0"  # stream entry id before the first entry
 
 
 @dataclass(frozen=True)
 class LiveLog:
-    """Chunks of UTF-8 text, one or more whole lines each."""
+    """Chunks of UTF-8 text, one or more whole lines each; each step may block ``BLOCK_MS``."""
 
-    chunks: Iterator[bytes]
+    chunks: Generator[bytes, None, None]
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def follow_stream(
     block_ms: int = BLOCK_MS,
     grace_s: float = DRAIN_GRACE_S,
     clock: Callable[[], float] = time.monotonic,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Yield the stream's lines from the start: all of them, then (``follow``) new ones as they
     come, until the end marker, or the task is over and quiet for ``grace_s``.
 

@@ -285,3 +285,33 @@ def test_logs_of_a_finished_task_with_nothing_stored_are_empty(
     assert svc.tasks.transition(task_id, TaskStatus.KILLED, reason="killed on request")
     r = client.get(f"/tasks/{task_id}/logs")
     assert r.status_code == 200 and r.text == ""
+
+
+def test_many_followers_leave_the_other_endpoints_answering(
+    local: Local, task_id: str, served: str
+) -> None:
+    """More followers than the default thread pool has threads (40): they wait in their own
+    pool, and query_task still answers at once."""
+    _, svc = local
+    headers = {"X-API-Key": svc.settings.api_key}
+    followers = []
+    try:
+        for _ in range(45):
+            r = requests.get(
+                f"{served}/tasks/{task_id}/logs", headers=headers, stream=True, timeout=30
+            )
+            assert r.status_code == 200
+            followers.append(r)
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        q = requests.get(f"{served}/query_task/{task_id}", headers=headers, timeout=30)
+        assert q.status_code == 200
+        assert time.monotonic() - t0 < 3
+    finally:
+        for r in followers:
+            r.close()
+    # The followers' reads stop with their clients: a new line is still served to a new one.
+    svc.logs.append(task_id, ["after"])
+    svc.logs.close(task_id)
+    r = requests.get(f"{served}/tasks/{task_id}/logs", headers=headers, timeout=30)
+    assert r.text == "after\n"
