@@ -471,14 +471,15 @@ class Worker(Service):
         return [str(self.profile.venv_bin / "python"), "-m", "worker"]
 
     def ready(self, child: Child) -> bool:
-        """Registered with RQ under its own pid; failing that, alive for a while."""
+        """One of its slots registered with RQ (slot names are ``<host>:<pid>/slot<k>``, the
+        pid being this child's); failing that, alive for a while."""
         import redis
 
         try:
             client = redis.Redis.from_url(self.profile.redis_url, socket_timeout=1)
             for key in client.smembers("rq:workers"):
-                pid = client.hget(key, "pid")
-                if pid is not None and int(pid) == child.pid:
+                name = key.decode() if isinstance(key, bytes) else str(key)
+                if f":{child.pid}/slot" in name:
                     return True
         except Exception:
             pass
