@@ -127,3 +127,32 @@ def test_live_log_metrics_and_listing_of_a_real_task(
     ).json()
     row = next(t for t in listed["tasks"] if t["task_id"] == task_id)
     assert row["status"] == "done" and row["finished_at"] and row["queue"] == "default"
+
+
+def test_log_lines_arrive_while_the_container_prints_them(
+    client: Client, tmp_path: Path
+) -> None:
+    """The checksum test aid ``tick_s`` prints "tick N" once a second: each line must reach the
+    follower about when it is printed, not all at once at the end."""
+    ticks = 4
+    task = client.create("checksum", {"tick_s": ticks})
+    task_id = task["task_id"]
+    for slot in ("first", "second"):
+        f = tmp_path / f"{slot}.txt"
+        f.write_text(slot)
+        tus_upload(task["upload_urls"][slot], f)
+    client.wait_for(task_id, lambda t: t["status"] != "waiting", 60)
+    t0 = time.monotonic()
+    arrivals: list[tuple[float, str]] = []
+    with client.http.get(
+        f"{client.api_url}/tasks/{task_id}/logs", stream=True, timeout=(10, 60)
+    ) as r:
+        assert r.status_code == 200, r.text
+        for line in r.iter_lines(decode_unicode=True):
+            arrivals.append((time.monotonic() - t0, line))
+    final = client.wait_terminal(task_id, timeout_s=30)
+    assert final["status"] == "done", final
+    tick_lines = [(at, x) for at, x in arrivals if x.startswith("tick ")]
+    assert [x for _, x in tick_lines] == [f"tick {n}" for n in range(1, ticks + 1)], arrivals
+    # Printed a second apart; allow for batching by the worker, but not one burst at the end.
+    assert tick_lines[-1][0] - tick_lines[0][0] >= 1.5, arrivals
