@@ -66,7 +66,7 @@ def test_create_returns_upload_urls_per_slot(api: Api, settings: Settings) -> No
 
 def test_create_stores_validated_params_and_resources(api: Api) -> None:
     task = api.query(api.create(sleep_s=2)["task_id"])
-    assert task["params"] == {"algorithm": "sha256", "sleep_s": 2, "allocate_mb": 0}
+    assert task["params"] == {"algorithm": "sha256", "sleep_s": 2, "allocate_mb": 0, "tick_s": 0}
     assert task["resources"]["memory_bytes"] > 0 and task["resources"]["timeout_s"] > 0
     assert task["status"] == "waiting" and task["attempts"] == 0
 
