@@ -28,6 +28,7 @@ import requests
 
 from orchestrator.localstack import envfile
 from orchestrator.localstack.profile import Profile, get_profile
+from orchestrator.processes import pid_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -76,15 +77,6 @@ class Stack:
         return data
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def _supervisor(profile: Profile) -> int | None:
     """Pid of a live test-profile supervisor (ready or still starting), else None."""
@@ -106,7 +98,7 @@ def _healthy(profile: Profile) -> bool:
 def _join(profile: Profile, pid: int) -> bool:
     """Wait for another session's stack to be ready; True when it is and answers."""
     deadline = time.monotonic() + START_TIMEOUT_S
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         if profile.ready_file.exists():
             return _healthy(profile)
         time.sleep(0.5)
@@ -126,7 +118,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _other_sessions(sessions: Path) -> list[int]:
     pids = [int(p.name) for p in sessions.glob("*") if p.name.isdigit()]
-    return [pid for pid in pids if pid != os.getpid() and _alive(pid)]
+    return [pid for pid in pids if pid != os.getpid() and pid_alive(pid)]
 
 
 def _tail(path: Path, lines: int = 60) -> str:

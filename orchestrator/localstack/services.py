@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -486,15 +485,6 @@ class Worker(Service):
         # RQ may run in a grandchild (then the pids differ): accept a worker that stays up.
         return child.running and child.uptime() > 10.0
 
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def all_services(ctx: Context) -> list[Service]:

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from orchestrator.processes import pid_alive
+
 from . import envfile, images
 from .child import Child, log_tail
 from .probes import port_open, who_listens
 from .profile import Profile
-from .services import Context, Dockerd, Service, all_services, pid_alive
+from .services import Context, Dockerd, Service, all_services
 
 log = logging.getLogger("localstack")
 

@@ -26,6 +26,7 @@ from docker.models.containers import Container
 from docker.types import DeviceRequest
 
 from orchestrator.errors import ExecutorError
+from orchestrator.processes import pid_alive
 from worker.command import expand
 from worker.executors.base import (
     LOG_TAIL_CHARS,
@@ -276,7 +277,7 @@ class DockerExecutor:
             return []
         for container in found:
             owner_host, _, pid = container.labels.get(LABEL_OWNER, "").rpartition(":")
-            if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+            if owner_host != host or not pid.isdigit() or pid_alive(int(pid)):
                 continue
             log.warning(
                 "removing orphaned pipeline container",
@@ -393,15 +394,6 @@ def _follow_logs(container: Container) -> Iterator[bytes]:
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _explain(exc: DockerException) -> str:
