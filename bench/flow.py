@@ -9,6 +9,8 @@ Prints, for the `checksum` pipeline: the time from the last upload finishing to 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import statistics
 import tempfile
@@ -61,6 +63,19 @@ def upload(url: str, path: Path) -> None:
                             metadata={"filename": path.name}).upload()
 
 
+def check_results(task: dict[str, Any], inputs: dict[str, Path]) -> None:
+    """Download every result through its presigned URL (no API key) and check it."""
+    files = {}
+    for item in task["results"]:
+        body = requests.get(item["url"], timeout=60).content
+        assert hashlib.sha256(body).hexdigest() == item["sha256"], item["name"]
+        files[item["name"]] = body
+    sums = json.loads(files["checksums.json"])
+    for slot, path in inputs.items():
+        assert sums[slot]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest(), slot
+    print(f"results downloaded through presigned URLs and verified: {sorted(files)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--env", default=".stack/env", type=Path)
@@ -85,6 +100,8 @@ def main() -> None:
             latency = time.monotonic() - t0
             assert final["status"] == "done", final
             latencies.append(latency)
+            if i == 0:
+                check_results(final, {"first": a, "second": b})
             print(f"run {i + 1}: last upload finished → done in {latency:.2f} s")
         print(f"median last-upload → done: {statistics.median(latencies):.2f} s "
               f"over {args.runs} runs (inputs 2 x {args.size_mb} MiB)")

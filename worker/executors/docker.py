@@ -244,6 +244,9 @@ class DockerExecutor:
             "command": command,
             "name": f"task-{request.task_id}-{uuid.uuid4().hex[:8]}",
             "detach": True,
+            # A pipeline running as PID 1 ignores SIGTERM unless it installs a handler, so a stop
+            # would wait out the grace period; docker-init as PID 1 forwards the signal instead.
+            "init": True,
             "nano_cpus": int(res.cpus * 1e9),
             "mem_limit": res.memory_bytes,
             "memswap_limit": res.memory_bytes,
