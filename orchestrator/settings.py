@@ -68,6 +68,21 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Log level of every process.")
     log_json: bool = Field(True, description="Structured JSON logs (one object per line).")
 
+    # --- webhooks --------------------------------------------------------------------------
+    webhook_secret: str = Field(
+        "dev-webhook-secret",
+        description="HMAC-SHA256 key that signs task notifications POSTed to a task's notify_url.",
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="Deliveries tried per notification before giving up."
+    )
+    webhook_backoff_s: float = Field(
+        2.0, gt=0, description="First retry delay in seconds; doubles per attempt (capped at 1 h)."
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a receiver has to answer one delivery."
+    )
+
     # --- workers and scheduling ------------------------------------------------------------
     executor: Literal["docker", "local"] = Field(
         "docker", description="How a worker runs pipelines: docker containers or local rlimits."
