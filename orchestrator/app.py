@@ -17,9 +17,10 @@ from orchestrator.api.errors import EXCEPTION_HANDLERS
 from orchestrator.api.health import HealthController
 from orchestrator.api.hooks import HookController
 from orchestrator.api.metrics import MetricsController, count_request
-from orchestrator.api.tasks import TaskController
+from orchestrator.api.tasks import TaskController, task_document
 from orchestrator.api.workers import WorkerController
 from orchestrator.bootstrap import Services, build_services
+from orchestrator.notifier import NotifyLoop
 from orchestrator.service.background import ReconcileLoop
 from orchestrator.service.catalog import Catalog
 from orchestrator.service.logs import FOLLOWER_THREADS
@@ -31,12 +32,14 @@ def create_app(
     *,
     catalog: Catalog | None = None,
     reconcile: bool = True,
+    notify: bool | None = None,
 ) -> Litestar:
     """Build the API.
 
     ``services`` given: the caller owns (and closes) them; otherwise they are built from the
     environment at startup and closed at shutdown. ``catalog`` defaults to every installed
-    pipeline. ``reconcile=False`` leaves out the background reconciler (tests).
+    pipeline. ``reconcile=False`` leaves out the background reconciler (tests); ``notify``
+    (default: as ``reconcile``) runs the webhook notifier (orchestrator.notifier).
     """
 
     @asynccontextmanager
@@ -58,9 +61,15 @@ def create_app(
         loop = ReconcileLoop(svc) if reconcile else None
         if loop is not None:
             loop.start()
+        run_notifier = reconcile if notify is None else notify
+        notifier = NotifyLoop(svc, task_document) if run_notifier else None
+        if notifier is not None:
+            notifier.start()
         try:
             yield
         finally:
+            if notifier is not None:
+                await anyio.to_thread.run_sync(notifier.stop)
             if loop is not None:
                 await anyio.to_thread.run_sync(loop.stop)
             if owned:

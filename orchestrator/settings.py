@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a receiver has to answer one delivery."
     )
+    webhook_interval_s: float = Field(
+        1.0, gt=0, description="Seconds between the API's passes that create and send webhooks."
+    )
 
     # --- workers and scheduling ------------------------------------------------------------
     executor: Literal["docker", "local"] = Field(

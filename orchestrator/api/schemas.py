@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from orchestrator.db.notifications import NotificationView
 from orchestrator.db.queries import TaskSummary
 from orchestrator.domain.task import TaskView
 from orchestrator.service.listing import TaskPage
@@ -39,6 +40,12 @@ class TaskCreate(msgspec.Struct, forbid_unknown_fields=True):
     pipeline: str
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     resources: ResourcesRequest | None = None
+    notify_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="http(s) URL POSTed the task (signed, see README) on done/error/killed"
+        ),
+    ] = None
 
 
 class InputSpecRead(msgspec.Struct):
@@ -84,6 +91,44 @@ class TaskStatsRead(msgspec.Struct):
     peak_memory_bytes: int | None = None
 
 
+class AttemptRead(msgspec.Struct):
+    """One webhook delivery attempt: the receiver's status code, or the error when none came."""
+
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_s: float | None = None
+
+
+class NotificationRead(msgspec.Struct):
+    """A webhook notification of a terminal state. ``state``: pending | delivered | failed;
+    ``delivery_id``: the X-Orchestrator-Delivery header; ``next_attempt_at``: while pending."""
+
+    event: str
+    state: str
+    delivery_id: str
+    attempts: list[AttemptRead]
+    next_attempt_at: datetime | None
+
+
+def notification_read(n: NotificationView) -> NotificationRead:
+    return NotificationRead(
+        event=n.event,
+        state=n.state.value,
+        delivery_id=n.id,
+        attempts=[
+            AttemptRead(
+                at=datetime.fromisoformat(a["at"]),
+                status_code=a.get("status_code"),
+                error=a.get("error"),
+                duration_s=a.get("duration_s"),
+            )
+            for a in n.attempts
+        ],
+        next_attempt_at=n.next_attempt_at,
+    )
+
+
 class TaskRead(msgspec.Struct, omit_defaults=True):
     task_id: str
     pipeline: str
@@ -105,6 +150,10 @@ class TaskRead(msgspec.Struct, omit_defaults=True):
     worker_id: str | None = None
     stats: TaskStatsRead | None = None
     results: list[ResultRead] | None = None
+    # Webhooks: only when the task was created with a notify_url. A notification appears
+    # within about a second of the terminal state.
+    notify_url: str | None = None
+    notifications: list[NotificationRead] | None = None
 
 
 class TaskStatusRead(msgspec.Struct, omit_defaults=True):
@@ -126,7 +175,11 @@ def task_created(task: TaskView, spec: PipelineSpec, urls: dict[str, str]) -> Ta
     )
 
 
-def task_read(task: TaskView, results: list[ResultLink] | None) -> TaskRead:
+def task_read(
+    task: TaskView,
+    results: list[ResultLink] | None,
+    notifications: list[NotificationView] | None = None,
+) -> TaskRead:
     return TaskRead(
         task_id=task.id,
         pipeline=task.pipeline,
@@ -162,6 +215,10 @@ def task_read(task: TaskView, results: list[ResultLink] | None) -> TaskRead:
             )
             for r in results
         ],
+        notify_url=task.notify_url,
+        notifications=None
+        if notifications is None
+        else [notification_read(n) for n in notifications],
     )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
+import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -29,6 +30,7 @@ from orchestrator.api.schemas import (
     task_read,
 )
 from orchestrator.bootstrap import Services
+from orchestrator.domain.task import TaskView
 from orchestrator.service import listing, tasks
 from orchestrator.service.catalog import Catalog
 from orchestrator.service.logs import LiveLog, open_log
@@ -53,7 +55,9 @@ class TaskController(Controller):
         catalog: NamedDependency[Catalog],
     ) -> TaskCreated:
         overrides = data.resources.overrides() if data.resources is not None else None
-        created = tasks.create_task(services, catalog, data.pipeline, data.params, overrides)
+        created = tasks.create_task(
+            services, catalog, data.pipeline, data.params, overrides, notify_url=data.notify_url
+        )
         return task_created(created.task, created.spec, created.upload_urls)
 
     @post(
@@ -171,7 +175,18 @@ class TaskController(Controller):
 
 def _read(services: Services, task_id: str) -> TaskRead:
     task = tasks.get_task(services, task_id)
-    return task_read(task, tasks.result_links(services, task))
+    return task_read(
+        task, tasks.result_links(services, task), tasks.notifications_of(services, task)
+    )
+
+
+def task_document(services: Services, task: TaskView) -> dict[str, Any]:
+    """What a webhook delivers: the query_task body of ``task`` (fresh result URLs) without
+    ``notifications``, whose state the delivery itself is about to change."""
+    document: dict[str, Any] = msgspec.to_builtins(
+        task_read(task, tasks.result_links(services, task))
+    )
+    return document
 
 
 async def _in_threads(

@@ -15,15 +15,19 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.webhook import DeliveryState
 
 STATUS_VALUES = ", ".join(f"'{s.value}'" for s in TaskStatus)
 SLOT_STATES = ("empty", "uploading", "done")
+DELIVERY_STATES = ", ".join(f"'{s.value}'" for s in DeliveryState)
 
 
 class Base(DeclarativeBase):
@@ -35,6 +39,7 @@ class Task(Base):
     __table_args__ = (
         CheckConstraint(f"status IN ({STATUS_VALUES})", name="ck_tasks_status"),
         Index("ix_tasks_status_created", "status", "created_at"),
+        Index("ix_tasks_notify", "finished_at", postgresql_where=text("notify_url IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -60,6 +65,8 @@ class Task(Base):
     results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     # Resource accounting of the last run (cpu seconds, peak memory, wall time).
     stats: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Where a terminal state is POSTed (see orchestrator.notifier); None: no webhook.
+    notify_url: Mapped[str | None] = mapped_column(Text)
 
     inputs: Mapped[list[TaskInput]] = relationship(
         back_populates="task", cascade="all, delete-orphan", order_by="TaskInput.position"
@@ -120,3 +127,34 @@ class Worker(Base):
     last_seen_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class Notification(Base):
+    """One webhook notification: a task's terminal state, to be POSTed to its notify_url.
+
+    Unique per (task, event), so replicas that all see the terminal task create it once. The
+    notifier locks a due row (``FOR UPDATE SKIP LOCKED``) for the whole attempt, so no two
+    replicas ever send it at the same time.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint(f"state IN ({DELIVERY_STATES})", name="ck_notifications_state"),
+        UniqueConstraint("task_id", "event", name="uq_notifications_task_event"),
+        Index(
+            "ix_notifications_due",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # X-Orchestrator-Delivery
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))  # task.done | task.error | task.killed
+    url: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING.value)
+    # [{"at", "status_code", "error", "duration_s"}], one per attempt, oldest first.
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

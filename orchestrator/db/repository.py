@@ -87,6 +87,7 @@ def _task_view(row: Task) -> TaskView:
         results=row.results,
         stats=row.stats,
         inputs=tuple(_input_view(i) for i in row.inputs),
+        notify_url=row.notify_url,
     )
 
 
@@ -135,6 +136,7 @@ class TaskRepository:
         resources: dict[str, Any],
         queue: str,
         slots: Sequence[tuple[str, bool]],
+        notify_url: str | None = None,
     ) -> TaskView:
         with self._sessions.begin() as s:
             task = Task(
@@ -145,6 +147,7 @@ class TaskRepository:
                 queue=queue,
                 status=TaskStatus.WAITING.value,
                 attempts=0,
+                notify_url=notify_url,
                 inputs=[
                     TaskInput(slot=name, required=required, position=i, state="empty", offset=0)
                     for i, (name, required) in enumerate(slots)

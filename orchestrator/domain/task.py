@@ -47,6 +47,7 @@ class TaskView:
     results: list[dict[str, Any]] | None = None
     stats: dict[str, Any] | None = None
     inputs: tuple[InputView, ...] = field(default_factory=tuple)
+    notify_url: str | None = None  # where terminal states are POSTed (webhooks)
 
     def input(self, slot: str) -> InputView | None:
         return next((i for i in self.inputs if i.slot == slot), None)

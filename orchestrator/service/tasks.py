@@ -11,11 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrator.bootstrap import Services
+from orchestrator.db.notifications import NotificationRepository, NotificationView
 from orchestrator.domain.capability import upload_url
 from orchestrator.domain.capacity import Capacity
 from orchestrator.domain.planning import Candidate, Plan, placement_problem, plan_task
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
+from orchestrator.domain.webhook import validate_notify_url
 from orchestrator.errors import Conflict, InvalidRequest, NotFound, QueueError, StorageError
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
@@ -57,8 +59,15 @@ def create_task(
     pipeline: str,
     params: dict[str, Any] | None,
     resources: Mapping[str, Any] | None = None,
+    *,
+    notify_url: str | None = None,
 ) -> Created:
     """Validate, refuse what no live worker could ever run, store the task, sign upload URLs."""
+    if notify_url is not None:
+        try:
+            validate_notify_url(notify_url)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from exc
     spec = catalog.get(pipeline)
     if spec is None:
         known = ", ".join(sorted(catalog)) or "none"
@@ -79,6 +88,7 @@ def create_task(
             resources=plan.resources_dict,
             queue=plan.queue,
             slots=[(slot.name, slot.required) for slot in spec.inputs],
+            notify_url=notify_url,
         )
         log.info("task created", extra={"pipeline": spec.name, "queue": plan.queue})
     settings = services.settings
@@ -189,3 +199,10 @@ def result_links(services: Services, task: TaskView) -> list[ResultLink] | None:
             )
         )
     return links
+
+
+def notifications_of(services: Services, task: TaskView) -> list[NotificationView] | None:
+    """The task's webhook notifications and their attempts; None when it has no notify_url."""
+    if task.notify_url is None:
+        return None
+    return NotificationRepository(services.engine).for_task(task.id)
