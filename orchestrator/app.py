@@ -17,6 +17,8 @@ from orchestrator.api.errors import EXCEPTION_HANDLERS
 from orchestrator.api.health import HealthController
 from orchestrator.api.hooks import HookController
 from orchestrator.api.metrics import MetricsController, count_request
+from orchestrator.api.pages import PageController, static_router
+from orchestrator.api.pipelines import PipelineController
 from orchestrator.api.tasks import TaskController, task_document
 from orchestrator.api.workers import WorkerController
 from orchestrator.bootstrap import Services, build_services
@@ -82,6 +84,10 @@ def create_app(
             MetricsController,
             HookController,
             HealthController,
+            PipelineController,
+            # The browser UI: public pages and static files (orchestrator/web).
+            PageController,
+            static_router(),
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),

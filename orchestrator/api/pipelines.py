@@ -1,0 +1,103 @@
+"""GET /pipelines: what each offered pipeline expects (inputs, parameters, default resources)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, get
+from litestar.di import NamedDependency
+
+from orchestrator.service.catalog import Catalog
+from pipelines.spec import InputSlot, Param, PipelineSpec
+
+
+class PipelineInputRead(msgspec.Struct):
+    """One input slot. ``accept``: lower-case extensions with their dot; empty accepts any file."""
+
+    required: bool
+    accept: list[str]
+    max_bytes: Annotated[int, msgspec.Meta(description="largest accepted upload, bytes")]
+    description: str
+
+
+class PipelineParamRead(msgspec.Struct):
+    """One parameter; ``minimum``/``maximum`` are inclusive, ``choices`` empty means any value."""
+
+    type: Annotated[str, msgspec.Meta(description="int | float | bool | str")]
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    choices: list[Any]
+    description: str
+
+
+class PipelineResourcesRead(msgspec.Struct):
+    """Default limits of one run; ``create_task`` may override them per task."""
+
+    cpus: float
+    memory_bytes: int
+    gpus: int
+    timeout_s: Annotated[int, msgspec.Meta(description="wall-clock limit, seconds")]
+
+
+class PipelineRead(msgspec.Struct):
+    name: str
+    description: str
+    inputs: dict[str, PipelineInputRead]
+    params: dict[str, PipelineParamRead]
+    resources: PipelineResourcesRead
+
+
+class PipelinesRead(msgspec.Struct):
+    """Every pipeline this API offers, by name."""
+
+    pipelines: list[PipelineRead]
+
+
+def _input(slot: InputSlot) -> PipelineInputRead:
+    return PipelineInputRead(
+        required=slot.required,
+        accept=list(slot.accept),
+        max_bytes=slot.max_bytes,
+        description=slot.description,
+    )
+
+
+def _param(param: Param) -> PipelineParamRead:
+    return PipelineParamRead(
+        type=param.kind.__name__,
+        default=param.default,
+        minimum=param.minimum,
+        maximum=param.maximum,
+        choices=list(param.choices),
+        description=param.description,
+    )
+
+
+def pipeline_read(spec: PipelineSpec) -> PipelineRead:
+    r = spec.resources
+    return PipelineRead(
+        name=spec.name,
+        description=spec.description,
+        inputs={s.name: _input(s) for s in spec.inputs},
+        params={p.name: _param(p) for p in spec.params},
+        resources=PipelineResourcesRead(
+            cpus=r.cpus, memory_bytes=r.memory_bytes, gpus=r.gpus, timeout_s=r.timeout_s
+        ),
+    )
+
+
+class PipelineController(Controller):
+    tags = ["pipelines"]
+
+    @get(
+        "/pipelines",
+        operation_id="list_pipelines",
+        sync_to_thread=False,
+        summary="Every pipeline: its input slots, parameters with bounds, default resources",
+    )
+    def list_pipelines(self, catalog: NamedDependency[Catalog]) -> PipelinesRead:
+        return PipelinesRead(
+            pipelines=[pipeline_read(catalog[name]) for name in sorted(catalog)]
+        )
