@@ -1,0 +1,171 @@
+"""Parallel, resumable tus uploads of a task's inputs (tuspy underneath).
+
+One thread per file, at most ``parallel`` at a time. Each upload's tus URL is remembered in the
+``ResumeStore`` as soon as the tus server created it, so an interrupted run (Ctrl-C, a network
+cut, a crash) leaves enough behind for the next run to ask the server for the offset and go on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from tusclient.client import TusClient
+from tusclient.exceptions import TusCommunicationError, TusUploadFailed
+from tusclient.uploader import Uploader
+
+from orchestrator.client.errors import ClientError, UploadError
+from orchestrator.client.resume import LocalFile, ResumeStore
+
+MiB = 1024 * 1024
+# Bigger chunks mean fewer PATCH round trips (and S3 parts are 8 MiB on the local tus server);
+# the progress bar moves once per chunk.
+DEFAULT_CHUNK = 32 * MiB
+DEFAULT_PARALLEL = 4
+# Gone for good: the tus server no longer knows the upload (expired, or the slot was refilled).
+_GONE = frozenset({404, 410})
+
+
+class Progress(Protocol):
+    """Told about each file: once where it starts (its offset when resumed), then after every
+    chunk. Called from the upload threads."""
+
+    def started(self, slot: str, offset: int, total: int) -> None: ...
+
+    def advanced(self, slot: str, offset: int) -> None: ...
+
+
+class Cancelled(ClientError):
+    """The upload was asked to stop (another upload failed, or the user interrupted)."""
+
+
+@dataclass(frozen=True)
+class UploadJob:
+    """Fill ``file.slot`` of ``task_id`` through its slot URL ``endpoint``."""
+
+    task_id: str
+    file: LocalFile
+    endpoint: str
+
+
+def upload_one(
+    job: UploadJob,
+    store: ResumeStore,
+    progress: Progress,
+    stop: threading.Event,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> str:
+    """Upload one file, resuming its remembered upload when the server still has it; return
+    the tus upload URL."""
+    with job.file.path.open("rb") as fh:
+        uploader = _resumed(job, store, fh, chunk_size) or _created(job, store, fh, chunk_size)
+        total = job.file.size
+        progress.started(job.file.slot, uploader.offset, total)
+        while uploader.offset < total:
+            if stop.is_set():
+                raise Cancelled(f"upload of {job.file.slot} stopped at {uploader.offset} bytes")
+            try:
+                uploader.upload_chunk()
+            except (TusUploadFailed, TusCommunicationError) as exc:
+                raise _upload_error(job, "sending", exc) from exc
+            progress.advanced(job.file.slot, uploader.offset)
+        return str(uploader.url)
+
+
+def _resumed(
+    job: UploadJob, store: ResumeStore, fh: BinaryIO, chunk_size: int
+) -> Uploader | None:
+    url = store.upload_url(job.task_id, job.file)
+    if url is None:
+        return None
+    try:
+        # Given a url, tuspy asks the server for the offset (HEAD) before anything else.
+        return Uploader(file_stream=fh, url=url, chunk_size=chunk_size, retries=3, retry_delay=2)
+    except TusCommunicationError as exc:
+        if exc.status_code in _GONE:
+            store.forget_upload(job.task_id, job.file)
+            return None
+        raise _upload_error(job, "resuming", exc) from exc
+
+
+def _created(job: UploadJob, store: ResumeStore, fh: BinaryIO, chunk_size: int) -> Uploader:
+    uploader = TusClient(job.endpoint).uploader(
+        file_stream=fh,
+        chunk_size=chunk_size,
+        metadata={"filename": job.file.path.name},
+        retries=3,
+        retry_delay=2,
+    )
+    try:
+        url = uploader.create_url()
+    except TusCommunicationError as exc:
+        raise _upload_error(job, "creating", exc) from exc
+    uploader.set_url(url)
+    uploader.offset = 0
+    # Before the first byte: from here on an interruption is resumable.
+    store.remember_upload(job.task_id, job.file, url)
+    return uploader
+
+
+def _upload_error(job: UploadJob, doing: str, exc: TusCommunicationError) -> UploadError:
+    status = exc.status_code
+    body = exc.response_content
+    text = body.decode(errors="replace").strip() if isinstance(body, bytes) else str(body or "")
+    what = text or str(exc)
+    where = f"{job.file.slot} ({job.file.path.name})"
+    if status is None:
+        return UploadError(f"{doing} the upload of {where} failed: {what}")
+    return UploadError(f"{doing} the upload of {where}: tus server answered {status}: {what}",
+                       status)
+
+
+def upload_all(
+    jobs: list[UploadJob],
+    store: ResumeStore,
+    progress: Progress,
+    parallel: int = DEFAULT_PARALLEL,
+    chunk_size: int = DEFAULT_CHUNK,
+    upload: Callable[..., str] = upload_one,
+) -> dict[str, str]:
+    """Upload every job, ``parallel`` at a time; return slot → tus upload URL.
+
+    The first failure stops the others at their next chunk and is raised. The threads are
+    daemons and the wait below wakes often, so Ctrl-C reaches the caller at once: what is in
+    flight is cut, what was remembered stays for the next run.
+    """
+    stop = threading.Event()
+    gate = threading.BoundedSemaphore(max(1, parallel))
+    done: dict[str, str] = {}
+    failures: list[BaseException] = []
+
+    def run(job: UploadJob) -> None:
+        with gate:
+            if stop.is_set():
+                return
+            try:
+                done[job.file.slot] = upload(job, store, progress, stop, chunk_size)
+            except BaseException as exc:  # handed to the main thread, which raises it
+                failures.append(exc)
+                stop.set()
+
+    threads = [
+        threading.Thread(target=run, args=(job,), name=f"upload-{job.file.slot}", daemon=True)
+        for job in jobs
+    ]
+    try:
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            time.sleep(0.1)
+    except BaseException:
+        stop.set()
+        raise
+    real = [f for f in failures if not isinstance(f, Cancelled)]
+    if real or failures:
+        raise (real or failures)[0]
+    return done
+
+
