@@ -45,7 +45,30 @@ COPY worker ./worker
 COPY pipelines ./pipelines
 RUN pip install --no-deps . && rm -rf build *.egg-info
 
+# tus-js-client's browser bundle for the web page: `npm ci` from the committed lock file in a
+# stage of its own, so that Node.js stays out of the api image (only tus.min.js goes in).
+FROM debian:bookworm-slim AS web
+ARG EXTRA_CA_CERT=""
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs npm ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && if [ -n "$EXTRA_CA_CERT" ]; then \
+         printf '%s\n' "$EXTRA_CA_CERT" > /usr/local/share/ca-certificates/extra-build-ca.crt \
+         && update-ca-certificates; \
+       fi
+# Node reads its own CA list: add Debian's bundle (which now includes EXTRA_CA_CERT).
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+WORKDIR /web
+COPY orchestrator/web/package.json orchestrator/web/package-lock.json ./
+# postinstall copies node_modules/tus-js-client/dist/tus.min.js to static/vendor/.
+RUN npm ci --no-audit --no-fund --loglevel=error && test -s static/vendor/tus.min.js
+
 FROM base AS api
+# Served at /static/vendor/tus.min.js from the installed package (Debian 12's Python is 3.11);
+# the check fails the build should the package move.
+COPY --from=web /web/static/vendor/tus.min.js \
+     /opt/venv/lib/python3.11/site-packages/orchestrator/web/static/vendor/tus.min.js
+RUN python -c "from orchestrator.api.pages import VENDOR_FILE as f; assert f.is_file(), f"
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \

@@ -16,8 +16,9 @@ fi
 # --- Debian packages -------------------------------------------------------------------------
 # docker-compose (v1, Debian's): validates compose.yml in the tests (no compose v2 plugin in apt).
 # iproute2: `ip netns` for the two-host test.
+# chromium: the browser the web page tests drive (through the playwright package; no download).
 packages=(postgresql redis-server docker.io docker-compose debootstrap nodejs npm iproute2 curl
-          ca-certificates)
+          ca-certificates chromium)
 missing=()
 for pkg in "${packages[@]}"; do
     # NodeSource's nodejs bundles npm and conflicts with Debian's npm package: a working npm
@@ -94,6 +95,19 @@ if [ -f "$lock" ]; then
         say "npm ci --prefix tusd/server"
         "$npm_bin" ci --prefix tusd/server --no-audit --no-fund --loglevel=error
         echo "$want" > "$npm_stamp"
+    fi
+fi
+
+# --- the web page's npm package (tus-js-client's browser bundle, copied to static/vendor) -----
+web_lock=orchestrator/web/package-lock.json
+if [ -f "$web_lock" ]; then
+    web_stamp=orchestrator/web/node_modules/.install-stamp
+    want="$(sha256sum "$web_lock" | cut -d' ' -f1)"
+    if [ "$(cat "$web_stamp" 2>/dev/null || true)" != "$want" ] \
+            || [ ! -f orchestrator/web/static/vendor/tus.min.js ]; then
+        say "npm ci --prefix orchestrator/web"
+        "$npm_bin" ci --prefix orchestrator/web --no-audit --no-fund --loglevel=error
+        echo "$want" > "$web_stamp"
     fi
 fi
 

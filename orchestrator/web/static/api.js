@@ -116,7 +116,7 @@ export function bytes(n) {
     v /= 1024;
     i += 1;
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${UNITS[i]}`;
+  return i === 0 ? `${Math.round(n)} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${UNITS[i]}`;
 }
 
 export function when(iso) {

@@ -339,6 +339,7 @@ async function submit() {
   updateSubmit();
   $("task-card").hidden = false;
   $("task-link").href = `/task.html?id=${encodeURIComponent(task.task_id)}`;
+  $("another").href = `/?pipeline=${encodeURIComponent(p.name)}`;
   watcher = watchTask($("task-view"), task.task_id);
   for (const [name, s] of Object.entries(slots)) {
     if (s.file) startUpload(name, task.upload_urls[name]);

@@ -112,7 +112,7 @@ export function renderTask(container, task, { onKill } = {}) {
   if (task.status === "done") {
     parts.push(el("h3", { style: "margin-top:1.2rem" }, "Results"), resultsSection(task));
   }
-  container.replaceChildren(...parts);
+  container.replaceChildren(...parts.filter(Boolean)); // replaceChildren would print "null"
 }
 
 // Poll GET /query_task/{id} until the task ends; onUpdate sees every state.

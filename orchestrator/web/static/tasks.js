@@ -45,8 +45,6 @@ async function load() {
 
 async function main() {
   wireKeyButton();
-  const params = new URLSearchParams(location.search);
-  if (params.get("status")) $("status").value = params.get("status");
   await ensureKey();
   // The pipeline filter offers what the API offers.
   try {
@@ -54,6 +52,14 @@ async function main() {
     $("pipeline").append(...pipelines.map((p) => el("option", { value: p.name }, p.name)));
   } catch {
     /* the list below reports the problem */
+  }
+  // Filters may come in the address: tasks.html?status=error&pipeline=checksum&limit=10
+  const params = new URLSearchParams(location.search);
+  for (const name of ["status", "pipeline", "limit"]) {
+    const value = params.get(name);
+    if (!value) continue;
+    if (![...$(name).options].some((o) => o.value === value)) $(name).append(el("option", {}, value));
+    $(name).value = value;
   }
   $("filters").addEventListener("submit", (e) => {
     e.preventDefault();
