@@ -106,9 +106,11 @@ class NotificationRepository:
             insert(Notification)
             .from_select(["id", "task_id", "event", "url", "state", "next_attempt_at"], missing)
             .on_conflict_do_nothing(index_elements=["task_id", "event"])
+            # Counted from RETURNING: rowcount of INSERT ... SELECT is not reliable here.
+            .returning(Notification.id)
         )
         with self._engine.begin() as conn:
-            return conn.execute(stmt).rowcount or 0
+            return len(conn.execute(stmt).all())
 
     @contextmanager
     def claim_due(self) -> Iterator[Claim | None]:
