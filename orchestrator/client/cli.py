@@ -42,11 +42,12 @@ from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    ProgressColumn,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.progress import Progress as Bars
+from rich.progress import Task as ProgressTask
 from rich.text import Text
 
 from orchestrator.client import exits, render
@@ -60,7 +61,14 @@ from orchestrator.client.inputs import (
     parse_slot_args,
 )
 from orchestrator.client.resume import LocalFile, ResumeStore, submission_key
-from orchestrator.client.uploads import DEFAULT_CHUNK, DEFAULT_PARALLEL, MiB, UploadJob, upload_all
+from orchestrator.client.uploads import (
+    DEFAULT_CHUNK,
+    DEFAULT_PARALLEL,
+    MiB,
+    Options,
+    UploadJob,
+    upload_all,
+)
 
 Spec = dict[str, Any]
 # How long start_task keeps being retried while the last upload's finish is still being
@@ -171,6 +179,8 @@ def submit_parser(pipeline: str, spec: Spec | None) -> argparse.ArgumentParser:
                    help=f"files uploaded at once ({DEFAULT_PARALLEL})")
     p.add_argument("--chunk-mib", type=int, default=DEFAULT_CHUNK // MiB,
                    help=f"tus PATCH size in MiB ({DEFAULT_CHUNK // MiB})")
+    p.add_argument("--max-rate", type=float, metavar="MIB_S",
+                   help="cap each file's upload at this many MiB/s (default: no cap)")
     return p
 
 
@@ -248,8 +258,11 @@ def submit(ctx: Context, top: argparse.ArgumentParser, pipeline: str | None,
     declared = None if spec is None else (spec.get("params") or {})
     params = _usage(parser, lambda: parse_params(args.param, declared))
     local = _usage(parser, lambda: check_files(files, None if spec is None else spec["inputs"]))
-    if args.chunk_mib < 1 or args.parallel < 1:
-        parser.error("--chunk-mib and --parallel must be at least 1")
+    if args.chunk_mib < 1 or args.parallel < 1 or (args.max_rate is not None
+                                                    and args.max_rate <= 0):
+        parser.error("--chunk-mib, --parallel and --max-rate must be positive")
+    options = Options(chunk_size=args.chunk_mib * MiB, parallel=args.parallel,
+                      max_rate=None if args.max_rate is None else args.max_rate * MiB)
 
     store = ResumeStore.default()
     key = submission_key(ctx.url, pipeline, params, local)
@@ -257,7 +270,7 @@ def submit(ctx: Context, top: argparse.ArgumentParser, pipeline: str | None,
     task_id = task["task_id"]
     ctx.on_interrupt = (f"Interrupted: task {task_id} keeps the bytes sent so far. Run the same "
                         "command again to resume the uploads.")
-    _upload(ctx, store, task, local, args.parallel, args.chunk_mib * MiB)
+    _upload(ctx, store, task, local, options)
     started = _start(ctx, task_id)
     # Uploads complete: a re-run of this command is a new submission from now on.
     store.forget_submission(key)
@@ -322,6 +335,14 @@ def _resume_or_create(ctx: Context, store: ResumeStore, key: str, pipeline: str,
     return ctx.client.query_task(task_id) | {"upload_urls": created["upload_urls"]}
 
 
+class _Rate(ProgressColumn):
+    """Upload rate in binary units, like the byte counts beside it (rich's own is decimal)."""
+
+    def render(self, task: ProgressTask) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else f"{render.human_bytes(speed)}/s", style="cyan")
+
+
 class _BarProgress:
     """uploads.Progress onto one rich bar per file."""
 
@@ -331,6 +352,10 @@ class _BarProgress:
                     for f in local}
 
     def started(self, slot: str, offset: int, total: int) -> None:
+        if offset:
+            # Said in words too: the bar alone does not show that nothing was sent twice.
+            self.bars.console.print(f"{slot}: resuming at byte {offset} of {total}",
+                                    highlight=False)
         self.bars.update(self.ids[slot], completed=offset, total=total)
         self.bars.start_task(self.ids[slot])
 
@@ -339,16 +364,16 @@ class _BarProgress:
 
 
 def _upload(ctx: Context, store: ResumeStore, task: dict[str, Any], local: list[LocalFile],
-            parallel: int, chunk: int) -> None:
+            options: Options) -> None:
     inputs = task.get("inputs") or {}
     todo = [f for f in local if not inputs.get(f.slot, {}).get("done")]
     if not todo:
         return
     jobs = [UploadJob(task["task_id"], f, task["upload_urls"][f.slot]) for f in todo]
     bars = Bars(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-                TransferSpeedColumn(), TimeRemainingColumn(), console=ctx.err)
+                _Rate(), TimeRemainingColumn(), console=ctx.err)
     with bars:
-        upload_all(jobs, store, _BarProgress(bars, todo), parallel=parallel, chunk_size=chunk)
+        upload_all(jobs, store, _BarProgress(bars, todo), options)
 
 
 def _start(ctx: Context, task_id: str) -> dict[str, Any]:

@@ -42,11 +42,11 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
-def _time(value: str | None) -> str:
+def _time(value: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     if not value:
         return "-"
     try:
-        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.fromisoformat(value).strftime(fmt)
     except ValueError:
         return value
 
@@ -154,14 +154,14 @@ def result_links(results: Sequence[dict[str, Any]]) -> Text:
 
 
 def tasks_table(tasks: Sequence[dict[str, Any]]) -> Table:
+    # Fits 80 columns: ids and states whole, the reason folds.
     table = Table()
-    table.add_column("task", no_wrap=True)
-    for col in ("pipeline", "status", "created", "finished", "reason"):
-        table.add_column(col, overflow="fold")
+    for col in ("task", "pipeline", "status", "created"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("reason", overflow="fold")
     for t in tasks:
         table.add_row(t["task_id"], t["pipeline"], status_text(t["status"]),
-                      _time(t.get("created_at")), _time(t.get("finished_at")),
-                      t.get("reason") or "")
+                      _time(t.get("created_at"), "%m-%d %H:%M"), t.get("reason") or "")
     return table
 
 

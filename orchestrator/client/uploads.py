@@ -29,6 +29,16 @@ DEFAULT_PARALLEL = 4
 _GONE = frozenset({404, 410})
 
 
+@dataclass(frozen=True)
+class Options:
+    """How to upload: ``chunk_size`` bytes per PATCH, ``parallel`` files at once, and at most
+    ``max_rate`` bytes/s per file (None: as fast as the link goes)."""
+
+    chunk_size: int = DEFAULT_CHUNK
+    parallel: int = DEFAULT_PARALLEL
+    max_rate: float | None = None
+
+
 class Progress(Protocol):
     """Told about each file: once where it starts (its offset when resumed), then after every
     chunk. Called from the upload threads."""
@@ -52,18 +62,16 @@ class UploadJob:
 
 
 def upload_one(
-    job: UploadJob,
-    store: ResumeStore,
-    progress: Progress,
-    stop: threading.Event,
-    chunk_size: int = DEFAULT_CHUNK,
+    job: UploadJob, store: ResumeStore, progress: Progress, stop: threading.Event, options: Options
 ) -> str:
     """Upload one file, resuming its remembered upload when the server still has it; return
     the tus upload URL."""
     with job.file.path.open("rb") as fh:
-        uploader = _resumed(job, store, fh, chunk_size) or _created(job, store, fh, chunk_size)
+        uploader = (_resumed(job, store, fh, options.chunk_size)
+                    or _created(job, store, fh, options.chunk_size))
         total = job.file.size
         progress.started(job.file.slot, uploader.offset, total)
+        first, t0 = uploader.offset, time.monotonic()
         while uploader.offset < total:
             if stop.is_set():
                 raise Cancelled(f"upload of {job.file.slot} stopped at {uploader.offset} bytes")
@@ -72,6 +80,11 @@ def upload_one(
             except (TusUploadFailed, TusCommunicationError) as exc:
                 raise _upload_error(job, "sending", exc) from exc
             progress.advanced(job.file.slot, uploader.offset)
+            if options.max_rate:
+                # Hold the average at the cap; waiting on ``stop`` keeps Ctrl-C prompt.
+                ahead = (uploader.offset - first) / options.max_rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    stop.wait(ahead)
         return str(uploader.url)
 
 
@@ -126,18 +139,19 @@ def upload_all(
     jobs: list[UploadJob],
     store: ResumeStore,
     progress: Progress,
-    parallel: int = DEFAULT_PARALLEL,
-    chunk_size: int = DEFAULT_CHUNK,
-    upload: Callable[..., str] = upload_one,
+    options: Options | None = None,
+    upload: Callable[[UploadJob, ResumeStore, Progress, threading.Event, Options], str]
+    = upload_one,
 ) -> dict[str, str]:
-    """Upload every job, ``parallel`` at a time; return slot → tus upload URL.
+    """Upload every job, ``options.parallel`` at a time; return slot → tus upload URL.
 
     The first failure stops the others at their next chunk and is raised. The threads are
     daemons and the wait below wakes often, so Ctrl-C reaches the caller at once: what is in
     flight is cut, what was remembered stays for the next run.
     """
+    options = options or Options()
     stop = threading.Event()
-    gate = threading.BoundedSemaphore(max(1, parallel))
+    gate = threading.BoundedSemaphore(max(1, options.parallel))
     done: dict[str, str] = {}
     failures: list[BaseException] = []
 
@@ -146,7 +160,7 @@ def upload_all(
             if stop.is_set():
                 return
             try:
-                done[job.file.slot] = upload(job, store, progress, stop, chunk_size)
+                done[job.file.slot] = upload(job, store, progress, stop, options)
             except BaseException as exc:  # handed to the main thread, which raises it
                 failures.append(exc)
                 stop.set()
@@ -163,9 +177,8 @@ def upload_all(
     except BaseException:
         stop.set()
         raise
-    real = [f for f in failures if not isinstance(f, Cancelled)]
-    if real or failures:
+    if failures:
+        # The cause, not the uploads it cancelled.
+        real = [f for f in failures if not isinstance(f, Cancelled)]
         raise (real or failures)[0]
     return done
-
-
