@@ -34,6 +34,7 @@ def stack_env(profile: Profile, secrets: Secrets) -> dict[str, str]:
         "TUS_PUBLIC_URL": profile.tus_url,
         "HOOK_SECRET": secrets.hook_secret,
         "UPLOAD_TOKEN_SECRET": secrets.upload_token_secret,
+        "WEBHOOK_SECRET": secrets.webhook_secret,
         "API_KEY": secrets.api_key,
         "EXECUTOR": "docker",
         "WORKER_QUEUES": "default",

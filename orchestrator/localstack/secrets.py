@@ -21,6 +21,7 @@ class Secrets:
     s3_access_key: str
     s3_secret_key: str
     pg_password: str
+    webhook_secret: str
 
     @classmethod
     def generate(cls) -> Secrets:
@@ -32,6 +33,7 @@ class Secrets:
             s3_access_key="ls" + secrets.token_hex(9),
             s3_secret_key=secrets.token_hex(20),
             pg_password=secrets.token_hex(16),
+            webhook_secret=secrets.token_hex(32),
         )
 
 
