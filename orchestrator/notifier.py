@@ -19,19 +19,27 @@ the user gave: no redirects followed, no proxies or netrc from the environment, 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from orchestrator.bootstrap import Services
 from orchestrator.db.notifications import Claim, NotificationRepository
 from orchestrator.domain.task import TaskView
-from orchestrator.domain.webhook import DeliveryState, after_attempt, build_request, delivered
+from orchestrator.domain.webhook import (
+    DeliveryState,
+    after_attempt,
+    build_request,
+    delivered,
+    forbidden_address,
+)
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -146,6 +154,10 @@ def _post(
     url: str, headers: dict[str, str], body: bytes, settings: Settings
 ) -> tuple[int | None, str | None]:
     """POST once; (status code, None) on an answer, (None, error) on none."""
+    if not settings.webhook_allow_private:
+        refusal = _private_target(url)
+        if refusal:
+            return None, refusal
     with requests.Session() as http:
         http.trust_env = False  # no proxy or netrc from the environment: only the given URL
         try:
@@ -165,6 +177,24 @@ def _post(
     if 300 <= code < 400:
         return code, "redirect not followed"
     return code, None
+
+
+def _private_target(url: str) -> str | None:
+    """A reason to refuse ``url`` when its host resolves to a non-public address, else None.
+
+    Checked at each attempt, so a name that later resolves inward is refused then too (the
+    connection itself still resolves again: a rebinding window remains, as in most senders).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        return f"cannot resolve {host}: {exc}"
+    bad = sorted({str(info[4][0]) for info in infos if forbidden_address(str(info[4][0]))})
+    if bad:
+        return f"refused: {host} resolves to a non-public address ({', '.join(bad)})"
+    return None
 
 
 class NotifyLoop:

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         "dev-webhook-secret",
         description="HMAC-SHA256 key that signs task notifications POSTed to a task's notify_url.",
     )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow notify_url hosts that resolve to loopback, private, link-local or "
+        "reserved addresses (off: a user cannot make the API probe its own network).",
+    )
     webhook_max_attempts: int = Field(
         8, ge=1, description="Deliveries tried per notification before giving up."
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +68,14 @@ def validate_notify_url(url: str) -> str:
     if not parts.hostname:
         raise ValueError("notify_url: has no host")
     return url
+
+
+def forbidden_address(address: str) -> bool:
+    """Whether a webhook may not be sent to this IP: anything but a public unicast address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
 
 
 def event_of(status: TaskStatus) -> str:

@@ -35,6 +35,8 @@ def stack_env(profile: Profile, secrets: Secrets) -> dict[str, str]:
         "HOOK_SECRET": secrets.hook_secret,
         "UPLOAD_TOKEN_SECRET": secrets.upload_token_secret,
         "WEBHOOK_SECRET": secrets.webhook_secret,
+        # Tests' receivers listen on 127.0.0.1; production keeps the default (public only).
+        "WEBHOOK_ALLOW_PRIVATE": "true",
         "API_KEY": secrets.api_key,
         "EXECUTOR": "docker",
         "WORKER_QUEUES": "default",

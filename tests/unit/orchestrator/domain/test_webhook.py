@@ -20,6 +20,7 @@ from orchestrator.domain.webhook import (
     delivered,
     encode_payload,
     event_of,
+    forbidden_address,
     schedule,
     sign,
     validate_notify_url,
@@ -137,3 +138,25 @@ def test_after_attempt() -> None:
     assert second.next_attempt_at == now + timedelta(seconds=4)
     last = after(3, False)
     assert last.state is DeliveryState.FAILED and last.next_attempt_at is None
+
+
+@pytest.mark.parametrize(
+    ("address", "forbidden"),
+    [
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("172.16.0.1", True),
+        ("192.168.1.1", True),
+        ("169.254.169.254", True),  # cloud metadata
+        ("0.0.0.0", True),
+        ("::1", True),
+        ("fe80::1%eth0", True),
+        ("::ffff:127.0.0.1", True),
+        ("fd00::1", True),
+        ("224.0.0.1", True),
+        ("93.184.216.34", False),
+        ("2606:4700::1111", False),
+    ],
+)
+def test_only_public_unicast_addresses_may_receive_webhooks(address: str, forbidden: bool) -> None:
+    assert forbidden_address(address) is forbidden
