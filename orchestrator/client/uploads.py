@@ -11,10 +11,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
+import requests
 from tusclient.client import TusClient
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
+from tusclient.request import TusRequest
 from tusclient.uploader import Uploader
 
 from orchestrator.client.errors import ClientError, UploadError
@@ -61,6 +63,91 @@ class UploadJob:
     endpoint: str
 
 
+class _Pace:
+    """One file's upload as its bytes leave: progress reports (at most every ``REPORT_STEP``
+    bytes, not every socket write), the rate cap, and stopping in the middle of a chunk."""
+
+    REPORT_STEP = 256 * 1024
+
+    def __init__(self, slot: str, progress: Progress, stop: threading.Event,
+                 max_rate: float | None, offset: int) -> None:
+        self.slot, self.progress, self.stop, self.max_rate = slot, progress, stop, max_rate
+        self.first = self.reported = offset
+        self.t0 = time.monotonic()
+
+    def sent(self, offset: int, final: bool = False) -> None:
+        if self.stop.is_set():
+            raise Cancelled(f"upload of {self.slot} stopped at {offset} bytes")
+        if final or offset - self.reported >= self.REPORT_STEP:
+            self.reported = offset
+            self.progress.advanced(self.slot, offset)
+        if self.max_rate:
+            # Hold the average at the cap; waiting on ``stop`` keeps stopping prompt.
+            ahead = (offset - self.first) / self.max_rate - (time.monotonic() - self.t0)
+            if ahead > 0 and self.stop.wait(ahead):
+                raise Cancelled(f"upload of {self.slot} stopped at {offset} bytes")
+
+
+class _Body:
+    """A PATCH body read out as the socket takes it, so that progress and the rate cap follow
+    the bytes on the wire rather than whole chunks. ``__len__`` makes requests send a
+    Content-Length (tus servers want one) instead of chunked encoding."""
+
+    BLOCK = 256 * 1024  # urllib3 asks for 16 KiB; fewer, larger writes cost less CPU
+
+    def __init__(self, data: bytes, offset: int, pace: _Pace) -> None:
+        self.view, self.pos, self.offset, self.pace = memoryview(data), 0, offset, pace
+
+    def __len__(self) -> int:
+        return len(self.view)
+
+    def read(self, size: int = -1) -> bytes:
+        if self.pos >= len(self.view):
+            return b""
+        end = len(self.view) if size < 0 else self.pos + max(size, self.BLOCK)
+        block = self.view[self.pos:end]
+        self.pos += len(block)
+        self.pace.sent(self.offset + self.pos, final=self.pos >= len(self.view))
+        return bytes(block)
+
+
+class _PacedRequest(TusRequest):
+    """tuspy's PATCH, with the chunk streamed through ``_Body``."""
+
+    def __init__(self, uploader: _PacedUploader) -> None:
+        super().__init__(uploader)
+        self._offset = uploader.offset
+        self._pace = uploader.pace
+
+    def perform(self) -> None:
+        chunk = self.file.read(self._content_length)
+        self.add_checksum(chunk)
+        body: Any = _Body(chunk, self._offset, self._pace) if self._pace else chunk
+        try:
+            resp = requests.patch(self._url, data=body, headers=self._request_headers,
+                                  verify=self.verify_tls_cert, stream=True, cert=self.client_cert)
+        except requests.RequestException as exc:
+            raise TusUploadFailed(exc) from exc
+        self.status_code = resp.status_code
+        self.response_content = resp.content
+        self.response_headers = {k.lower(): v for k, v in resp.headers.items()}
+
+
+class _PacedUploader(Uploader):
+    pace: _Pace | None = None
+
+    def _do_request(self) -> None:
+        # tuspy's own, but with the request above (tuspy has no hook for the body).
+        request = _PacedRequest(self)
+        self.request = request  # type: ignore[assignment]  # tuspy declares it None
+        try:
+            request.perform()
+            if not 200 <= (request.status_code or 0) < 300:
+                raise TusUploadFailed("", request.status_code, request.response_content)
+        except TusUploadFailed as error:
+            self._retry_or_cry(error)
+
+
 def upload_one(
     job: UploadJob, store: ResumeStore, progress: Progress, stop: threading.Event, options: Options
 ) -> str:
@@ -71,7 +158,7 @@ def upload_one(
                     or _created(job, store, fh, options.chunk_size))
         total = job.file.size
         progress.started(job.file.slot, uploader.offset, total)
-        first, t0 = uploader.offset, time.monotonic()
+        uploader.pace = _Pace(job.file.slot, progress, stop, options.max_rate, uploader.offset)
         while uploader.offset < total:
             if stop.is_set():
                 raise Cancelled(f"upload of {job.file.slot} stopped at {uploader.offset} bytes")
@@ -80,23 +167,19 @@ def upload_one(
             except (TusUploadFailed, TusCommunicationError) as exc:
                 raise _upload_error(job, "sending", exc) from exc
             progress.advanced(job.file.slot, uploader.offset)
-            if options.max_rate:
-                # Hold the average at the cap; waiting on ``stop`` keeps Ctrl-C prompt.
-                ahead = (uploader.offset - first) / options.max_rate - (time.monotonic() - t0)
-                if ahead > 0:
-                    stop.wait(ahead)
         return str(uploader.url)
 
 
 def _resumed(
     job: UploadJob, store: ResumeStore, fh: BinaryIO, chunk_size: int
-) -> Uploader | None:
+) -> _PacedUploader | None:
     url = store.upload_url(job.task_id, job.file)
     if url is None:
         return None
     try:
         # Given a url, tuspy asks the server for the offset (HEAD) before anything else.
-        return Uploader(file_stream=fh, url=url, chunk_size=chunk_size, retries=3, retry_delay=2)
+        return _PacedUploader(file_stream=fh, url=url, chunk_size=chunk_size, retries=3,
+                              retry_delay=2)
     except TusCommunicationError as exc:
         if exc.status_code in _GONE:
             store.forget_upload(job.task_id, job.file)
@@ -104,8 +187,11 @@ def _resumed(
         raise _upload_error(job, "resuming", exc) from exc
 
 
-def _created(job: UploadJob, store: ResumeStore, fh: BinaryIO, chunk_size: int) -> Uploader:
-    uploader = TusClient(job.endpoint).uploader(
+def _created(
+    job: UploadJob, store: ResumeStore, fh: BinaryIO, chunk_size: int
+) -> _PacedUploader:
+    uploader = _PacedUploader(
+        client=TusClient(job.endpoint),
         file_stream=fh,
         chunk_size=chunk_size,
         metadata={"filename": job.file.path.name},
