@@ -64,11 +64,15 @@ COPY orchestrator/web/package.json orchestrator/web/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error && test -s static/vendor/tus.min.js
 
 FROM base AS api
-# Served at /static/vendor/tus.min.js from the installed package (Debian 12's Python is 3.11);
-# the check fails the build should the package move.
+# Served at /static/vendor/tus.min.js, beside the package's other static files: in /app (what
+# `python -m orchestrator` in WORKDIR imports) and in the installed package (Debian 12's Python
+# is 3.11). The check fails the build should either move.
+COPY --from=web /web/static/vendor/tus.min.js ./orchestrator/web/static/vendor/tus.min.js
 COPY --from=web /web/static/vendor/tus.min.js \
      /opt/venv/lib/python3.11/site-packages/orchestrator/web/static/vendor/tus.min.js
-RUN python -c "from orchestrator.api.pages import VENDOR_FILE as f; assert f.is_file(), f"
+RUN for dir in /app /; do \
+      (cd "$dir" && python -c "from orchestrator.api.pages import VENDOR_FILE as f; assert f.is_file(), f"); \
+    done
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \

@@ -117,6 +117,12 @@ def test_volcal_survey_from_key_entry_to_the_change_map(
     assert page.get_attribute("#param-max_change_m", "max") == "1000"
 
     assert page.is_disabled("#submit")
+    # A file the slot cannot take is refused on the spot, with the reason.
+    wrong = tmp_path / "notes.txt"
+    wrong.write_text("not a point cloud")
+    page.set_input_files("#file-pre", str(wrong))
+    assert page.inner_text("#msg-pre") == "notes.txt: expected .las or .laz"
+    assert page.get_attribute('[data-slot="pre"]', "data-state") == "empty"
     for slot, name in FILES.items():
         page.set_input_files(f"#file-{slot}", str(survey / name))
     assert page.is_enabled("#submit")
@@ -215,6 +221,8 @@ def test_pause_and_resume_a_large_upload(
     assert not paused["inputs"]["first"]["done"]
     assert paused["status"] == "waiting"
     assert 0 < sent_at_pause < size
+    page.screenshot(path=str(tmp_path / "web-paused.png"), full_page=True)
+    print(f"screenshot: {tmp_path / 'web-paused.png'}")
 
     # Resume (unthrottled): the next PATCH starts at the server's offset, not at zero.
     throttle(-1)
@@ -280,7 +288,50 @@ def test_task_list_shows_the_finished_task_and_links_to_it(
     )
 
     page.goto(client.api_url + "/tasks.html?status=done&pipeline=checksum")
+    row.wait_for()
+    page.screenshot(path=str(tmp_path / "web-tasks.png"), full_page=True)
+    print(f"screenshot: {tmp_path / 'web-tasks.png'}")
     row.locator("a").click()
     page.wait_for_url(f"**/task.html?id={task_id}")
     wait_status(page, "done", timeout_s=30)
     assert page.locator('a[data-download="checksums.json"]').count() == 1
+
+
+def test_an_upload_refused_by_the_server_shows_its_message(
+    page: Page, client: Client, tmp_path: Path
+) -> None:
+    """A 4xx from the tus server (here 413 from the creation POST, as the pre-create hook
+    answers for a too-large upload) is shown with the server's own words, not retried."""
+    message = "upload of 1234 bytes exceeds the limit of slot 'first'"
+    calls: list[str] = []
+    cors = {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "POST, HEAD, PATCH, OPTIONS",
+        "Access-Control-Allow-Headers": "*",
+    }
+
+    def refuse(route: Any) -> None:
+        calls.append(route.request.method)
+        if route.request.method == "OPTIONS":
+            route.fulfill(status=204, headers=cors)
+        else:
+            route.fulfill(status=413, headers=cors, body=message)
+
+    page.route("**/files/**", refuse)
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    random_file(a, 1234, 31)
+    random_file(b, 10, 32)
+    page.goto(client.api_url + "/?pipeline=checksum")
+    page.set_input_files("#file-first", str(a))
+    page.set_input_files("#file-second", str(b))
+    page.click("#submit")
+    first = page.locator("#msg-first")
+    first.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('[data-slot=\"first\"]').dataset.state === 'error'"
+    )
+    assert first.inner_text() == f"Upload refused (413): {message}"
+    assert first.get_attribute("role") == "alert"
+    assert calls.count("POST") == 2  # one per slot: a refusal is not retried
+    wait_status(page, "waiting", timeout_s=10)
+    page.unroute("**/files/**")

@@ -255,8 +255,8 @@ function startUpload(name, url) {
     },
     onProgress: (sent, total) => progress(name, sent, total),
     onSuccess: () => {
+      setState(name, "done"); // first: a finished upload shows no rate
       progress(name, s.file.size, s.file.size);
-      setState(name, "done");
       slotMessage(name, "Uploaded.", "ok");
       maybeStart();
     },
