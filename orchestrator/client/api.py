@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -226,10 +227,18 @@ class Client:
         try:
             resp = session.request(method, url, **kw)
         except requests.RequestException as exc:
-            raise Unreachable(f"{method} {url}: {exc}") from exc
+            raise Unreachable(f"{method} {url}: {_reason(exc)}") from exc
         if resp.status_code >= 400:
             raise _error_of(resp)
         return resp
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """``connection refused`` rather than urllib3's nested reprs: what a person can act on."""
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time"
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    return found[1].strip().lower() if found else str(exc)
 
 
 def _error_of(resp: requests.Response) -> ApiError:

@@ -193,7 +193,8 @@ def pipelines_view(pipelines: Sequence[dict[str, Any]]) -> RenderableType:
         parts.append(slots)
         if p.get("params"):
             params = Table(title="parameters (--param NAME=VALUE)", title_justify="left")
-            for col in ("name", "type", "default", "bounds", "description"):
+            params.add_column("name", no_wrap=True)
+            for col in ("type", "default", "bounds", "description"):
                 params.add_column(col, overflow="fold")
             for name, q in p["params"].items():
                 params.add_row(name, str(q.get("type", "")), json.dumps(q.get("default")),

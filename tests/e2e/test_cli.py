@@ -243,3 +243,56 @@ def test_workers_and_pipelines(env: dict[str, str], stack: Any) -> None:
     assert set(checksum["inputs"]) == {"first", "second"}
     human = cli(env, "pipelines")
     assert "--first FILE" in human.stdout
+
+
+def test_python_client(stack: Any, tmp_path: Path) -> None:
+    """The README's Python client example, step by step."""
+    from orchestrator.client import Client as PyClient
+    from orchestrator.client import Conflict
+    from orchestrator.client.resume import LocalFile, ResumeStore
+    from orchestrator.client.uploads import Options, UploadJob, upload_all
+
+    client = PyClient(stack.api_url, api_key=stack.api_key)
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    sums = {"first": random_file(a, 2 * MiB + 1, 41), "second": random_file(b, 10, 42)}
+    task = client.create_task("checksum", params={"sleep_s": 0})
+    files = [LocalFile.of("first", a), LocalFile.of("second", b)]
+    jobs = [UploadJob(task["task_id"], f, task["upload_urls"][f.slot]) for f in files]
+
+    class Seen:
+        def __init__(self) -> None:
+            self.offsets: dict[str, list[int]] = {}
+
+        def started(self, slot: str, offset: int, total: int) -> None:
+            self.offsets[slot] = [offset]
+
+        def advanced(self, slot: str, offset: int) -> None:
+            self.offsets[slot].append(offset)
+
+    seen = Seen()
+    urls = upload_all(jobs, ResumeStore(tmp_path / "u.json"), seen,
+                      Options(parallel=2, chunk_size=MiB))
+    assert set(urls) == {"first", "second"}
+    assert seen.offsets["first"][0] == 0 and seen.offsets["first"][-1] == 2 * MiB + 1
+    assert seen.offsets["first"] == sorted(seen.offsets["first"])
+
+    deadline = time.monotonic() + 30
+    while True:  # the last upload's finish is recorded moments after its PATCH
+        try:
+            client.start_task(task["task_id"])
+            break
+        except Conflict:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    final = client.wait(task["task_id"], poll_s=0.3, timeout_s=180)
+    assert final["status"] == "done"
+    saved = {d.name: d for d in client.download_results(final, tmp_path / "out")}
+    assert json.loads(saved["checksums.json"].path.read_text()) == {
+        "first": {"sha256": sums["first"], "bytes": 2 * MiB + 1},
+        "second": {"sha256": sums["second"], "bytes": 10},
+    }
+    assert list(client.logs(task["task_id"], follow=False)) == \
+        saved["logs.txt"].path.read_text().splitlines()
+    assert task["task_id"] in {t["task_id"] for t in client.list_tasks(limit=300, page_size=7)}
+    with pytest.raises(Conflict):
+        client.kill_task(task["task_id"])
