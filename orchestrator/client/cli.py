@@ -154,7 +154,8 @@ def submit_parser(pipeline: str, spec: Spec | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"orchestrator submit {pipeline}",
         description=(spec or {}).get("description")
-        or "Upload the input files to a new task and start it.",
+        or "Upload the input files (--SLOT FILE, one per input: `orchestrator pipelines` lists "
+        "them) to a new task and start it.",
         epilog=exits.HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
@@ -429,6 +430,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_watch(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.on_interrupt = f"Stopped watching; task {args.task_id} goes on."
     if ctx.json:
         # Scripts want the end state, not frames.
         return _finish(ctx, ctx.client.wait(args.task_id), None)
@@ -491,8 +493,9 @@ def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_results(ctx: Context, args: argparse.Namespace) -> int:
     task = ctx.client.query_task(args.task_id)
     if task["status"] not in TERMINAL:
-        raise UsageError(f"task {args.task_id} is {task['status']}: no results yet "
-                         f"(follow it with `orchestrator watch {args.task_id}`)")
+        # What a 409 means: the task's state does not allow it (yet); exit 4 like one.
+        raise Conflict(409, f"task {args.task_id} is {task['status']}: no results yet "
+                       f"(follow it with `orchestrator watch {args.task_id}`)")
     return _finish(ctx, task, args.download)
 
 
