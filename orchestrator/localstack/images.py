@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from .child import log_tail
@@ -184,47 +185,72 @@ def write_context(root: Path, out: Path, ca_source: Path = LOCAL_CA_SOURCE) -> N
             tar.add(cert, arcname=f"{HOST_CA_DIR}/{cert.name}", recursive=False)
 
 
+@dataclass(frozen=True)
+class ImageBuild:
+    """One image to keep current: results are reported under ``key``."""
+
+    key: str
+    tag: str
+    dockerfile: str
+    source_hash: str
+    target: str | None = None
+
+
+def build_images(
+    root: Path, builds: list[ImageBuild], env: Mapping[str, str], log_path: Path, say: Say, *,
+    force: bool = False, should_stop: ShouldStop = lambda: False,
+) -> dict[str, str]:
+    """Build every image whose label hash differs from its sources' (all of them with ``force``).
+
+    Returns ``{key: "built" | "current" | "failed: <why>"}``: one broken image does not stop the
+    others from building. An interruption (``should_stop``) raises :class:`ImageError`. The
+    build context is written once, and only when something needs building.
+    """
+    results: dict[str, str] = {}
+    context: Path | None = None
+    try:
+        for b in builds:
+            if not force and built_hash(b.tag, env) == b.source_hash:
+                results[b.key] = "current"
+                continue
+            if context is None:
+                context = Path(tempfile.mkstemp(prefix="build-context-", suffix=".tar")[1])
+                write_context(root, context)
+            say(f"building {b.tag} (log: {log_path})")
+            started = time.monotonic()
+            try:
+                _build(
+                    b.tag, b.dockerfile, b.source_hash, context, env, log_path, should_stop,
+                    target=b.target,
+                )
+            except ImageError as exc:
+                if should_stop():
+                    raise
+                say(f"FAILED: {exc}\n{log_tail(log_path, 15)}")
+                results[b.key] = f"failed: {exc}"
+                continue
+            say(f"built {b.tag} in {time.monotonic() - started:.0f} s")
+            results[b.key] = "built"
+    finally:
+        if context is not None:
+            context.unlink(missing_ok=True)
+    return results
+
+
 def build_pipelines(
     root: Path, env: Mapping[str, str], log_path: Path, say: Say, *, force: bool = False,
     should_stop: ShouldStop = lambda: False, only: list[str] | None = None,
 ) -> dict[str, str]:
     """Build each ``pipelines/<name>/Dockerfile`` as ``pipeline-<name>:latest`` unless current.
 
-    Returns ``{name: "built" | "current" | "failed: <why>"}``: one broken pipeline does not stop
-    the others from building. An interruption (``should_stop``) raises :class:`ImageError`.
+    Returns ``{name: "built" | "current" | "failed: <why>"}`` (see :func:`build_images`).
     """
-    results: dict[str, str] = {}
-    names = [n for n in pipeline_names(root) if only is None or n in only]
-    context: Path | None = None
-    try:
-        for name in names:
-            tag = f"pipeline-{name}:latest"
-            wanted = source_hash(root, name)
-            if not force and built_hash(tag, env) == wanted:
-                results[name] = "current"
-                continue
-            if context is None:
-                context = Path(tempfile.mkstemp(prefix="pipeline-context-", suffix=".tar")[1])
-                write_context(root, context)
-            say(f"building {tag} (log: {log_path})")
-            started = time.monotonic()
-            try:
-                _build(
-                    tag, f"pipelines/{name}/Dockerfile", wanted, context, env, log_path,
-                    should_stop,
-                )
-            except ImageError as exc:
-                if should_stop():
-                    raise
-                say(f"FAILED: {exc}\n{log_tail(log_path, 15)}")
-                results[name] = f"failed: {exc}"
-                continue
-            say(f"built {tag} in {time.monotonic() - started:.0f} s")
-            results[name] = "built"
-    finally:
-        if context is not None:
-            context.unlink(missing_ok=True)
-    return results
+    builds = [
+        ImageBuild(name, f"pipeline-{name}:latest", f"pipelines/{name}/Dockerfile",
+                   source_hash(root, name))
+        for name in pipeline_names(root) if only is None or name in only
+    ]
+    return build_images(root, builds, env, log_path, say, force=force, should_stop=should_stop)
 
 
 # --- the orchestrator's own images (root Dockerfile, one target each) -------------------------
@@ -261,36 +287,11 @@ def build_apps(
     Returns ``{tag: "built" | "current" | "failed: <why>"}`` like :func:`build_pipelines`. Both
     targets share every layer but their last, so the second build is a cache hit.
     """
-    results: dict[str, str] = {}
     wanted = app_source_hash(root)
-    context: Path | None = None
-    try:
-        for target in APP_TARGETS:
-            tag = app_tag(target)
-            if not force and built_hash(tag, env) == wanted:
-                results[tag] = "current"
-                continue
-            if context is None:
-                context = Path(tempfile.mkstemp(prefix="app-context-", suffix=".tar")[1])
-                write_context(root, context)
-            say(f"building {tag} (log: {log_path})")
-            started = time.monotonic()
-            try:
-                _build(
-                    tag, "Dockerfile", wanted, context, env, log_path, should_stop, target=target
-                )
-            except ImageError as exc:
-                if should_stop():
-                    raise
-                say(f"FAILED: {exc}\n{log_tail(log_path, 15)}")
-                results[tag] = f"failed: {exc}"
-                continue
-            say(f"built {tag} in {time.monotonic() - started:.0f} s")
-            results[tag] = "built"
-    finally:
-        if context is not None:
-            context.unlink(missing_ok=True)
-    return results
+    builds = [
+        ImageBuild(app_tag(t), app_tag(t), "Dockerfile", wanted, target=t) for t in APP_TARGETS
+    ]
+    return build_images(root, builds, env, log_path, say, force=force, should_stop=should_stop)
 
 
 def local_ca_pem(ca_source: Path = LOCAL_CA_SOURCE) -> str:
