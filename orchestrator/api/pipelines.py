@@ -13,12 +13,18 @@ from pipelines.spec import InputSlot, Param, PipelineSpec
 
 
 class PipelineInputRead(msgspec.Struct):
-    """One input slot. ``accept``: lower-case extensions with their dot; empty accepts any file."""
+    """One input slot. ``accept``: lower-case extensions with their dot; empty accepts any file.
+    ``group``: slots sharing a group are the files of one multi-file dataset (a shapefile's
+    .shp/.shx/.dbf/.prj), stored under one basename; null for a stand-alone file."""
 
     required: bool
     accept: list[str]
     max_bytes: Annotated[int, msgspec.Meta(description="largest accepted upload, bytes")]
     description: str
+    group: Annotated[
+        str | None,
+        msgspec.Meta(description="the multi-file dataset this slot is part of, if any"),
+    ] = None
 
 
 class PipelineParamRead(msgspec.Struct):
@@ -61,6 +67,7 @@ def _input(slot: InputSlot) -> PipelineInputRead:
         accept=list(slot.accept),
         max_bytes=slot.max_bytes,
         description=slot.description,
+        group=slot.stem or None,
     )
 
 

@@ -68,13 +68,19 @@ class Client:
         pipeline: str,
         params: dict[str, Any] | None = None,
         resources: dict[str, Any] | None = None,
+        notify_url: str | None = None,
     ) -> Task:
-        """Create a task; the answer has ``task_id``, ``upload_urls`` and ``inputs``."""
+        """Create a task; the answer has ``task_id``, ``upload_urls`` and ``inputs``.
+
+        ``notify_url``: an http(s) URL the API POSTs the task to when it ends (webhook); the
+        API refuses (422 ``InvalidRequest``) one it cannot use."""
         body: dict[str, Any] = {"pipeline": pipeline}
         if params:
             body["params"] = params
         if resources:
             body["resources"] = resources
+        if notify_url is not None:
+            body["notify_url"] = notify_url
         return self._json("POST", "/create_task", json=body)
 
     def start_task(self, task_id: str) -> Task:

@@ -2,12 +2,17 @@
 
     orchestrator pipelines                                  what each pipeline expects
     orchestrator submit checksum --first a.bin --second b.bin --wait --download out/
+    orchestrator submit volcal_baseline --pre a.las --post b.laz --shp site/stable.shp --wait
     orchestrator status ID | watch ID | results ID --download DIR | kill ID
     orchestrator list --status running | workers
 
 The server and key come from ``--url``/``--api-key`` or ``ORCHESTRATOR_URL`` /
 ``ORCHESTRATOR_API_KEY`` (default http://127.0.0.1:8000). Human output by default; ``--json``
 prints one JSON document on stdout and nothing else there (progress goes to stderr).
+
+``submit`` fills the other files of a multi-file input (a shapefile's .shx/.dbf/.prj, slots
+sharing a ``group`` in GET /pipelines) from the given one's directory: same basename, an
+extension the slot accepts; a file given explicitly always wins.
 
 ``submit`` remembers every upload (see ``orchestrator.client.resume``): after Ctrl-C or a
 network cut, running the same command again continues the same task's uploads where the tus
@@ -56,6 +61,7 @@ from orchestrator.client.errors import ApiError, ClientError, Conflict, NotFound
 from orchestrator.client.inputs import (
     UsageError,
     check_files,
+    find_siblings,
     option_names,
     parse_params,
     parse_slot_args,
@@ -168,11 +174,15 @@ def submit_parser(pipeline: str, spec: Spec | None) -> argparse.ArgumentParser:
             need = "required" if s.get("required") else "optional"
             limit = render.human_bytes(s.get("max_bytes"))
             note = f"; {s['description']}" if s.get("description") else ""
+            if s.get("group"):
+                note += f"; part of '{s['group']}', found beside another part when not given"
             slots.add_argument(*option_names(slot), dest=f"slot:{slot}", metavar="FILE",
                                help=f"{need}; {accept}, at most {limit}{note}")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a pipeline parameter; VALUE is JSON when it parses as JSON (repeatable)"
                    + _param_help(spec))
+    p.add_argument("--notify-url", metavar="URL",
+                   help="http(s) URL the API POSTs the task to when it ends (webhook)")
     p.add_argument("--wait", action="store_true", help="follow the task to its end")
     p.add_argument("--download", metavar="DIR",
                    help="save the results here when done, sha256 checked (implies --wait)")
@@ -256,6 +266,11 @@ def submit(ctx: Context, top: argparse.ArgumentParser, pipeline: str | None,
         args = parser.parse_args(extra)
         files = {k.split(":", 1)[1]: v for k, v in vars(args).items()
                  if k.startswith("slot:") and v is not None}
+        inputs = spec.get("inputs") or {}
+        for sibling in _usage(parser, lambda: find_siblings(files, inputs)):
+            files[sibling.slot] = sibling.path
+            if not ctx.json:
+                ctx.err.print(sibling.message(), highlight=False, markup=False)
     declared = None if spec is None else (spec.get("params") or {})
     params = _usage(parser, lambda: parse_params(args.param, declared))
     local = _usage(parser, lambda: check_files(files, None if spec is None else spec["inputs"]))
@@ -266,8 +281,8 @@ def submit(ctx: Context, top: argparse.ArgumentParser, pipeline: str | None,
                       max_rate=None if args.max_rate is None else args.max_rate * MiB)
 
     store = ResumeStore.default()
-    key = submission_key(ctx.url, pipeline, params, local)
-    task = _resume_or_create(ctx, store, key, pipeline, params, local)
+    key = submission_key(ctx.url, pipeline, params, local, args.notify_url)
+    task = _resume_or_create(ctx, store, key, pipeline, params, local, args.notify_url)
     task_id = task["task_id"]
     ctx.on_interrupt = (f"Interrupted: task {task_id} keeps the bytes sent so far. Run the same "
                         "command again to resume the uploads.")
@@ -305,7 +320,8 @@ def _usage(parser: argparse.ArgumentParser, step: Callable[[], Any]) -> Any:
 
 
 def _resume_or_create(ctx: Context, store: ResumeStore, key: str, pipeline: str,
-                      params: dict[str, Any], local: list[LocalFile]) -> dict[str, Any]:
+                      params: dict[str, Any], local: list[LocalFile],
+                      notify_url: str | None = None) -> dict[str, Any]:
     """The task a previous run of this very command left waiting for its uploads, else a new
     one. Returns the task with ``upload_urls`` and the server's ``inputs`` states."""
     record = store.submission(key)
@@ -318,7 +334,7 @@ def _resume_or_create(ctx: Context, store: ResumeStore, key: str, pipeline: str,
             ctx.err.print(f"resuming the uploads of task {task['task_id']}", highlight=False)
             return {**task, "upload_urls": record["upload_urls"]}
         store.forget_submission(key)
-    created = ctx.client.create_task(pipeline, params)
+    created = ctx.client.create_task(pipeline, params, notify_url=notify_url)
     task_id = created["task_id"]
     unknown = sorted({f.slot for f in local} - set(created["upload_urls"]))
     missing = [s for s, i in created["inputs"].items()

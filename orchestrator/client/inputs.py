@@ -7,7 +7,9 @@ before anything is created on the server.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,89 @@ def check_files(
             raise UsageError("missing required input(s): " + ", ".join(f"--{s} FILE"
                                                                         for s in missing))
     return out
+
+
+@dataclass(frozen=True)
+class Sibling:
+    """``path`` fills ``slot``: found beside ``beside``, the file given for its group."""
+
+    slot: str
+    path: str
+    beside: str
+
+    def message(self) -> str:
+        return f"using {self.path} for '{self.slot}' (beside {self.beside})"
+
+
+def _base(filename: str, accept: Sequence[str]) -> str:
+    """``stable.shp`` → ``stable``: the name without the accepted (else the last) extension."""
+    lowered = filename.lower()
+    ext = next((e for e in accept if e and lowered.endswith(e.lower())), None)
+    if ext is not None:
+        return filename[: len(filename) - len(ext)]
+    return filename.rsplit(".", 1)[0] if "." in filename[1:] else filename
+
+
+def choose_siblings(
+    files: Mapping[str, str],
+    inputs: Mapping[str, Mapping[str, Any]],
+    listing: Mapping[str, Sequence[str]],
+) -> list[Sibling]:
+    """The files of a multi-file dataset that were not given, found beside one that was.
+
+    ``files``: slot → path as typed; ``inputs``: the slot specs (their ``group`` and
+    ``accept``); ``listing``: directory (``str(Path(path).parent)`` of a given file) → the
+    names in it. A slot of a group that was not given is filled by the file of the same
+    basename as a given member of its group with one of the slot's accepted extensions, in
+    any case (``stable.shp`` → ``stable.shx`` or ``stable.SHX``). Given files always win;
+    several candidates, or a required member with none, raise ``UsageError`` naming the slot.
+    """
+    found: list[Sibling] = []
+    used = {str(Path(p)) for p in files.values()}
+    for slot, spec in inputs.items():
+        group, accept = spec.get("group"), [e.lower() for e in spec.get("accept") or []]
+        if not group or slot in files:
+            continue
+        anchors = [(s, files[s]) for s, i in inputs.items()
+                   if s in files and i.get("group") == group]
+        if not anchors:
+            continue  # none of the group given: check_files says what is missing
+        looked: list[str] = []
+        for anchor_slot, given in anchors:
+            path = Path(given)
+            base = _base(path.name, inputs[anchor_slot].get("accept") or [])
+            wanted = {(base + e).lower() for e in accept}
+            looked.append(f"{base}{'/'.join(accept) or '.*'} beside {given}")
+            names = sorted(n for n in listing.get(str(path.parent), ())
+                           if n.startswith(base) and n.lower() in wanted
+                           and str(path.parent / n) not in used)
+            if len(names) > 1:
+                raise UsageError(f"--{slot}: both {' and '.join(names)} are beside {given}; "
+                                 f"say which with --{slot} FILE")
+            if names:
+                found.append(Sibling(slot, str(path.parent / names[0]), given))
+                used.add(str(path.parent / names[0]))
+                break
+        else:
+            if spec.get("required"):
+                raise UsageError(f"missing required input --{slot} FILE: no "
+                                 + "; no ".join(looked))
+    return found
+
+
+def find_siblings(
+    files: Mapping[str, str], inputs: Mapping[str, Mapping[str, Any]]
+) -> list[Sibling]:
+    """``choose_siblings`` over the directories of the given files of every group."""
+    listing: dict[str, list[str]] = {}
+    for slot, given in files.items():
+        if not (inputs.get(slot) or {}).get("group"):
+            continue
+        parent = Path(given).parent
+        if str(parent) not in listing:
+            try:
+                listing[str(parent)] = [e.name for e in os.scandir(parent.expanduser())
+                                        if e.is_file()]
+            except OSError:
+                listing[str(parent)] = []  # check_files names the given file's problem
+    return choose_siblings(files, inputs, listing)

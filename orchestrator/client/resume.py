@@ -65,18 +65,23 @@ def _digest(value: Any) -> str:
 
 
 def submission_key(
-    api_url: str, pipeline: str, params: Mapping[str, Any], files: list[LocalFile]
+    api_url: str,
+    pipeline: str,
+    params: Mapping[str, Any],
+    files: list[LocalFile],
+    notify_url: str | None = None,
 ) -> str:
     """The same command on the same unchanged files gives the same key, whatever the order
     of its options."""
-    return _digest(
-        {
-            "api": api_url.rstrip("/"),
-            "pipeline": pipeline,
-            "params": dict(params),
-            "files": sorted(f.identity() for f in files),
-        }
-    )
+    work: dict[str, Any] = {
+        "api": api_url.rstrip("/"),
+        "pipeline": pipeline,
+        "params": dict(params),
+        "files": sorted(f.identity() for f in files),
+    }
+    if notify_url is not None:  # absent otherwise: keys remembered before it stay valid
+        work["notify_url"] = notify_url
+    return _digest(work)
 
 
 def upload_key(task_id: str, file: LocalFile) -> str:

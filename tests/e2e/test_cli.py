@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 import requests
 
+from pipelines.volcal_baseline.synthetic import generate
 from tests.e2e.client import Client, random_file
+from tests.e2e.test_volcal import SURVEY
 
 MiB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,6 +227,13 @@ def test_bad_input(env: dict[str, str], tmp_path: Path) -> None:
     down = cli(env, "--url", "http://127.0.0.1:9", "workers")
     assert down.returncode == 5
 
+    # The API judges the webhook URL: its 422 is exit 4 with its message.
+    hook = cli(env, "submit", "checksum", "--first", str(f), "--second", str(f),
+               "--notify-url", "ftp://x", "--json")
+    assert hook.returncode == 4, hook.stderr
+    assert "notify_url: must be an absolute http:// or https:// URL" in hook.stderr
+    assert hook.stdout == ""
+
 
 def test_workers_and_pipelines(env: dict[str, str], stack: Any) -> None:
     workers = cli(env, "workers", "--json")
@@ -296,3 +305,28 @@ def test_python_client(stack: Any, tmp_path: Path) -> None:
     assert task["task_id"] in {t["task_id"] for t in client.list_tasks(limit=300, page_size=7)}
     with pytest.raises(Conflict):
         client.kill_task(task["task_id"])
+
+
+def test_shapefile_parts_found_beside_the_shp(env: dict[str, str], tmp_path: Path) -> None:
+    """A surveyor's one command: --shp brings its .shx/.dbf/.prj from the same directory."""
+    site = tmp_path / "site"
+    site.mkdir()
+    generate(site, SURVEY)
+    assert {p.name for p in site.glob("stable.*")} == {"stable.shp", "stable.shx", "stable.dbf",
+                                                        "stable.prj"}
+    proc = cli(env, "submit", "volcal_baseline", "--pre", str(site / "pre.las"),
+               "--post", str(site / "post.laz"), "--shp", str(site / "stable.shp"),
+               "--wait", "--json", timeout=660)
+    assert proc.returncode == 0, proc.stderr
+    task = json_of(proc)
+    assert task["status"] == "done", task
+    assert {slot: i["done"] for slot, i in task["inputs"].items()} == dict.fromkeys(
+        ("pre", "post", "shp", "shx", "dbf", "prj"), True)
+
+    out = tmp_path / "out"
+    got = cli(env, "results", task["task_id"], "--download", str(out), "--json")
+    assert got.returncode == 0, got.stderr
+    truth = json.loads((site / "truth.json").read_text())
+    report = json.loads((out / "report.json").read_text())
+    assert report["cut_volume_m3"] == pytest.approx(truth["cut_volume_m3"], rel=0.015)
+    assert report["fill_volume_m3"] == pytest.approx(truth["fill_volume_m3"], rel=0.015)

@@ -30,6 +30,12 @@ def test_pipelines_lists_every_spec_with_inputs_params_resources(local: Local) -
         "accept": [".las", ".laz"],
         "max_bytes": 20 * 1024**3,
         "description": "earlier survey, the reference frame (LAS or LAZ)",
+        "group": None,
+    }
+    # The shapefile's parts are one dataset: one group, the slots' shared stem.
+    assert {s: i["group"] for s, i in volcal["inputs"].items()} == {
+        "pre": None, "post": None,
+        "shp": "stable", "shx": "stable", "dbf": "stable", "prj": "stable",
     }
     assert volcal["inputs"]["prj"]["required"] is False
     assert volcal["inputs"]["prj"]["max_bytes"] == 1024**2

@@ -65,3 +65,21 @@ def test_the_key_goes_to_the_api_only() -> None:
     assert client.http.headers["X-API-Key"] == "secret"
     assert "X-API-Key" not in client.plain.headers
     assert "X-API-Key" not in api.Client("http://x").http.headers
+
+
+def test_create_task_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    def fake_json(self: api.Client, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        sent.append((method, path, kw["json"]))
+        return {"task_id": "t"}
+
+    monkeypatch.setattr(api.Client, "_json", fake_json)
+    client = api.Client("http://x", "k")
+    client.create_task("volcal_baseline", {"seed": 1}, notify_url="https://hooks.example/t")
+    client.create_task("checksum")
+    assert sent == [
+        ("POST", "/create_task", {"pipeline": "volcal_baseline", "params": {"seed": 1},
+                                  "notify_url": "https://hooks.example/t"}),
+        ("POST", "/create_task", {"pipeline": "checksum"}),
+    ]

@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.client import cli
 from orchestrator.client.api import Client
-from orchestrator.client.errors import Conflict
+from orchestrator.client.errors import Conflict, InvalidRequest
 
 SPEC: dict[str, Any] = {
     "name": "volcal",
@@ -138,3 +138,60 @@ def test_start_gives_up_after_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = cli.Context(client=fake, url="u", json=True, out=None, err=None)  # type: ignore[arg-type]
     with pytest.raises(Conflict):
         cli._start(ctx, "t")
+
+
+GROUPED: dict[str, Any] = {
+    "name": "volcal_baseline",
+    "inputs": {
+        "pre": {"required": True, "accept": [".las"], "max_bytes": 1000, "group": None},
+        "shp": {"required": True, "accept": [".shp"], "max_bytes": 1000, "group": "stable"},
+        "shx": {"required": True, "accept": [".shx"], "max_bytes": 1000, "group": "stable"},
+        "prj": {"required": False, "accept": [".prj"], "max_bytes": 1000, "group": "stable"},
+    },
+    "params": {},
+}
+
+
+def test_submit_finds_the_shapefile_parts_and_passes_notify_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ORCHESTRATOR_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "site").mkdir()
+    for name in ("a.las", "site/stable.shp", "site/stable.SHX", "site/stable.prj", "mine.prj"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setattr(Client, "pipeline", lambda self, name: GROUPED)
+    calls: list[tuple[Any, ...]] = []
+
+    def refuse(self: Client, pipeline: str, params: Any, notify_url: str | None = None) -> None:
+        calls.append((pipeline, params, notify_url))
+        raise InvalidRequest(422, "notify_url: must be an absolute http:// or https:// URL")
+
+    monkeypatch.setattr(Client, "create_task", refuse)
+    code = cli.run(["submit", "volcal_baseline", "--pre", "a.las", "--shp", "site/stable.shp",
+                    "--prj", "mine.prj", "--notify-url", "ftp://x"])
+    assert code == 4
+    assert calls == [("volcal_baseline", {}, "ftp://x")]
+    err = " ".join(capsys.readouterr().err.split())
+    assert "using site/stable.SHX for 'shx' (beside site/stable.shp)" in err
+    assert "for 'prj'" not in err  # given explicitly: it wins
+    assert "422: notify_url: must be an absolute http:// or https:// URL" in err
+
+
+def test_submit_names_a_missing_part_of_a_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.las", "stable.shp"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setattr(Client, "pipeline", lambda self, name: GROUPED)
+
+    def no_create(*a: Any, **kw: Any) -> None:
+        raise AssertionError("create_task must not be called")
+
+    monkeypatch.setattr(Client, "create_task", no_create)
+    with pytest.raises(SystemExit) as e:
+        cli.run(["submit", "volcal_baseline", "--pre", "a.las", "--shp", "stable.shp"])
+    assert e.value.code == 2
+    assert "missing required input --shx FILE: no stable.shx beside stable.shp" in \
+        " ".join(capsys.readouterr().err.split())

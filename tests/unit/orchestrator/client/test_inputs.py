@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.client.inputs import (
     UsageError,
     check_files,
+    choose_siblings,
+    find_siblings,
     option_names,
     parse_param,
     parse_params,
@@ -124,3 +127,77 @@ def test_without_a_catalogue_only_existence_is_checked(tmp_path: Path) -> None:
     f = tmp_path / "any.thing"
     f.write_bytes(b"")
     assert [x.slot for x in check_files({"whatever": str(f)}, None)] == ["whatever"]
+
+
+SHAPEFILE: dict[str, dict[str, Any]] = {
+    "pre": {"required": True, "accept": [".las", ".laz"]},
+    "shp": {"required": True, "accept": [".shp"], "group": "stable"},
+    "shx": {"required": True, "accept": [".shx"], "group": "stable"},
+    "dbf": {"required": False, "accept": [".dbf"], "group": "stable"},
+    "prj": {"required": False, "accept": [".prj"], "group": "stable"},
+}
+
+
+def chosen(files: dict[str, str], listing: dict[str, list[str]]) -> dict[str, tuple[str, str]]:
+    return {s.slot: (s.path, s.beside) for s in choose_siblings(files, SHAPEFILE, listing)}
+
+
+def test_the_rest_of_a_group_is_found_beside_the_given_part() -> None:
+    listing = {"site": ["stable.shp", "stable.SHX", "stable.dbf", "stable.prj", "other.prj",
+                        "stable.txt", "a.las"]}
+    assert chosen({"pre": "a.las", "shp": "site/stable.shp"}, listing) == {
+        "shx": ("site/stable.SHX", "site/stable.shp"),
+        "dbf": ("site/stable.dbf", "site/stable.shp"),
+        "prj": ("site/stable.prj", "site/stable.shp"),
+    }
+    (sibling,) = choose_siblings({"shp": "stable.SHP", "dbf": "x.dbf", "prj": "y.prj"},
+                                 SHAPEFILE, {".": ["stable.SHP", "stable.shx"]})
+    assert sibling.message() == "using stable.shx for 'shx' (beside stable.SHP)"
+
+
+def test_given_files_win_and_any_part_can_lead() -> None:
+    listing = {"site": ["stable.shp", "stable.shx", "stable.dbf"], "other": ["mine.shx"]}
+    # shx given elsewhere: kept; only the optional dbf is added; no prj is not an error.
+    assert chosen({"shp": "site/stable.shp", "shx": "other/mine.shx"}, listing) == {
+        "dbf": ("site/stable.dbf", "site/stable.shp"),
+    }
+    # The index given alone brings the .shp along.
+    assert chosen({"shx": "site/stable.shx"}, listing) == {
+        "shp": ("site/stable.shp", "site/stable.shx"),
+        "dbf": ("site/stable.dbf", "site/stable.shx"),
+    }
+    # The basename must match exactly; only the extension's case is free.
+    assert chosen({"shp": "site/stable.shp", "shx": "site/stable.shx"},
+                  {"site": ["Stable.dbf", "stable.dbf.bak", "stable2.prj"]}) == {}
+
+
+def test_nothing_is_guessed_without_a_given_part_of_the_group() -> None:
+    assert chosen({"pre": "a.las"}, {".": ["stable.shp", "stable.shx"]}) == {}
+    # Slots without a group are never filled from the directory.
+    assert choose_siblings({"shp": "stable.shp", "shx": "stable.shx"},
+                           SHAPEFILE, {".": ["stable.las"]}) == []
+
+
+def test_a_missing_required_part_is_named() -> None:
+    with pytest.raises(UsageError, match=r"missing required input --shx FILE: "
+                                         r"no stable\.shx beside site/stable\.shp"):
+        chosen({"shp": "site/stable.shp"}, {"site": ["stable.shp", "stable.dbf"]})
+
+
+def test_two_candidates_are_refused() -> None:
+    with pytest.raises(UsageError, match=r"--shx: both stable\.SHX and stable\.shx .*--shx FILE"):
+        chosen({"shp": "stable.shp"}, {".": ["stable.shp", "stable.shx", "stable.SHX"]})
+
+
+def test_find_siblings_lists_the_given_files_directory(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("stable.shp", "stable.SHX", "stable.prj"):
+        (site / name).write_bytes(b"x")
+    (site / "stable.dbf").mkdir()  # not a file: not a candidate
+    found = find_siblings({"shp": str(site / "stable.shp")}, SHAPEFILE)
+    assert {s.slot: s.path for s in found} == {"shx": str(site / "stable.SHX"),
+                                               "prj": str(site / "stable.prj")}
+    # A directory that cannot be listed finds nothing; the required shx is then missing.
+    with pytest.raises(UsageError, match="--shx"):
+        find_siblings({"shp": str(tmp_path / "gone" / "stable.shp")}, SHAPEFILE)

@@ -45,6 +45,8 @@ def test_anything_that_changes_the_work_changes_the_key(tmp_path: Path) -> None:
     assert key != submission_key("http://other", "checksum", {}, fs)
     assert key != submission_key("http://api", "volcal", {}, fs)
     assert key != submission_key("http://api", "checksum", {"sleep_s": 1}, fs)
+    assert key != submission_key("http://api", "checksum", {}, fs, "https://hooks.example/")
+    assert key == submission_key("http://api", "checksum", {}, fs, None)
     # Slots swapped: a different task.
     swapped = [LocalFile("second", fs[0].path, fs[0].size, fs[0].mtime_ns),
                LocalFile("first", fs[1].path, fs[1].size, fs[1].mtime_ns)]
