@@ -18,15 +18,7 @@ extension the slot accepts; a file given explicitly always wins.
 network cut, running the same command again continues the same task's uploads where the tus
 server has them.
 
-Exit codes:
-    0    ok; for submit --wait, status, watch: the task is done (or still going, for status)
-    1    the task ended in error
-    2    bad command line or input file
-    3    the task was killed
-    4    the API refused the request (4xx); its message is printed
-    5    the server or network is unavailable (no answer, 5xx)
-    6    a downloaded result failed its size or sha256 check
-    130  interrupted (Ctrl-C); re-run the same submit command to resume its uploads
+Exit codes are listed once, in ``orchestrator.client.exits`` (and shown by ``--help``).
 """
 
 from __future__ import annotations
