@@ -179,11 +179,7 @@ class TaskRepository:
             else (expected if isinstance(expected, frozenset) else frozenset({expected}))
         )
         check_transition(sources, target, reason)
-        values: dict[str, Any] = {"status": target.value, "updated_at": func.now(), **fields}
-        if reason is not None:
-            values["reason"] = reason
-        if target.terminal:
-            values.setdefault("finished_at", func.now())
+        values = _move_values(target, reason, fields)
         cond = [Task.id == task_id, Task.status.in_([s.value for s in sources])]
         if held_by is not None:
             cond.append(Task.worker_id == held_by)
@@ -203,11 +199,7 @@ class TaskRepository:
         """running → ``target`` iff still held by ``held_by`` and silent since
         ``heartbeat_before``: the reconciler's move, which a worker that beat meanwhile wins."""
         check_transition(TaskStatus.RUNNING, target, reason)
-        values: dict[str, Any] = {"status": target.value, "updated_at": func.now(), **fields}
-        if reason is not None:
-            values["reason"] = reason
-        if target.terminal:
-            values.setdefault("finished_at", func.now())
+        values = _move_values(target, reason, fields)
         held = Task.worker_id.is_(None) if held_by is None else Task.worker_id == held_by
         cond = [
             Task.id == task_id,
@@ -309,11 +301,7 @@ class TaskRepository:
                 s,
                 update(Task)
                 .where(Task.id == task_id, Task.status == TaskStatus.PENDING.value)
-                .values(
-                    status=TaskStatus.RUNNING.value,
-                    updated_at=func.now(),
-                    **_claim_values(worker_id),
-                ),
+                .values(**_move_values(TaskStatus.RUNNING, None, _claim_values(worker_id))),
             )
         if not won:
             return GroupClaim(pending=False)
@@ -446,6 +434,17 @@ class TaskRepository:
                     updated_at=func.now(),
                 ),
             )
+
+
+def _move_values(target: TaskStatus, reason: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """The columns a move to ``target`` sets: status, updated_at, the reason when given and,
+    for a terminal target, finished_at (unless ``fields`` set it)."""
+    values: dict[str, Any] = {"status": target.value, "updated_at": func.now(), **fields}
+    if reason is not None:
+        values["reason"] = reason
+    if target.terminal:
+        values.setdefault("finished_at", func.now())
+    return values
 
 
 def _claim_values(worker_id: str) -> dict[str, Any]:
