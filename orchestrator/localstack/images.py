@@ -143,16 +143,21 @@ def _files(folder: Path, root: Path) -> list[Path]:
     )
 
 
-def source_hash(root: Path, name: str) -> str:
-    """Hash of everything a pipeline image is built from (paths and contents)."""
-    pipelines = root / "pipelines"
-    files = [pipelines / "spec.py", pipelines / "__init__.py", *_files(pipelines / name, root)]
+def _hash_files(root: Path, files: list[Path]) -> str:
+    """Hash of the paths (relative to ``root``) and contents of those of ``files`` that exist."""
     digest = hashlib.sha256()
     for path in files:
         if path.exists():
             digest.update(path.relative_to(root).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def source_hash(root: Path, name: str) -> str:
+    """Hash of everything a pipeline image is built from (paths and contents)."""
+    pipelines = root / "pipelines"
+    files = [pipelines / "spec.py", pipelines / "__init__.py", *_files(pipelines / name, root)]
+    return _hash_files(root, files)
 
 
 def built_hash(tag: str, env: Mapping[str, str]) -> str | None:
@@ -270,12 +275,7 @@ def app_source_hash(root: Path) -> str:
     files = [root / name for name in APP_SOURCES]
     for package in APP_PACKAGES:
         files += _files(root / package, root)
-    digest = hashlib.sha256()
-    for path in files:
-        if path.exists():
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    return _hash_files(root, files)
 
 
 def build_apps(
