@@ -27,7 +27,9 @@ import pytest
 import requests
 
 from orchestrator.localstack import envfile
+from orchestrator.localstack.child import log_tail
 from orchestrator.localstack.profile import Profile, get_profile
+from orchestrator.localstack.supervisor import supervisor_pid
 from orchestrator.processes import pid_alive
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,16 +80,6 @@ class Stack:
 
 
 
-def _supervisor(profile: Profile) -> int | None:
-    """Pid of a live test-profile supervisor (ready or still starting), else None."""
-    try:
-        pid = int(profile.pid_file.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return pid if b"orchestrator.localstack" in cmdline else None
-
-
 def _healthy(profile: Profile) -> bool:
     try:
         return requests.get(f"{profile.api_url}/health", timeout=5).status_code == 200
@@ -121,13 +113,6 @@ def _other_sessions(sessions: Path) -> list[int]:
     return [pid for pid in pids if pid != os.getpid() and pid_alive(pid)]
 
 
-def _tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"(no {path})"
-
-
 def _start(profile: Profile) -> subprocess.Popen[bytes]:
     profile.logs.mkdir(parents=True, exist_ok=True)
     log_path = profile.logs / "supervisor.log"
@@ -142,7 +127,7 @@ def _start(profile: Profile) -> subprocess.Popen[bytes]:
         if proc.poll() is not None:
             pytest.fail(
                 f"the test stack exited with code {proc.returncode} while starting; "
-                f"{log_path}:\n{_tail(log_path)}", pytrace=False,
+                f"{log_path}:\n{log_tail(log_path, 60)}", pytrace=False,
             )
         if profile.ready_file.exists() and _pid_file_is(profile, proc.pid):
             return proc
@@ -150,7 +135,7 @@ def _start(profile: Profile) -> subprocess.Popen[bytes]:
             _stop(proc)
             pytest.fail(
                 f"the test stack was not ready after {START_TIMEOUT_S:.0f} s; "
-                f"{log_path}:\n{_tail(log_path)}", pytrace=False,
+                f"{log_path}:\n{log_tail(log_path, 60)}", pytrace=False,
             )
         time.sleep(0.5)
 
@@ -178,7 +163,7 @@ def stack() -> Iterator[Stack]:
     profile = get_profile("test", ROOT)
     sessions = profile.datadir / "sessions"
     with _locked(profile.datadir / "fixture.lock"):
-        pid = _supervisor(profile)
+        pid = supervisor_pid(profile)  # ready or still starting
         proc = None if pid is not None and _join(profile, pid) else _start(profile)
         sessions.mkdir(exist_ok=True)
         (sessions / str(os.getpid())).touch()
