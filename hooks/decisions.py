@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from hooks.protocol import FileInfoChanges, HookRequest, HookResponse, HookType, HTTPResponse
 from orchestrator.domain.capability import parse_upload_query, verify_slot_token
 from orchestrator.domain.status import TaskStatus
-from orchestrator.domain.task import TaskView
+from orchestrator.domain.task import InputView, TaskView
 from pipelines.spec import PipelineSpec
 
 # Metadata keys the server sets; a client's own values for them are dropped at pre-create.
@@ -161,7 +161,8 @@ def decide(
         return _pre_create(req, target, task, spec)
     if task is None:
         return Ignore(f"unknown task {target.task_id}")
-    if task.input(target.slot) is None:
+    state = task.input(target.slot)
+    if state is None:
         return Ignore(f"task has no input slot {target.slot!r}")
     handlers = {
         HookType.POST_CREATE: _post_create,
@@ -173,7 +174,7 @@ def decide(
     handler = handlers.get(req.Type)
     if handler is None:
         return Ignore(f"{req.Type.value} needs no decision")
-    return handler(req, target, task)
+    return handler(req, target, task, state)
 
 
 def _pre_create(
@@ -218,9 +219,7 @@ def _pre_create(
     return Accept(metadata)
 
 
-def _post_create(req: HookRequest, target: Target, task: TaskView) -> Decision:
-    state = task.input(target.slot)
-    assert state is not None
+def _post_create(req: HookRequest, target: Target, task: TaskView, state: InputView) -> Decision:
     upload = req.upload
     if task.status is not TaskStatus.WAITING:
         return Ignore(f"task is {task.status.value}")
@@ -238,9 +237,7 @@ def _post_create(req: HookRequest, target: Target, task: TaskView) -> Decision:
     )
 
 
-def _post_receive(req: HookRequest, target: Target, task: TaskView) -> Decision:
-    state = task.input(target.slot)
-    assert state is not None
+def _post_receive(req: HookRequest, target: Target, task: TaskView, state: InputView) -> Decision:
     upload = req.upload
     if state.done:
         if state.upload_id == upload.ID:
@@ -253,9 +250,7 @@ def _post_receive(req: HookRequest, target: Target, task: TaskView) -> Decision:
     return RecordProgress(target.task_id, target.slot, upload.ID, upload.Offset)
 
 
-def _post_finish(req: HookRequest, target: Target, task: TaskView) -> Decision:
-    state = task.input(target.slot)
-    assert state is not None
+def _post_finish(req: HookRequest, target: Target, task: TaskView, state: InputView) -> Decision:
     upload = req.upload
     if state.done and state.upload_id != upload.ID:
         return Ignore(f"input {target.slot!r} was filled by upload {state.upload_id}")
@@ -280,9 +275,7 @@ def _post_finish(req: HookRequest, target: Target, task: TaskView) -> Decision:
     )
 
 
-def _pre_terminate(req: HookRequest, target: Target, task: TaskView) -> Decision:
-    state = task.input(target.slot)
-    assert state is not None
+def _pre_terminate(req: HookRequest, target: Target, task: TaskView, state: InputView) -> Decision:
     if task.status in (TaskStatus.PENDING, TaskStatus.RUNNING) and (
         state.upload_id == req.upload.ID
     ):
@@ -290,9 +283,7 @@ def _pre_terminate(req: HookRequest, target: Target, task: TaskView) -> Decision
     return Ignore("termination allowed")
 
 
-def _post_terminate(req: HookRequest, target: Target, task: TaskView) -> Decision:
-    state = task.input(target.slot)
-    assert state is not None
+def _post_terminate(req: HookRequest, target: Target, task: TaskView, state: InputView) -> Decision:
     if task.status is not TaskStatus.WAITING:
         return Ignore(f"task is {task.status.value}")
     if state.upload_id != req.upload.ID:
