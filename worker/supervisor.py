@@ -156,10 +156,7 @@ class Supervisor:
         announcer.start()
         self._slots = [_Slot(index=k) for k in range(self.slots)]
         try:
-            for slot in self._slots:
-                if not self._signals:
-                    self._start(slot)
-            while True:
+            while True:  # the first pass starts every slot (restart_at 0: due at once)
                 for slot in self._slots:
                     self._reap(slot)
                     if (
