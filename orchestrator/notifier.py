@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +39,7 @@ from orchestrator.domain.webhook import (
     delivered,
     forbidden_address,
 )
+from orchestrator.service.background import PassLoop
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -197,31 +197,13 @@ def _private_target(url: str) -> str | None:
     return None
 
 
-class NotifyLoop:
+class NotifyLoop(PassLoop):
     """Runs ``Notifier.run_pass`` in a background thread of the API process."""
 
     def __init__(self, services: Services, render: Render, interval_s: float | None = None) -> None:
-        self._notifier = Notifier(services, render)
-        self._interval_s = interval_s or services.settings.webhook_interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self._notifier.run_pass()
-            except Exception:  # one failed pass (database down) must not end the loop
-                log.exception("notifier pass failed")
+        super().__init__(
+            "notifier",
+            Notifier(services, render).run_pass,
+            interval_s or services.settings.webhook_interval_s,
+            stop_timeout_s=15.0,
+        )
