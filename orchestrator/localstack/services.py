@@ -155,10 +155,9 @@ class Postgres(Service):
 
     def prepare(self) -> None:
         self._place_home()
-        for sub in (self.sockets,):
-            sub.mkdir(exist_ok=True)
-            shutil.chown(sub, "postgres", "postgres")
-            sub.chmod(0o700)  # only root and postgres reach the trust-authenticated socket
+        self.sockets.mkdir(exist_ok=True)
+        shutil.chown(self.sockets, "postgres", "postgres")
+        self.sockets.chmod(0o700)  # only root and postgres reach the trust-authenticated socket
         if (self.data / "PG_VERSION").exists():
             return
         bin_dir = _pg_bin()
