@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from orchestrator.processes import pid_alive
+
 from .child import Child
 from .probes import docker_answers, http_status
 from .profile import HOST, Profile
@@ -375,7 +377,7 @@ class Dockerd(Service):
             pid = int(pid_file.read_text().strip())
         except (OSError, ValueError):
             return
-        if not Path(f"/proc/{pid}").exists():
+        if not pid_alive(pid):
             pid_file.unlink(missing_ok=True)
 
     def argv(self) -> list[str]:
