@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from orchestrator.bootstrap import Services
-from orchestrator.domain.planning import resources_from_dict
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
 from orchestrator.errors import OrchestratorError
 from orchestrator.logs import task_context
+from orchestrator.service.tasks import KILL_REASON, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class Reconciler:
                 TaskStatus.KILLED,
                 held_by=worker,
                 heartbeat_before=cutoff,
-                reason="killed on request",
+                reason=KILL_REASON,
             ):
                 log.info("worker lost during a kill request; task killed")
                 report.killed.append(task.id)
@@ -174,5 +174,4 @@ class Reconciler:
             report.failed.append(task.id)
 
     def _enqueue(self, task: TaskView) -> None:
-        timeout_s = resources_from_dict(task.resources).timeout_s
-        self._queue.enqueue(task.id, task.queue, timeout_s)
+        enqueue(self._services, task)

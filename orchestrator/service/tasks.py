@@ -14,7 +14,13 @@ from orchestrator.bootstrap import Services
 from orchestrator.db.notifications import NotificationRepository, NotificationView
 from orchestrator.domain.capability import upload_url
 from orchestrator.domain.capacity import Capacity
-from orchestrator.domain.planning import Candidate, Plan, placement_problem, plan_task
+from orchestrator.domain.planning import (
+    Candidate,
+    Plan,
+    placement_problem,
+    plan_task,
+    resources_from_dict,
+)
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
 from orchestrator.domain.webhook import validate_notify_url
@@ -116,7 +122,7 @@ def get_task(services: Services, task_id: str) -> TaskView:
 
 
 def enqueue(services: Services, task: TaskView) -> None:
-    timeout_s = int(task.resources.get("timeout_s", 600))
+    timeout_s = resources_from_dict(task.resources).timeout_s
     services.queue.enqueue(task.id, task.queue, timeout_s)
     log.info("task queued", extra={"queue": task.queue})
 
