@@ -36,13 +36,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
+from worker.labels import LABEL_OWNER, LABEL_TASK
+
 from .profile import repo_root
 
 # Only addresses of our own fake hosts: one /30 per host inside this /16.
 NETWORK = ipaddress.ip_network("10.231.0.0/16")
 PREFIX = "oflt"  # netns and veth names: oflt<n>, oflt<n>r (root end), oflt<n>n (host end)
-LABEL_TASK = "orchestrator.task_id"
-LABEL_OWNER = "orchestrator.owner"
 
 
 class FleetError(RuntimeError):

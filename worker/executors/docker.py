@@ -36,6 +36,7 @@ from worker.executors.base import (
     RunStats,
     read_tail,
 )
+from worker.labels import LABEL_OWNER, LABEL_TASK
 from worker.logpump import LogPump
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,6 @@ POLL_S = 0.25
 STATS_EVERY_S = 1.0
 FAST_SAMPLE_S = 0.2
 TMPFS_MAX_BYTES = 512 * 1024**2
-LABEL_TASK = "orchestrator.task_id"
-# "<hostname>:<pid>" of the process supervising the container; when that process is gone the
-# container is an orphan nobody will stop (a work horse killed by RQ's job timeout, say).
-LABEL_OWNER = "orchestrator.owner"
 
 
 def image_missing_reason(image: str) -> str:
