@@ -74,7 +74,9 @@ RUN for dir in /app /; do \
       (cd "$dir" && python -c "from orchestrator.api.pages import VENDOR_FILE as f; assert f.is_file(), f"); \
     done
 USER 10001
-EXPOSE 8000
+# 8000: the public API; 8001: the internal tusd hook listener (HOOK_HOST/HOOK_PORT), never
+# published.
+EXPOSE 8000 8001
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)" || exit 1
 # `serve` runs the Alembic migrations before it listens.

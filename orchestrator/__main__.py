@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 
 from orchestrator import logs
 from orchestrator.settings import Settings
@@ -21,9 +22,11 @@ def _migrate(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m orchestrator")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="apply migrations, then run the API")
-    serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = sub.add_parser(
+        "serve", help="apply migrations, then run the API and its internal tusd hook listener"
+    )
+    serve.add_argument("--host", default="0.0.0.0", help="public listener address")
+    serve.add_argument("--port", type=int, default=8000, help="public listener port")
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     sub.add_parser("migrate", help="apply database migrations and exit")
     args = parser.parse_args(argv)
@@ -32,18 +35,40 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure(settings.log_level, settings.log_json)
     _migrate(settings)
     if args.command == "serve":
-        import uvicorn
+        _serve(settings, args.host, args.port, args.workers)
 
-        uvicorn.run(
-            "orchestrator.app:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            # Our JSON logging is already configured; uvicorn must not replace it.
-            log_config=None,
-            proxy_headers=True,
-        )
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    """One app on two listeners: the public one and the internal one that alone serves
+    /tusd_hook (``orchestrator.api.auth.listener_guard`` tells them apart by local port)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    def bind(bind_host: str, bind_port: int) -> socket.socket:
+        return uvicorn.Config(
+            "orchestrator.app:create_app", host=bind_host, port=bind_port
+        ).bind_socket()
+
+    sockets = [bind(host, port), bind(settings.hook_host, settings.hook_port)]
+    config = uvicorn.Config(
+        "orchestrator.app:create_app",
+        factory=True,
+        workers=workers,
+        # Our JSON logging is already configured; uvicorn must not replace it.
+        log_config=None,
+        proxy_headers=True,
+    )
+    log.info(
+        "listening on %s:%d (public) and %s:%d (tusd hooks only)",
+        host,
+        port,
+        settings.hook_host,
+        settings.hook_port,
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+    else:
+        uvicorn.Server(config).run(sockets=sockets)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from orchestrator.api.auth import api_key_guard
+from orchestrator.api.auth import api_key_guard, listener_guard
 from orchestrator.api.deps import provide_catalog, provide_metrics, provide_services
 from orchestrator.api.errors import EXCEPTION_HANDLERS
 from orchestrator.api.health import HealthController
@@ -95,7 +95,7 @@ def create_app(
             "metrics": Provide(provide_metrics, sync_to_thread=False),
         },
         before_send=[count_request],
-        guards=[api_key_guard],
+        guards=[listener_guard, api_key_guard],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         # Logging is configured once per process by orchestrator.logs (JSON lines).

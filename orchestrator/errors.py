@@ -4,6 +4,7 @@
     ├── NotFound            unknown task / pipeline id          → 404
     ├── Conflict            the task's state forbids the call   → 409
     ├── InvalidRequest      bad parameters or body              → 422 / 400
+    ├── HookRefused         a hook names storage its upload does not own → 403
     └── DependencyError     a backing service failed (transient) → 503
         ├── StorageError    S3
         ├── QueueError      Redis / RQ
@@ -31,6 +32,10 @@ class Conflict(OrchestratorError):
 
 class InvalidRequest(OrchestratorError):
     pass
+
+
+class HookRefused(OrchestratorError):
+    """A tusd hook that must not be honoured (a forged or misrouted bucket or key)."""
 
 
 class DependencyError(OrchestratorError):

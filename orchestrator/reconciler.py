@@ -4,6 +4,9 @@ One pass (``Reconciler.run_pass``, run by the API every ``settings.reconcile_int
 
 * pending tasks with no live RQ job for a while (a lost enqueue, a flushed Redis) are enqueued
   again;
+* uploads that are complete in storage but whose post-finish never arrived (tusd sends it at
+  most three times, a second apart) are finished as post-finish would
+  (``orchestrator.service.uploads.recover_finished_uploads``);
 * running tasks whose worker stopped heart-beating for ``settings.heartbeat_timeout_s`` are
   killed (a kill was requested), retried (back to pending and enqueued, while attempts remain)
   or failed with a reason. RQ alone notices a dead worker only after its job timeout.
@@ -27,6 +30,7 @@ from orchestrator.domain.task import TaskView
 from orchestrator.errors import OrchestratorError
 from orchestrator.logs import task_context
 from orchestrator.service.tasks import KILL_REASON, enqueue
+from orchestrator.service.uploads import recover_finished_uploads
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ class ReconcileReport:
     retried: list[str] = field(default_factory=list)  # worker lost, back to pending
     failed: list[str] = field(default_factory=list)  # worker lost too often → error
     killed: list[str] = field(default_factory=list)  # worker lost with a kill requested
+    recovered: list[str] = field(default_factory=list)  # <task>/<slot> finished without hook
 
     @property
     def changed(self) -> int:
@@ -54,6 +59,7 @@ class ReconcileReport:
             + len(self.retried)
             + len(self.failed)
             + len(self.killed)
+            + len(self.recovered)
         )
 
 
@@ -73,6 +79,7 @@ class Reconciler:
                 return ReconcileReport(ran=False)
             now = conn.execute(select(func.now())).scalar_one()
             report = ReconcileReport()
+            report.recovered = recover_finished_uploads(self._services, now)
             self._start_idle_waiting(now, report)
             self._requeue_orphans(now, report)
             self._recover_lost(now, report)
@@ -85,6 +92,7 @@ class Reconciler:
                     "retried": report.retried,
                     "failed": report.failed,
                     "killed": report.killed,
+                    "recovered": report.recovered,
                 },
             )
         return report

@@ -54,7 +54,31 @@ class Settings(BaseSettings):
     )
     hook_secret: str = Field(
         "dev-hook-secret",
-        description="Secret tusd passes in the hook URL (?secret=); checked in constant time.",
+        description="Secret tusd sends as the password of the hook URL's userinfo "
+        "(http://tusd:SECRET@api:8001/tusd_hook → Authorization: Basic); checked in constant "
+        "time. Go redacts userinfo passwords in errors, so a failing hook never shows it.",
+    )
+    hook_host: str = Field(
+        "127.0.0.1",
+        description="Address of the API's internal hook listener, the only one that serves "
+        "/tusd_hook. Reachable by tusd only: loopback, or a private network; never published.",
+    )
+    hook_port: int = Field(
+        8001, ge=1, le=65535, description="Port of the internal hook listener (see hook_host)."
+    )
+    upload_stalled_after_s: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds without upload progress after which a slot shows as 'stalled' in "
+        "query_task, another upload may take the slot over, and the service checks storage "
+        "for an upload whose post-finish was lost.",
+    )
+    max_upload_metadata_bytes: int = Field(
+        2048,
+        ge=256,
+        le=4096,
+        description="Largest Upload-Metadata (keys plus values, bytes) pre-create accepts; "
+        "keeps every hook answer under tusd's 5 KiB hook response limit.",
     )
     upload_token_secret: str = Field(
         "dev-upload-token-secret",

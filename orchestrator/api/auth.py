@@ -1,11 +1,18 @@
-"""Guards: the API key for client endpoints, the hook secret for /tusd_hook."""
+"""Guards: the API key for client endpoints; the internal listener and the hook secret for
+/tusd_hook."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
 from litestar.handlers.base import BaseRouteHandler
 
 from orchestrator.bootstrap import Services
@@ -13,6 +20,9 @@ from orchestrator.bootstrap import Services
 API_KEY_HEADER = "X-API-Key"
 # Route handlers with this opt carry their own authentication (or none: /health).
 PUBLIC = "public"
+# Route handlers with this opt are served on the internal hook listener only, and the internal
+# listener serves nothing else.
+INTERNAL = "internal"
 SCHEMA_PREFIX = "/schema"
 
 
@@ -53,10 +63,40 @@ def bearer_or_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -
         )
 
 
+def _local_port(connection: ASGIConnection) -> int | None:
+    server = connection.scope.get("server")
+    return int(server[1]) if server and server[1] is not None else None
+
+
+def listener_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """App-wide: /tusd_hook exists only on the internal listener, the rest only on the public one.
+
+    A 404, not a 403: the public port does not even admit that a hook endpoint exists.
+    """
+    on_internal = _local_port(connection) == _services(connection).settings.hook_port
+    if bool(handler.opt.get(INTERNAL)) != on_internal:
+        raise NotFoundException()
+
+
+def _basic_password(header: str) -> str | None:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2]
+
+
 def hook_secret_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """tusd passes the secret in the hook URL (``-hooks-http .../tusd_hook?secret=...``)."""
-    given = connection.query_params.get("secret")
-    if not given:
-        raise NotAuthorizedException("missing hook secret")
+    """tusd sends the secret as the password of the hook URL's userinfo
+    (``-hooks-http=http://tusd:SECRET@api:8001/tusd_hook``), i.e. as ``Authorization: Basic``."""
+    given = _basic_password(connection.headers.get("Authorization", ""))
+    if given is None:
+        raise NotAuthorizedException(
+            "missing hook secret: give it as the password of the -hooks-http URL "
+            "(http://tusd:SECRET@host:port/tusd_hook)"
+        )
     if not _equal(given, _services(connection).settings.hook_secret):
         raise PermissionDeniedException("invalid hook secret")

@@ -14,7 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from orchestrator.errors import Conflict, DependencyError, InvalidRequest, NotFound
+from orchestrator.errors import Conflict, DependencyError, HookRefused, InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,12 @@ def invalid(_: Request, exc: Exception) -> Response[dict[str, object]]:
     return _json(422, str(exc))
 
 
+def refused_hook(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    # tusd logs a 4xx hook answer; nothing was recorded.
+    log.warning("tusd hook refused: %s", exc)
+    return _json(403, str(exc))
+
+
 def unavailable(request: Request, exc: Exception) -> Response[dict[str, object]]:
     # Transient by definition: callers (tusd included) retry on 503.
     log.warning("%s %s: backing service unavailable: %s", request.method, request.url.path, exc)
@@ -51,6 +57,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     NotFound: not_found,
     Conflict: conflict,
     InvalidRequest: invalid,
+    HookRefused: refused_hook,
     DependencyError: unavailable,
     OperationalError: unavailable,
     InterfaceError: unavailable,

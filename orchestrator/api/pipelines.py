@@ -105,6 +105,4 @@ class PipelineController(Controller):
         summary="Every pipeline: its input slots, parameters with bounds, default resources",
     )
     def list_pipelines(self, catalog: NamedDependency[Catalog]) -> PipelinesRead:
-        return PipelinesRead(
-            pipelines=[pipeline_read(catalog[name]) for name in sorted(catalog)]
-        )
+        return PipelinesRead(pipelines=[pipeline_read(catalog[name]) for name in sorted(catalog)])

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
 
 from orchestrator.db.notifications import NotificationView
 from orchestrator.db.queries import TaskSummary
-from orchestrator.domain.task import TaskView
+from orchestrator.domain.task import InputView, TaskView
 from orchestrator.service.listing import TaskPage
 from orchestrator.service.tasks import ResultLink
 from orchestrator.service.workers import ListedWorker
@@ -62,13 +63,42 @@ class TaskCreated(msgspec.Struct):
     inputs: dict[str, InputSpecRead]
 
 
-class InputStateRead(msgspec.Struct):
+class InputStateRead(msgspec.Struct, omit_defaults=True):
     required: bool
-    state: str  # empty | uploading | done
+    # empty | uploading | stalled (no progress for UPLOAD_STALLED_AFTER_S: another upload may
+    # take the slot over) | done
+    state: str
     filename: str | None
     bytes_received: int
     bytes_total: int | None
     done: bool
+    # While uploading or stalled: the upload that holds the slot, to resume with any tus client.
+    upload_url: str | None = None
+    # Last upload activity on this slot (binding, progress or finish).
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SlotDisplay:
+    """What showing a slot needs besides the task: the clock, the stall limit, the tus URL."""
+
+    now: datetime
+    stalled_after: timedelta
+    tus_url: str
+
+
+def input_state_read(i: InputView, display: SlotDisplay | None) -> InputStateRead:
+    active = i.state == "uploading" and i.upload_id is not None and "+" in i.upload_id
+    return InputStateRead(
+        required=i.required,
+        state=i.shown_state(display.now, display.stalled_after) if display else i.state,
+        filename=i.filename,
+        bytes_received=i.size if i.done and i.size is not None else i.offset,
+        bytes_total=i.size,
+        done=i.done,
+        upload_url=f"{display.tus_url}{i.upload_id}" if display and active else None,
+        updated_at=i.updated_at,
+    )
 
 
 class ResultRead(msgspec.Struct):
@@ -179,6 +209,7 @@ def task_read(
     task: TaskView,
     results: list[ResultLink] | None,
     notifications: list[NotificationView] | None = None,
+    display: SlotDisplay | None = None,
 ) -> TaskRead:
     return TaskRead(
         task_id=task.id,
@@ -194,17 +225,7 @@ def task_read(
         started_at=task.started_at,
         finished_at=task.finished_at,
         kill_requested=task.kill_requested_at is not None and not task.status.terminal,
-        inputs={
-            i.slot: InputStateRead(
-                required=i.required,
-                state=i.state,
-                filename=i.filename,
-                bytes_received=i.size if i.done and i.size is not None else i.offset,
-                bytes_total=i.size,
-                done=i.done,
-            )
-            for i in task.inputs
-        },
+        inputs={i.slot: input_state_read(i, display) for i in task.inputs},
         worker_id=task.worker_id,
         stats=stats_read(task.stats),
         results=None

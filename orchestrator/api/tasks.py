@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -20,6 +21,7 @@ from litestar.status_codes import (
 )
 
 from orchestrator.api.schemas import (
+    SlotDisplay,
     TaskCreate,
     TaskCreated,
     TaskPageRead,
@@ -173,10 +175,22 @@ class TaskController(Controller):
         return Response(body, status_code=code)
 
 
+def _display(services: Services) -> SlotDisplay:
+    s = services.settings
+    return SlotDisplay(
+        now=datetime.now(UTC),
+        stalled_after=timedelta(seconds=s.upload_stalled_after_s),
+        tus_url=s.tus_public_url,
+    )
+
+
 def _read(services: Services, task_id: str) -> TaskRead:
     task = tasks.get_task(services, task_id)
     return task_read(
-        task, tasks.result_links(services, task), tasks.notifications_of(services, task)
+        task,
+        tasks.result_links(services, task),
+        tasks.notifications_of(services, task),
+        _display(services),
     )
 
 
@@ -184,7 +198,7 @@ def task_document(services: Services, task: TaskView) -> dict[str, Any]:
     """What a webhook delivers: the query_task body of ``task`` (fresh result URLs) without
     ``notifications``, whose state the delivery itself is about to change."""
     document: dict[str, Any] = msgspec.to_builtins(
-        task_read(task, tasks.result_links(services, task))
+        task_read(task, tasks.result_links(services, task), display=_display(services))
     )
     return document
 

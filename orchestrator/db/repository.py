@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, and_, exists, func, select, update
+from sqlalchemy import CursorResult, Update, exists, func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from orchestrator.db.models import Task, TaskInput
@@ -44,6 +44,19 @@ class RunningTask:
 
 
 @dataclass(frozen=True)
+class UploadingSlot:
+    """A slot whose upload may have finished in storage unseen (see ``uploading_slots``)."""
+
+    task_id: str
+    slot: str
+    upload_id: str
+    filename: str | None
+    size: int
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True)
 class GroupClaim:
     """The outcome of ``claim_in_group``: ``pending`` says whether the task was still waiting
     for a worker; ``task`` is the claimed task (None when not pending or refused by ``admit``)."""
@@ -64,6 +77,7 @@ def _input_view(row: TaskInput) -> InputView:
         bucket=row.bucket,
         key=row.key,
         finished_at=row.finished_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -336,20 +350,33 @@ class TaskRepository:
             return at is not None
 
     # --- upload slots (driven by tusd hooks; every call idempotent) ------------------------
-    def slot_upload_started(
-        self, task_id: str, slot: str, upload_id: str, filename: str | None, size: int | None
+    def slot_reserved(
+        self,
+        task_id: str,
+        slot: str,
+        *,
+        key: str,
+        bucket: str,
+        filename: str | None,
+        size: int,
+        stalled_before: datetime,
     ) -> bool:
-        """Bind a (new) upload to a slot that is not done yet; a newer upload supersedes."""
+        """pre-create: bind a new upload (its object ``key``) to a slot of a waiting task, if the
+        slot is empty or its upload has made no progress since ``stalled_before``."""
+        waiting = exists().where(Task.id == task_id, Task.status == TaskStatus.WAITING.value)
+        free = (TaskInput.state == "empty") | (
+            (TaskInput.state == "uploading") & (TaskInput.updated_at < stalled_before)
+        )
         with self._sessions.begin() as s:
             return _updated(
                 s,
                 update(TaskInput)
-                .where(
-                    TaskInput.task_id == task_id, TaskInput.slot == slot, TaskInput.state != "done"
-                )
+                .where(TaskInput.task_id == task_id, TaskInput.slot == slot, free, waiting)
                 .values(
                     state="uploading",
-                    upload_id=upload_id,
+                    upload_id=None,
+                    key=key,
+                    bucket=bucket,
                     filename=filename,
                     size=size,
                     offset=0,
@@ -357,8 +384,8 @@ class TaskRepository:
                 ),
             )
 
-    def slot_progress(self, task_id: str, slot: str, upload_id: str, offset: int) -> bool:
-        """Record bytes received; never moves backwards, never touches a done slot."""
+    def slot_upload_created(self, task_id: str, slot: str, key: str, upload_id: str) -> bool:
+        """post-create: record tusd's full id of the upload that holds the slot."""
         with self._sessions.begin() as s:
             return _updated(
                 s,
@@ -366,16 +393,59 @@ class TaskRepository:
                 .where(
                     TaskInput.task_id == task_id,
                     TaskInput.slot == slot,
-                    TaskInput.state != "done",
-                    and_(TaskInput.upload_id.is_(None) | (TaskInput.upload_id == upload_id)),
+                    TaskInput.state == "uploading",
+                    TaskInput.key == key,
+                )
+                .values(upload_id=upload_id, updated_at=func.now()),
+            )
+
+    def slot_progress(self, task_id: str, slot: str, key: str, offset: int) -> bool:
+        """Record bytes received by the holding upload; never moves backwards."""
+        with self._sessions.begin() as s:
+            return _updated(
+                s,
+                update(TaskInput)
+                .where(
+                    TaskInput.task_id == task_id,
+                    TaskInput.slot == slot,
+                    TaskInput.state == "uploading",
+                    TaskInput.key == key,
                 )
                 .values(
-                    state="uploading",
-                    upload_id=upload_id,
                     offset=func.greatest(TaskInput.offset, offset),
                     updated_at=func.now(),
                 ),
             )
+
+    def uploading_slots(self, idle_before: datetime, limit: int = 500) -> list[UploadingSlot]:
+        """Slots of waiting tasks whose bound upload has been quiet since ``idle_before``: the
+        candidates for a post-finish that never arrived."""
+        with self._sessions() as s:
+            rows = s.execute(
+                select(TaskInput)
+                .join(Task, Task.id == TaskInput.task_id)
+                .where(
+                    Task.status == TaskStatus.WAITING.value,
+                    TaskInput.state == "uploading",
+                    TaskInput.key.is_not(None),
+                    TaskInput.size.is_not(None),
+                    TaskInput.updated_at < idle_before,
+                )
+                .order_by(TaskInput.updated_at)
+                .limit(limit)
+            ).scalars()
+            return [
+                UploadingSlot(
+                    task_id=r.task_id,
+                    slot=r.slot,
+                    upload_id=r.upload_id or r.key or "",
+                    filename=r.filename,
+                    size=r.size or 0,
+                    bucket=r.bucket or "",
+                    key=r.key or "",
+                )
+                for r in rows
+            ]
 
     def slot_finished(
         self,
@@ -388,13 +458,17 @@ class TaskRepository:
         bucket: str,
         key: str,
     ) -> bool:
-        """Fill the slot with a verified upload; only the first finished upload wins."""
+        """Fill the slot with the verified upload that holds it; a replay changes nothing."""
         with self._sessions.begin() as s:
             return _updated(
                 s,
                 update(TaskInput)
                 .where(
-                    TaskInput.task_id == task_id, TaskInput.slot == slot, TaskInput.state != "done"
+                    TaskInput.task_id == task_id,
+                    TaskInput.slot == slot,
+                    TaskInput.state != "done",
+                    # Rows bound before object keys were recorded (key NULL) finish as before.
+                    (TaskInput.key == key) | TaskInput.key.is_(None),
                 )
                 .values(
                     state="done",
@@ -409,7 +483,7 @@ class TaskRepository:
                 ),
             )
 
-    def slot_freed(self, task_id: str, slot: str, upload_id: str) -> bool:
+    def slot_freed(self, task_id: str, slot: str, key: str) -> bool:
         """Empty a slot whose upload was terminated, only while its task still waits."""
         waiting = exists().where(Task.id == task_id, Task.status == TaskStatus.WAITING.value)
         with self._sessions.begin() as s:
@@ -419,7 +493,7 @@ class TaskRepository:
                 .where(
                     TaskInput.task_id == task_id,
                     TaskInput.slot == slot,
-                    TaskInput.upload_id == upload_id,
+                    TaskInput.key == key,
                     waiting,
                 )
                 .values(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrator.domain.status import TaskStatus
@@ -18,13 +18,27 @@ class InputView:
     filename: str | None = None
     size: int | None = None
     offset: int = 0
+    # While uploading: the uploads bucket and the object id pre-create gave the upload that
+    # holds the slot (tusd's s3store writes it at that key). Once done: where the input is.
     bucket: str | None = None
     key: str | None = None
     finished_at: datetime | None = None
+    updated_at: datetime | None = None  # last upload activity (binding, progress, finish)
 
     @property
     def done(self) -> bool:
         return self.state == "done"
+
+    def stalled(self, now: datetime, after: timedelta) -> bool:
+        """An upload holds the slot but has made no progress for ``after``."""
+        return (
+            self.state == "uploading" and self.updated_at is not None
+            and now - self.updated_at >= after
+        )
+
+    def shown_state(self, now: datetime, stalled_after: timedelta) -> str:
+        """empty | uploading | stalled | done, as query_task shows it."""
+        return "stalled" if self.stalled(now, stalled_after) else self.state
 
 
 @dataclass(frozen=True)

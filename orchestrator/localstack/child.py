@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import time
@@ -26,6 +27,14 @@ def _die_with_parent(parent_pid: int) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+_USERINFO_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
+
+
+def redacted(arg: str) -> str:
+    """``arg`` with the password of any URL's userinfo shown as ``***`` (tusd's hook secret)."""
+    return _USERINFO_PASSWORD.sub(r"\1***@", arg)
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -73,7 +82,8 @@ class Child:
         parent = os.getpid()
         with self.log_path.open("ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            log.write(f"\n=== {stamp} supervisor starts: {' '.join(self.argv)}\n".encode())
+            shown = " ".join(redacted(arg) for arg in self.argv)
+            log.write(f"\n=== {stamp} supervisor starts: {shown}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
                 self.argv,

