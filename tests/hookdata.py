@@ -49,8 +49,12 @@ def hook_request(
     body = copy.deepcopy(recorded(hook_type))
     info = body["Event"]["Upload"]
     changes = {
-        "ID": upload_id, "Size": size, "Offset": offset, "MetaData": meta,
-        "SizeIsDeferred": deferred, **upload,
+        "ID": upload_id,
+        "Size": size,
+        "Offset": offset,
+        "MetaData": meta,
+        "SizeIsDeferred": deferred,
+        **upload,
     }
     for key, value in changes.items():
         if value is not _UNSET:

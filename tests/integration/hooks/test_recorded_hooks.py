@@ -63,11 +63,16 @@ class _Handler(BaseHTTPRequestHandler):
         answer: dict[str, Any] = {}
         if hook == "pre-create":
             slot = "pre" if "pre" in body["Event"]["HTTPRequest"]["URI"] else "post"
-            answer = {"ChangeFileInfo": {
-                "ID": f"{TASK_ID}/{slot}/0123456789abcdef01234567",
-                "MetaData": {**body["Event"]["Upload"]["MetaData"], "task_id": TASK_ID,
-                             "slot": slot},
-            }}
+            answer = {
+                "ChangeFileInfo": {
+                    "ID": f"{TASK_ID}/{slot}/0123456789abcdef01234567",
+                    "MetaData": {
+                        **body["Event"]["Upload"]["MetaData"],
+                        "task_id": TASK_ID,
+                        "slot": slot,
+                    },
+                }
+            }
         data = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -97,9 +102,15 @@ def recorder() -> Iterator[Recorder]:
 def tusd(stack: Any, recorder: Recorder, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     hooks = f"http://tusd:{SECRET}@127.0.0.1:{recorder.server_address[1]}/tusd_hook"
-    argv = [str(ROOT / ".bin" / "tusd"), *tusd_flags(
-        host="127.0.0.1", port=port, s3_endpoint=stack.env["S3_ENDPOINT"], hooks_url=hooks,
-    )]
+    argv = [
+        str(ROOT / ".bin" / "tusd"),
+        *tusd_flags(
+            host="127.0.0.1",
+            port=port,
+            s3_endpoint=stack.env["S3_ENDPOINT"],
+            hooks_url=hooks,
+        ),
+    ]
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_ACCESS_KEY_ID": stack.env["S3_ACCESS_KEY"],
@@ -147,14 +158,20 @@ def _exercise(url: str) -> None:
     chunk = 3 * 1024 * 1024
     for offset in (0, chunk):
         sent = requests.patch(
-            location, data=b"x" * chunk, timeout=60,
-            headers={**TUS, "Upload-Offset": str(offset),
-                     "Content-Type": "application/offset+octet-stream"},
+            location,
+            data=b"x" * chunk,
+            timeout=60,
+            headers={
+                **TUS,
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+            },
         )
         assert sent.status_code == 204, sent.text
     other = requests.post(
         url + f"?task={TASK_ID}&slot=post&token=x",
-        headers={**TUS, "Upload-Length": "10", "Upload-Metadata": meta}, timeout=30,
+        headers={**TUS, "Upload-Length": "10", "Upload-Metadata": meta},
+        timeout=30,
     )
     assert other.status_code == 201, other.text
     assert requests.delete(other.headers["Location"], headers=TUS, timeout=30).status_code == 204

@@ -1,6 +1,6 @@
-"""Fixtures for the API tests: direct access to the stack's real services, tusd-shaped hook
-bodies, and an in-process app over the same services for cases the running API cannot show
-(a backing service down, a pipeline with extension rules)."""
+"""Fixtures for the API tests: direct access to the stack's real services, hook requests
+recorded from the real tusd, and an in-process app over the same services for cases the running
+API cannot show (a backing service down, a pipeline with extension rules)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from orchestrator.app import create_app
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.settings import Settings, split_endpoint
 from pipelines.spec import InputSlot, PipelineSpec
+from tests.hookdata import hook_request
 
 LAS_SPEC = PipelineSpec(
     name="lasdemo",
@@ -71,10 +72,12 @@ def http(stack: Any) -> Iterator[requests.Session]:
 
 
 class Api:
-    """The running API at ``stack.api_url``: task calls and hooks as tusd sends them."""
+    """The running API at ``stack.api_url``: task calls, and hooks as tusd sends them to the
+    internal hook listener."""
 
     def __init__(self, stack: Any, http: requests.Session) -> None:
         self.url = stack.api_url.rstrip("/")
+        self.hook_url = f"http://{stack.env['HOOK_HOST']}:{stack.env['HOOK_PORT']}/tusd_hook"
         self.hook_secret = stack.env["HOOK_SECRET"]
         self.http = http
 
@@ -96,19 +99,26 @@ class Api:
         body: dict[str, Any] = r.json()
         return body
 
-    def hook(self, body: dict[str, Any] | bytes, secret: str | None = "") -> requests.Response:
+    def hook(
+        self, body: dict[str, Any] | bytes, secret: str | None = "", url: str = ""
+    ) -> requests.Response:
+        """POST a hook as tusd does: Basic auth from the hook URL's userinfo, no API key."""
         secret = self.hook_secret if secret == "" else secret
-        params = {} if secret is None else {"secret": secret}
-        # tusd sends no API key; the hook must not need one.
         data = body if isinstance(body, bytes) else None
         return requests.post(
-            self.url + "/tusd_hook",
-            params=params,
+            url or self.hook_url,
+            auth=None if secret is None else ("tusd", secret),
             json=None if data is not None else body,
             data=data,
             headers={"Content-Type": "application/json"},
             timeout=30,
         )
+
+    def bind(self, up: Upload) -> Upload:
+        """Send ``up``'s pre-create and take the object id the API gave it."""
+        r = self.hook(up.pre_create())
+        assert r.status_code == 200, r.text
+        return up.bound(r.json())
 
 
 @pytest.fixture(scope="session")
@@ -121,82 +131,55 @@ def request_uri(url: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def hook_body(
-    hook_type: str,
-    *,
-    upload_id: str = "",
-    size: int = 0,
-    offset: int = 0,
-    meta: dict[str, str] | None = None,
-    uri: str = "/files/",
-    method: str = "PATCH",
-    storage: dict[str, str] | None = None,
-    deferred: bool = False,
-) -> dict[str, Any]:
-    upload: dict[str, Any] = {
-        "ID": upload_id,
-        "Size": size,
-        "SizeIsDeferred": deferred,
-        "Offset": offset,
-        "MetaData": meta or {},
-        "IsPartial": False,
-        "IsFinal": False,
-        "PartialUploads": None,
-    }
-    if storage is not None:
-        upload["Storage"] = storage
-    return {
-        "Type": hook_type,
-        "Event": {
-            "Upload": upload,
-            "HTTPRequest": {
-                "Method": method,
-                "URI": uri,
-                "RemoteAddr": "127.0.0.1:50000",
-                "Header": {"Tus-Resumable": ["1.0.0"]},
-            },
-        },
-    }
-
-
 class Upload:
-    """One upload into one slot, speaking for tusd: the hooks it would send, in any order."""
+    """One upload into one slot, speaking for tusd: the hooks it would send, in any order, each
+    a recorded tusd request with this upload's fields. ``bound`` takes the object id that the
+    API's pre-create answer gave it (tusd's upload id is then ``<object id>+<multipart id>``)."""
 
     def __init__(
-        self, settings: Settings, s3: Minio, task_id: str, slot: str, url: str, data: bytes
+        self,
+        settings: Settings,
+        s3: Minio,
+        task_id: str,
+        slot: str,
+        url: str,
+        data: bytes,
+        filename: str | None = None,
     ) -> None:
         self.settings, self.s3 = settings, s3
         self.task_id, self.slot, self.url, self.data = task_id, slot, url, data
-        self.object_id = uuid.uuid4().hex
-        self.id = f"{self.object_id}+mp-{uuid.uuid4().hex[:8]}"
-        self.meta = {"filename": f"{slot}.bin", "task_id": task_id, "slot": slot}
+        self.filename = filename or f"{slot}.bin"
+        self.object_id = f"{task_id}/{slot}/unbound-{uuid.uuid4().hex[:8]}"
+        self.meta = {"filename": self.filename, "task_id": task_id, "slot": slot}
+
+    @property
+    def id(self) -> str:
+        return f"{self.object_id}+mp-{self.object_id[-8:]}"
+
+    def bound(self, answer: dict[str, Any]) -> Upload:
+        assert not answer.get("RejectUpload"), answer
+        self.object_id = answer["ChangeFileInfo"]["ID"]
+        return self
 
     def pre_create(self, size: int | None = None, filename: str = "") -> dict[str, Any]:
-        return hook_body(
+        return hook_request(
             "pre-create",
             size=len(self.data) if size is None else size,
-            meta={"filename": filename or f"{self.slot}.bin"},
+            meta={"filename": filename or self.filename},
             uri=request_uri(self.url),
-            method="POST",
         )
 
     def post_create(self) -> dict[str, Any]:
-        return hook_body(
-            "post-create", upload_id=self.id, size=len(self.data), meta=self.meta, method="POST"
-        )
+        return hook_request("post-create", upload_id=self.id, size=len(self.data), meta=self.meta)
 
     def post_receive(self, offset: int) -> dict[str, Any]:
-        return hook_body(
+        return hook_request(
             "post-receive", upload_id=self.id, size=len(self.data), offset=offset, meta=self.meta
         )
 
     @property
     def storage(self) -> dict[str, str]:
-        return {
-            "Type": "s3store",
-            "Bucket": self.settings.uploads_bucket,
-            "Key": self.object_id,
-        }
+        return {"Type": "s3store", "Bucket": self.settings.uploads_bucket, "Key": self.object_id}
 
     def store(self) -> None:
         """Put the object where tusd's s3store would have completed it."""
@@ -204,9 +187,15 @@ class Upload:
             self.settings.uploads_bucket, self.object_id, io.BytesIO(self.data), len(self.data)
         )
 
+    def pre_finish(self) -> dict[str, Any]:
+        n = len(self.data)
+        return hook_request(
+            "pre-finish", upload_id=self.id, size=n, offset=n, meta=self.meta, storage=self.storage
+        )
+
     def post_finish(self, size: int | None = None) -> dict[str, Any]:
         n = len(self.data) if size is None else size
-        return hook_body(
+        return hook_request(
             "post-finish",
             upload_id=self.id,
             size=n,
@@ -215,21 +204,32 @@ class Upload:
             storage=self.storage,
         )
 
+    def pre_terminate(self) -> dict[str, Any]:
+        return hook_request(
+            "pre-terminate",
+            upload_id=self.id,
+            size=len(self.data),
+            meta=self.meta,
+            storage=self.storage,
+        )
+
     def post_terminate(self) -> dict[str, Any]:
-        return hook_body(
+        return hook_request(
             "post-terminate",
             upload_id=self.id,
             size=len(self.data),
             meta=self.meta,
-            method="DELETE",
             storage=self.storage,
         )
 
 
 @pytest.fixture
 def uploads(settings: Settings, s3: Minio) -> Any:
-    def make(task: dict[str, Any], slot: str, data: bytes = b"hello world") -> Upload:
-        return Upload(settings, s3, task["task_id"], slot, task["upload_urls"][slot], data)
+    def make(
+        task: dict[str, Any], slot: str, data: bytes = b"hello world", filename: str | None = None
+    ) -> Upload:
+        url = task["upload_urls"][slot]
+        return Upload(settings, s3, task["task_id"], slot, url, data, filename)
 
     return make
 

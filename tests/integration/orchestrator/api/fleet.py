@@ -45,8 +45,12 @@ def fake_worker(
                 "memory_bytes": memory_bytes,
                 "disk_bytes": 100 * GiB,
                 "gpus": [
-                    {"index": i, "model": "Fake GPU", "memory_bytes": 16 * GiB,
-                     "utilisation_pct": 0}
+                    {
+                        "index": i,
+                        "model": "Fake GPU",
+                        "memory_bytes": 16 * GiB,
+                        "utilisation_pct": 0,
+                    }
                     for i in range(gpus)
                 ],
             },

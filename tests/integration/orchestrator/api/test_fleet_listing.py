@@ -58,8 +58,15 @@ def test_pages_cover_everything_once_newest_first(local: Local, pipeline: str) -
     assert parsed == sorted(parsed, reverse=True)
     first = pages[0][0]
     assert set(first) == {
-        "task_id", "pipeline", "status", "reason", "queue", "created_at", "queued_at",
-        "started_at", "finished_at",
+        "task_id",
+        "pipeline",
+        "status",
+        "reason",
+        "queue",
+        "created_at",
+        "queued_at",
+        "started_at",
+        "finished_at",
     }
     assert first["pipeline"] == pipeline and first["status"] == "waiting"
     assert first["queue"] == "default"

@@ -21,8 +21,8 @@ from orchestrator.app import create_app
 from orchestrator.bootstrap import Services
 from orchestrator.domain.histogram import DURATION_BUCKETS_S, LATENCY_BUCKETS_S, le_label
 from orchestrator.domain.status import TaskStatus
+from tests.hookdata import hook_request
 
-from .conftest import hook_body
 from .fleet import delete_pipeline_tasks, fake_worker, insert_task, serve
 
 Local = tuple[TestClient[Any], Services]
@@ -37,9 +37,11 @@ def scrape(client: TestClient[Any], **headers: str) -> dict[str, list[Sample]]:
 
 
 def value(samples: list[Sample], name: str, **labels: str) -> float:
-    hits = [s.value for s in samples if s.name == name and all(
-        s.labels.get(k) == v for k, v in labels.items()
-    )]
+    hits = [
+        s.value
+        for s in samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
     assert len(hits) == 1, (name, labels, samples[:20])
     return hits[0]
 
@@ -133,16 +135,17 @@ def test_hook_and_request_counters(local: Local) -> None:
 
     def count(families: dict[str, list[Sample]], family: str, **labels: str) -> float:
         hits = [
-            s.value for s in families.get(family, [])
+            s.value
+            for s in families.get(family, [])
             if s.name == f"{family}_total" and all(s.labels.get(k) == v for k, v in labels.items())
         ]
         return sum(hits)
 
     # A pre-create without an upload capability: answered (rejected), not failed.
     r = client.post(
-        "/tusd_hook",
-        params={"secret": svc.settings.hook_secret},
-        json=hook_body("pre-create", uri="/files/", method="POST"),
+        f"http://testserver.local:{svc.settings.hook_port}/tusd_hook",
+        auth=("tusd", svc.settings.hook_secret),
+        json=hook_request("pre-create", uri="/files/"),
     )
     assert r.status_code == 200 and r.json()["RejectUpload"] is True
     client.get("/workers")
@@ -260,9 +263,7 @@ def test_logs_follow_ends_when_the_task_is_over_without_end_marker(
     assert time.monotonic() - t0 < 10
 
 
-def test_logs_of_a_finished_task_come_from_storage(
-    local: Local, task_id: str, s3: Minio
-) -> None:
+def test_logs_of_a_finished_task_come_from_storage(local: Local, task_id: str, s3: Minio) -> None:
     client, svc = local
     content = b"stored line 1\nstored line 2\n"
     key = f"{task_id}/logs.txt"
@@ -278,9 +279,7 @@ def test_logs_of_a_finished_task_come_from_storage(
         s3.remove_object(svc.settings.results_bucket, key)
 
 
-def test_logs_of_a_finished_task_with_nothing_stored_are_empty(
-    local: Local, task_id: str
-) -> None:
+def test_logs_of_a_finished_task_with_nothing_stored_are_empty(local: Local, task_id: str) -> None:
     client, svc = local
     assert svc.tasks.transition(task_id, TaskStatus.KILLED, reason="killed on request")
     r = client.get(f"/tasks/{task_id}/logs")

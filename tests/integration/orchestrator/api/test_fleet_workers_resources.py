@@ -27,16 +27,27 @@ def _workers(client: TestClient[Any]) -> dict[str, dict[str, Any]]:
 
 def test_workers_lists_shape_and_states(local: Local) -> None:
     client, svc = local
-    with fake_worker(svc, queues=("default", "gpu"), cpus=8, gpus=2) as up_id, fake_worker(
-        svc
-    ) as lost_id, fake_worker(svc) as stopped_id:
+    with (
+        fake_worker(svc, queues=("default", "gpu"), cpus=8, gpus=2) as up_id,
+        fake_worker(svc) as lost_id,
+        fake_worker(svc) as stopped_id,
+    ):
         age_worker(svc, lost_id, svc.settings.worker_lost_after_s + 5)
         svc.workers.stopped(stopped_id)
         listed = _workers(client)
         up = listed[up_id]
         assert set(up) == {
-            "id", "host", "queues", "executor", "state", "hardware", "capacity", "free",
-            "running", "started_at", "last_seen_at",
+            "id",
+            "host",
+            "queues",
+            "executor",
+            "state",
+            "hardware",
+            "capacity",
+            "free",
+            "running",
+            "started_at",
+            "last_seen_at",
         }
         assert up["state"] == "up" and up["queues"] == ["default", "gpu"]
         assert up["host"] == "test-host" and up["executor"] == "local"

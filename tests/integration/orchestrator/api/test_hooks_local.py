@@ -24,7 +24,18 @@ Local = tuple[TestClient[Any], Services]
 
 
 def send(client: TestClient[Any], settings: Settings, body: dict[str, Any]) -> Any:
-    return client.post(f"/tusd_hook?secret={settings.hook_secret}", json=body)
+    """POST a hook to the in-process app as if it arrived on the internal hook listener."""
+    return client.post(
+        f"http://testserver.local:{settings.hook_port}/tusd_hook",
+        json=body,
+        auth=("tusd", settings.hook_secret),
+    )
+
+
+def bind(client: TestClient[Any], settings: Settings, up: Upload) -> Upload:
+    r = send(client, settings, up.pre_create())
+    assert r.status_code == 200, r.text
+    return up.bound(r.json())
 
 
 def create(client: TestClient[Any], pipeline: str = "checksum") -> dict[str, Any]:
@@ -67,7 +78,9 @@ def test_pre_create_extension_and_size_rules(
 def test_optional_slot_left_empty_waits_for_start_task(local: Local, uploads: Any) -> None:
     client, services = local
     task = create(client, LAS_SPEC.name)
-    up: Upload = uploads(task, "pre", b"LASF" + b"\0" * 20)
+    up: Upload = bind(
+        client, services.settings, uploads(task, "pre", b"LASF" + b"\0" * 20, "pre.las")
+    )
     up.store()
     assert send(client, services.settings, up.post_finish()).status_code == 200
     # The client may still upload the optional slot: the hook does not queue yet.
@@ -84,7 +97,9 @@ def test_every_slot_filled_queues_without_start_task(local: Local, uploads: Any)
     optional = [s.name for s in LAS_SPEC.inputs if not s.required]
     assert optional, "the test spec must have an optional slot"
     for name in ["pre", *optional]:
-        up: Upload = uploads(task, name, b"LASF" + b"\0" * 20)
+        up: Upload = bind(
+            client, services.settings, uploads(task, name, b"LASF" + b"\0" * 20, f"{name}.las")
+        )
         up.store()
         assert send(client, services.settings, up.post_finish()).status_code == 200
     assert client.get(f"/query_task/{task['task_id']}").json()["status"] == "pending"
@@ -111,7 +126,7 @@ def test_outage_answers_503_so_tusd_retries(
     stack: Any, api: Any, uploads: Any, services: Services, hook: str, overrides: dict[str, str]
 ) -> None:
     task = api.create()
-    up: Upload = uploads(task, "first")
+    up: Upload = api.bind(uploads(task, "first"))
     up.store()
     body = up.post_create() if hook == "post-create" else up.post_finish()
     bad = broken(stack, **overrides)
@@ -123,12 +138,16 @@ def test_outage_answers_503_so_tusd_retries(
     assert r.status_code == 503, r.text
     assert r.headers["content-type"].startswith("application/json")
     assert r.json()["detail"].startswith("service unavailable")
-    first = fetch(services, task["task_id"]).input("first")
-    assert first is not None and first.state == "empty"
+    if hook == "post-create":
+        before = fetch(services, task["task_id"]).input("first")
+        assert before is not None and before.state == "uploading" and before.upload_id is None
+    # (A stored object whose post-finish failed may meanwhile be finished by the stack's
+    # recovery sweep: either way the retry below must leave the same filled slot.)
     # tusd's retry, once the service is back, records it.
     assert api.hook(body).status_code == 200
     first = fetch(services, task["task_id"]).input("first")
-    assert first is not None and first.state != "empty"
+    assert first is not None and first.key == up.object_id
+    assert first.done if hook == "post-finish" else first.upload_id == up.id
 
 
 def test_redis_outage_after_the_last_finish_leaves_the_task_pending(
@@ -136,7 +155,7 @@ def test_redis_outage_after_the_last_finish_leaves_the_task_pending(
 ) -> None:
     """PostgreSQL is the truth: the task is pending and the reconciler enqueues it later."""
     task = api.create()
-    ups = [uploads(task, name) for name in ("first", "second")]
+    ups = [api.bind(uploads(task, name)) for name in ("first", "second")]
     for up in ups:
         up.store()
     assert api.hook(ups[0].post_finish()).status_code == 200
@@ -181,6 +200,7 @@ def test_racing_finishes_queue_exactly_once(local: Local, uploads: Any, round_: 
     task = create(client)
     ups = [uploads(task, "first", b"1" * 11), uploads(task, "second", b"2" * 22)]
     for up in ups:
+        bind(client, services.settings, up)
         up.store()
     bodies = [up.post_finish() for up in ups] * 4 + [ups[0].post_receive(5), ups[1].post_create()]
     results = race([partial(send, client, services.settings, b) for b in bodies])
@@ -188,21 +208,30 @@ def test_racing_finishes_queue_exactly_once(local: Local, uploads: Any, round_: 
     task_now = services.tasks.get(task["task_id"])
     assert task_now is not None and task_now.status is TaskStatus.PENDING
     assert all(i.done for i in task_now.inputs)
-    assert [i.upload_id for i in task_now.inputs] == [ups[0].id, ups[1].id]
+    assert [i.key for i in task_now.inputs] == [ups[0].object_id, ups[1].object_id]
     assert services.queue.enqueued == [(task["task_id"], "default", 300)]  # type: ignore[attr-defined]
 
 
-def test_racing_uploads_into_one_slot_fill_it_once(local: Local, uploads: Any) -> None:
+def test_racing_uploads_into_one_slot_bind_it_once(local: Local, uploads: Any) -> None:
+    """Six clients start uploading into one slot at once: one gets it, five are told which
+    upload holds it; only the holder's finish fills the slot."""
     client, services = local
     task = create(client)
     ups = [uploads(task, "first", bytes([65 + i]) * (i + 1)) for i in range(6)]
+    results = race([partial(send, client, services.settings, up.pre_create()) for up in ups])
+    answers = [r.json() for r in results]
+    accepted = [i for i, a in enumerate(answers) if not a.get("RejectUpload")]
+    assert len(accepted) == 1, answers
+    for i, answer in enumerate(answers):
+        if i not in accepted:
+            assert answer["HTTPResponse"]["StatusCode"] == 409, answer
+            assert "input 'first'" in answer["HTTPResponse"]["Body"]
+    winner = ups[accepted[0]].bound(answers[accepted[0]])
     for up in ups:
         up.store()
-    results = race([partial(send, client, services.settings, up.post_finish()) for up in ups])
-    assert all(r.status_code == 200 for r in results)
+        send(client, services.settings, up.post_finish())
     first = fetch(services, task["task_id"]).input("first")
     assert first is not None and first.done
-    winner = next(up for up in ups if up.id == first.upload_id)
     assert (first.size, first.key) == (len(winner.data), winner.object_id)
 
 
@@ -211,10 +240,10 @@ def test_racing_kill_and_last_finish_never_both_win(local: Local, uploads: Any) 
     for _ in range(5):
         task = create(client)
         task_id = task["task_id"]
-        done: Upload = uploads(task, "second")
+        done: Upload = bind(client, services.settings, uploads(task, "second"))
         done.store()
         send(client, services.settings, done.post_finish())
-        last: Upload = uploads(task, "first")
+        last: Upload = bind(client, services.settings, uploads(task, "first"))
         last.store()
         kill, hook = race(
             [

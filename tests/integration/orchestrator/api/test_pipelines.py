@@ -34,8 +34,12 @@ def test_pipelines_lists_every_spec_with_inputs_params_resources(local: Local) -
     }
     # The shapefile's parts are one dataset: one group, the slots' shared stem.
     assert {s: i["group"] for s, i in volcal["inputs"].items()} == {
-        "pre": None, "post": None,
-        "shp": "stable", "shx": "stable", "dbf": "stable", "prj": "stable",
+        "pre": None,
+        "post": None,
+        "shp": "stable",
+        "shx": "stable",
+        "dbf": "stable",
+        "prj": "stable",
     }
     assert volcal["inputs"]["prj"]["required"] is False
     assert volcal["inputs"]["prj"]["max_bytes"] == 1024**2
