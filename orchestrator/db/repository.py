@@ -65,6 +65,15 @@ class GroupClaim:
     task: TaskView | None = None
 
 
+def _held_by(key: str) -> Any:
+    """The slot is bound to the upload whose object id is ``key`` (rows bound before object ids
+    were recorded have no key, only tusd's ``<object id>+<multipart id>``)."""
+    legacy = TaskInput.key.is_(None) & (
+        (TaskInput.upload_id == key) | TaskInput.upload_id.startswith(key + "+", autoescape=True)
+    )
+    return (TaskInput.key == key) | legacy
+
+
 def _input_view(row: TaskInput) -> InputView:
     return InputView(
         slot=row.slot,
@@ -365,7 +374,7 @@ class TaskRepository:
         slot is empty or its upload has made no progress since ``stalled_before``."""
         waiting = exists().where(Task.id == task_id, Task.status == TaskStatus.WAITING.value)
         free = (TaskInput.state == "empty") | (
-            (TaskInput.state == "uploading") & (TaskInput.updated_at < stalled_before)
+            (TaskInput.state == "uploading") & (TaskInput.updated_at <= stalled_before)
         )
         with self._sessions.begin() as s:
             return _updated(
@@ -394,7 +403,7 @@ class TaskRepository:
                     TaskInput.task_id == task_id,
                     TaskInput.slot == slot,
                     TaskInput.state == "uploading",
-                    TaskInput.key == key,
+                    _held_by(key),
                 )
                 .values(upload_id=upload_id, updated_at=func.now()),
             )
@@ -409,7 +418,7 @@ class TaskRepository:
                     TaskInput.task_id == task_id,
                     TaskInput.slot == slot,
                     TaskInput.state == "uploading",
-                    TaskInput.key == key,
+                    _held_by(key),
                 )
                 .values(
                     offset=func.greatest(TaskInput.offset, offset),
@@ -467,8 +476,7 @@ class TaskRepository:
                     TaskInput.task_id == task_id,
                     TaskInput.slot == slot,
                     TaskInput.state != "done",
-                    # Rows bound before object keys were recorded (key NULL) finish as before.
-                    (TaskInput.key == key) | TaskInput.key.is_(None),
+                    _held_by(key),
                 )
                 .values(
                     state="done",
@@ -493,7 +501,7 @@ class TaskRepository:
                 .where(
                     TaskInput.task_id == task_id,
                     TaskInput.slot == slot,
-                    TaskInput.key == key,
+                    _held_by(key),
                     waiting,
                 )
                 .values(

@@ -81,7 +81,8 @@ def api_container(stack: Stack, app_images: dict[str, str]) -> Iterator[str]:
     name = f"orch-image-test-api-{os.getpid()}"
     started = docker(
         "run", "-d", "--rm", "--name", name, "--network", "host",
-        *env_args(settings_env(stack)),
+        # Its own internal hook listener too: the stack's API holds HOOK_PORT on this network.
+        *env_args({**settings_env(stack), "HOOK_PORT": str(free_port())}),
         app_images["api"],
         # The image's own command, but on loopback and the free port: `serve` migrates first.
         "python", "-m", "orchestrator", "serve", "--host", "127.0.0.1", "--port", str(port),

@@ -6,9 +6,12 @@ Tasks here live on queues no worker listens on, so the stack's own worker never 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -235,3 +238,82 @@ def test_waiting_task_missing_a_required_input_never_starts(
     )
     assert task_id not in eager.run_pass().started
     assert get(services, task_id).status is TaskStatus.WAITING
+
+
+# --- uploads whose post-finish never came ------------------------------------------------------
+def uploading_task(services: Services, queue: str, data: bytes, *, store: bool) -> tuple[str, str]:
+    """A waiting task with one input slot bound to an upload, as pre-create leaves it; the
+    object is in the uploads bucket (``store``) as tusd leaves a finished upload."""
+    task_id = str(uuid.uuid4())
+    services.tasks.create(
+        task_id=task_id,
+        pipeline=SPEC.name,
+        params=SPEC.validate_params({}),
+        resources=asdict(SPEC.resources),
+        queue=queue,
+        slots=[("data", True)],
+    )
+    key = f"{task_id}/data/{uuid.uuid4().hex[:24]}"
+    bucket = services.settings.uploads_bucket
+    stalled_before = datetime.now(UTC) - timedelta(days=1)
+    assert services.tasks.slot_reserved(
+        task_id,
+        "data",
+        key=key,
+        bucket=bucket,
+        filename="d.bin",
+        size=len(data),
+        stalled_before=stalled_before,
+    )
+    assert services.tasks.slot_upload_created(task_id, "data", key, f"{key}+mp-1")
+    if store:
+        path = Path(tempfile.mkstemp()[1])
+        path.write_bytes(data)
+        services.storage.upload(bucket, key, str(path), "application/octet-stream")
+        path.unlink()
+    with services.engine.begin() as conn:  # the last upload activity was a while ago
+        conn.execute(
+            text(
+                "UPDATE task_inputs SET updated_at = now() - interval '5 seconds' "
+                "WHERE task_id = :id"
+            ),
+            {"id": task_id},
+        )
+    return task_id, key
+
+
+def test_a_complete_upload_without_post_finish_is_finished_and_queued(
+    services: Services, reconciler: Reconciler, queue_name: str
+) -> None:
+    task_id, key = uploading_task(services, queue_name, b"abc" * 100, store=True)
+    report = reconciler.run_pass()
+    assert f"{task_id}/data" in report.recovered
+    task = get(services, task_id)
+    slot = task.input("data")
+    assert slot is not None and slot.done and (slot.key, slot.size) == (key, 300)
+    assert slot.upload_id == f"{key}+mp-1"
+    assert task.status is TaskStatus.PENDING
+    assert task_id in queued_ids(services, queue_name)
+    # A second pass finds nothing more to do.
+    assert f"{task_id}/data" not in reconciler.run_pass().recovered
+
+
+def test_an_upload_still_in_progress_is_left_alone(
+    services: Services, reconciler: Reconciler, queue_name: str
+) -> None:
+    task_id, _ = uploading_task(services, queue_name, b"xyz", store=False)
+    assert f"{task_id}/data" not in reconciler.run_pass().recovered
+    slot = get(services, task_id).input("data")
+    assert slot is not None and slot.state == "uploading"
+
+
+def test_an_object_of_the_wrong_size_is_not_trusted(
+    services: Services, reconciler: Reconciler, queue_name: str
+) -> None:
+    task_id, key = uploading_task(services, queue_name, b"12345", store=False)
+    path = Path(tempfile.mkstemp()[1])
+    path.write_bytes(b"1234")  # not the size pre-create was told
+    services.storage.upload(services.settings.uploads_bucket, key, str(path), "text/plain")
+    path.unlink()
+    assert f"{task_id}/data" not in reconciler.run_pass().recovered
+    assert not get(services, task_id).input("data").done  # type: ignore[union-attr]
