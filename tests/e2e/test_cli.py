@@ -121,14 +121,16 @@ def test_interrupted_upload_resumes_on_rerun(
     command = ["submit", "checksum", "--first", str(big), "--second", str(small)]
     cache = Path(env["ORCHESTRATOR_CACHE_DIR"])
 
-    # At 10 MiB/s: six seconds of upload, time to interrupt mid-file. Each 32 MiB PATCH lasts
-    # over a second, so the tus server reports progress (post-receive) while it streams.
-    proc = subprocess.Popen([*CLI, *command, "--max-rate", "10", "--json"],
+    # The interrupt follows the first progress report: tusd sends post-receive every second
+    # while bytes stream (-progress-hooks-interval=1s), so query_task shows progress within
+    # about 2 s of the first byte. The rate cap makes the whole file take 60 s, so the upload
+    # is certainly mid-file then; the wait is for that event, not for a time.
+    proc = subprocess.Popen([*CLI, *command, "--max-rate", "1", "--json"],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
         task_id = _wait_for_submission(cache, proc)
-        mid = client.wait_for(task_id, lambda t: t["inputs"]["first"]["bytes_received"] > 0, 30)
+        mid = client.wait_for(task_id, lambda t: t["inputs"]["first"]["bytes_received"] > 0, 50)
         assert not mid["inputs"]["first"]["done"]
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

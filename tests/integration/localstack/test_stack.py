@@ -91,7 +91,7 @@ def test_s3_buckets_exist_and_presigned_get_works(stack: Stack) -> None:
         client.remove_object(bucket, key)
 
 
-def test_tus_server_answers_options(stack: Stack) -> None:
+def test_tusd_answers_options(stack: Stack) -> None:
     r = requests.options(stack.tus_url, timeout=10)
     assert r.status_code in (200, 204)
     assert "1.0.0" in r.headers.get("Tus-Version", "")
@@ -115,19 +115,19 @@ def test_docker_has_current_pipeline_images(stack: Stack) -> None:
 
 def test_every_child_runs(stack: Stack) -> None:
     children = stack.children()
-    expected = {"postgres", "redis", "seaweed", "api", "tus", "worker"}
+    expected = {"postgres", "redis", "minio", "api", "tusd", "worker"}
     assert expected <= set(children), expected - set(children)
     assert all(c["running"] for c in children.values()), children
 
 
 def test_a_killed_child_is_restarted(stack: Stack) -> None:
-    # The TUS server holds no state, so killing it disturbs nothing else in the suite.
-    before = stack.children()["tus"]
+    # tusd keeps its state in MinIO, so killing it between tests disturbs nothing else.
+    before = stack.children()["tusd"]
     os.kill(before["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 30
     after = before
     while time.monotonic() < deadline:
-        after = stack.children()["tus"]
+        after = stack.children()["tusd"]
         if after["pid"] != before["pid"] and after["running"]:
             try:
                 if requests.options(stack.tus_url, timeout=2).status_code in (200, 204):
@@ -136,5 +136,5 @@ def test_a_killed_child_is_restarted(stack: Stack) -> None:
                 pass
         time.sleep(0.25)
     else:
-        pytest.fail(f"tus server not back within 30 s: {json.dumps(after)}")
+        pytest.fail(f"tusd not back within 30 s: {json.dumps(after)}")
     assert after["restarts"] == before["restarts"] + 1

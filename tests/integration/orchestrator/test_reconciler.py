@@ -77,6 +77,18 @@ def get(services: Services, task_id: str) -> TaskView:
     return task
 
 
+def fill(services: Services, task_id: str, slot: str, key: str) -> None:
+    """Fill a slot as the hooks do: pre-create binds the key, post-finish records the upload."""
+    now = datetime.now(UTC)
+    repo = services.tasks
+    assert repo.slot_reserved(
+        task_id, slot, key=key, bucket="uploads", filename="a.bin", size=1, stalled_before=now
+    )
+    assert repo.slot_finished(
+        task_id, slot, upload_id=key, filename="a.bin", size=1, bucket="uploads", key=key
+    )
+
+
 def queued_ids(services: Services, queue: str) -> list[str]:
     return list(Queue(queue, connection=services.redis).job_ids)
 
@@ -182,9 +194,7 @@ def waiting_with_optional(services: Services, queue: str) -> str:
         queue=queue,
         slots=[("data", True), ("extra", False)],
     )
-    assert services.tasks.slot_finished(
-        task_id, "data", upload_id="u1", filename="a.bin", size=1, bucket="uploads", key="u1"
-    )
+    fill(services, task_id, "data", "u1")
     return task_id
 
 
@@ -228,9 +238,7 @@ def test_waiting_task_missing_a_required_input_never_starts(
         queue=queue_name,
         slots=[("data", True), ("extra", False)],
     )
-    services.tasks.slot_finished(
-        task_id, "extra", upload_id="u2", filename="b", size=1, bucket="uploads", key="u2"
-    )
+    fill(services, task_id, "extra", "u2")
     eager = Reconciler(
         dataclasses.replace(
             services, settings=services.settings.model_copy(update={"optional_inputs_grace_s": 0})
@@ -293,7 +301,7 @@ def test_a_complete_upload_without_post_finish_is_finished_and_queued(
     assert slot is not None and slot.done and (slot.key, slot.size) == (key, 300)
     assert slot.upload_id == f"{key}+mp-1"
     assert task.status is TaskStatus.PENDING
-    assert task_id in queued_ids(services, queue_name)
+    assert f"task-{task_id}" in queued_ids(services, queue_name)
     # A second pass finds nothing more to do.
     assert f"{task_id}/data" not in reconciler.run_pass().recovered
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,11 @@ def create_pending(
             src = tmp_path / f"upload-{slot}-{task_id}"
             src.write_bytes(data)
             services.storage.upload(bucket, key, str(src), "application/octet-stream")
+        # As the hooks do: pre-create binds the object key, post-finish fills the slot.
+        assert repo.slot_reserved(
+            task_id, slot, key=key, bucket=bucket, filename=f"{slot}.dat", size=len(data),
+            stalled_before=datetime.now(UTC),
+        )
         assert repo.slot_finished(
             task_id,
             slot,

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from orchestrator.localstack import envfile, images, supervisor
-from orchestrator.localstack.child import Child
+from orchestrator.localstack.child import Child, redacted
 from orchestrator.localstack.profile import Ports, Profile, get_profile
 from orchestrator.localstack.secrets import Secrets, load_or_create
 from orchestrator.localstack.services import Context, Service
+from orchestrator.localstack.tusd import hooks_url, tusd_flags
 
 
 def test_test_profile_shifts_every_port_by_100(tmp_path: Path) -> None:
@@ -114,3 +115,39 @@ def test_a_crash_looping_child_is_restarted_with_backoff_then_given_up(
     assert run.restarts == supervisor.MAX_FAST_FAILS - 1
     assert profile.log("flaky").read_text().splitlines().count("boom") == supervisor.MAX_FAST_FAILS
     assert '"restarts": 4' in (profile.datadir / "children.json").read_text()
+
+
+# --- tusd's flags and the secret in its hook URL -------------------------------------------------
+def test_tusd_hooks_go_to_the_internal_listener_with_the_secret_as_userinfo(
+    tmp_path: Path,
+) -> None:
+    profile = get_profile("test", tmp_path)
+    url = hooks_url(profile, "s3cr/et")
+    assert url == f"http://tusd:s3cr%2Fet@127.0.0.1:{profile.ports.hooks}/tusd_hook"
+    assert profile.ports.hooks != profile.ports.api
+
+
+def test_tusd_flags_harden_what_the_audit_found() -> None:
+    flags = tusd_flags(host="h", port=1, s3_endpoint="http://s3", hooks_url="http://u:p@a/x")
+    assert "-disable-download" in flags and "-show-startup-logs=false" in flags
+    assert "-behind-proxy=false" in flags
+    assert "-hooks-http-timeout=10s" in flags
+    events = next(f for f in flags if f.startswith("-hooks-enabled-events=")).split("=")[1]
+    assert {"pre-create", "pre-finish", "post-finish", "pre-terminate"} <= set(events.split(","))
+    assert "-behind-proxy=true" in tusd_flags(
+        host="h", port=1, s3_endpoint="s", hooks_url="u", behind_proxy=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("arg", "shown"),
+    [
+        ("-hooks-http=http://tusd:abc@127.0.0.1:8001/tusd_hook",
+         "-hooks-http=http://tusd:***@127.0.0.1:8001/tusd_hook"),
+        ("postgresql+psycopg://o:pw@h:5/db", "postgresql+psycopg://o:***@h:5/db"),
+        ("http://127.0.0.1:8001/tusd_hook", "http://127.0.0.1:8001/tusd_hook"),
+        ("-s3-bucket=uploads", "-s3-bucket=uploads"),
+    ],
+)
+def test_the_supervisor_logs_command_lines_without_url_passwords(arg: str, shown: str) -> None:
+    assert redacted(arg) == shown
