@@ -12,16 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from orchestrator.localstack.tusd import HOOK_EVENTS
+
 RECORDED = Path(__file__).resolve().parent / "unit" / "hooks" / "recorded"
-HOOK_TYPES = (
-    "pre-create",
-    "post-create",
-    "post-receive",
-    "pre-finish",
-    "post-finish",
-    "pre-terminate",
-    "post-terminate",
-)
+# Every hook tusd is configured to send, hence every one recorded.
+HOOK_TYPES = HOOK_EVENTS
 
 
 def recorded(hook_type: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from orchestrator.domain.task import TaskView
 from orchestrator.reconciler import LOCK_KEY, Reconciler
 from orchestrator.settings import Settings
 from pipelines.checksum.spec import SPEC
+from tests.slots import fill_slot
 
 
 @pytest.fixture(scope="module")
@@ -78,15 +79,7 @@ def get(services: Services, task_id: str) -> TaskView:
 
 
 def fill(services: Services, task_id: str, slot: str, key: str) -> None:
-    """Fill a slot as the hooks do: pre-create binds the key, post-finish records the upload."""
-    now = datetime.now(UTC)
-    repo = services.tasks
-    assert repo.slot_reserved(
-        task_id, slot, key=key, bucket="uploads", filename="a.bin", size=1, stalled_before=now
-    )
-    assert repo.slot_finished(
-        task_id, slot, upload_id=key, filename="a.bin", size=1, bucket="uploads", key=key
-    )
+    fill_slot(services.tasks, task_id, slot, key=key, size=1, filename="a.bin", upload_id=key)
 
 
 def queued_ids(services: Services, queue: str) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from orchestrator.bootstrap import Services
 from orchestrator.domain.task import TaskView
 from pipelines.checksum.spec import SPEC
 from pipelines.spec import Resources
+from tests.slots import fill_slot
 
 
 def create_pending(
@@ -42,19 +42,15 @@ def create_pending(
             src = tmp_path / f"upload-{slot}-{task_id}"
             src.write_bytes(data)
             services.storage.upload(bucket, key, str(src), "application/octet-stream")
-        # As the hooks do: pre-create binds the object key, post-finish fills the slot.
-        assert repo.slot_reserved(
-            task_id, slot, key=key, bucket=bucket, filename=f"{slot}.dat", size=len(data),
-            stalled_before=datetime.now(UTC),
-        )
-        assert repo.slot_finished(
+        fill_slot(
+            repo,
             task_id,
             slot,
-            upload_id=f"u-{slot}",
-            filename=f"{slot}.dat",
+            key=key,
             size=len(data),
             bucket=bucket,
-            key=key,
+            filename=f"{slot}.dat",
+            upload_id=f"u-{slot}",
         )
     assert repo.queue_if_complete(task_id)
     return task_id

@@ -16,6 +16,7 @@ from orchestrator.bootstrap import Services
 from orchestrator.domain.capability import parse_upload_query, verify_slot_token
 from orchestrator.domain.status import TaskStatus
 from orchestrator.settings import Settings
+from tests.slots import fill_slot
 
 from .conftest import Api
 
@@ -23,15 +24,7 @@ from .conftest import Api
 def fill_slots(services: Services, task_id: str, *slots: str) -> None:
     """Mark slots uploaded directly in the database (the hook path is tested elsewhere)."""
     for slot in slots:
-        assert services.tasks.slot_finished(
-            task_id,
-            slot,
-            upload_id=f"u-{slot}",
-            filename=f"{slot}.bin",
-            size=3,
-            bucket="uploads",
-            key=f"k-{slot}",
-        )
+        fill_slot(services.tasks, task_id, slot, key=f"k-{slot}", size=3, filename=f"{slot}.bin")
 
 
 def make_pending(api: Api, services: Services) -> str:

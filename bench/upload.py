@@ -1,0 +1,94 @@
+"""Upload throughput through tusd into MinIO, against a direct multipart PUT into the same MinIO.
+
+    python -m bench.upload [--env .stack/env] [--size-mib 1024] [--runs 3]
+
+Each run uploads one file of ``--size-mib`` twice, interleaved: (a) as a client does, with tuspy
+to an upload URL from create_task, through tusd's s3store (hooks to the API included); (b) the
+baseline, the same file straight into the uploads bucket with the minio SDK's multipart upload
+(``fput_object``, the same part size). Prints each run and the medians, in MiB/s, and the ratio
+tusd / direct. Both objects are deleted after each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from minio import Minio
+from tusclient.client import TusClient
+
+from bench.flow import Api, read_env
+from orchestrator.settings import split_endpoint
+
+MiB = 1 << 20
+PART = 64 * MiB  # tuspy's PATCH size and the SDK's multipart part size
+
+
+def write_file(path: Path, size: int) -> None:
+    block = os.urandom(MiB)
+    with path.open("wb") as fh:
+        for i in range(size // MiB):
+            fh.write(block[i % 251 :] + block[: i % 251])  # no two MiB alike
+
+
+def through_tusd(api: Api, path: Path) -> tuple[float, str]:
+    task = api.create()
+    t0 = time.monotonic()
+    uploader = TusClient(task["upload_urls"]["first"]).uploader(
+        str(path), chunk_size=PART, metadata={"filename": path.name}
+    )
+    uploader.upload()
+    took = time.monotonic() - t0
+    api.http.post(f"{api.url}/kill_task/{task['task_id']}", timeout=30)
+    assert uploader.url is not None
+    return took, uploader.url.split("/files/", 1)[1].rpartition("+")[0]
+
+
+def direct(s3: Minio, bucket: str, path: Path) -> tuple[float, str]:
+    key = f"bench-direct/{uuid.uuid4().hex}"
+    t0 = time.monotonic()
+    s3.fput_object(bucket, key, str(path), part_size=PART)
+    return time.monotonic() - t0, key
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--env", default=".stack/env", type=Path)
+    parser.add_argument("--size-mib", default=1024, type=int)
+    parser.add_argument("--runs", default=3, type=int)
+    args = parser.parse_args()
+    env = read_env(args.env)
+    api = Api(env["API_URL"], env.get("API_KEY", ""))
+    host, secure = split_endpoint(env["S3_ENDPOINT"])
+    s3 = Minio(host, env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], secure=secure,
+               region=env.get("S3_REGION", "us-east-1"))
+    bucket = env.get("UPLOADS_BUCKET", "uploads")
+    size = args.size_mib * MiB
+    rates: dict[str, list[float]] = {"tusd": [], "direct": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "survey.bin")
+        write_file(path, size)
+        for run in range(args.runs):
+            # Alternate which goes first, so neither always meets a warm or a cold cache.
+            order = ("tusd", "direct") if run % 2 == 0 else ("direct", "tusd")
+            line = []
+            for name in order:
+                took, key = through_tusd(api, path) if name == "tusd" else direct(s3, bucket, path)
+                stat = s3.stat_object(bucket, key)
+                assert stat.size == size, (name, stat.size)
+                s3.remove_object(bucket, key)
+                rates[name].append(args.size_mib / took)
+                line.append(f"{name} {args.size_mib / took:7.1f} MiB/s ({took:5.1f} s)")
+            print(f"run {run + 1}: " + ", ".join(line), flush=True)
+    tusd, base = statistics.median(rates["tusd"]), statistics.median(rates["direct"])
+    print(f"median over {args.runs} runs of {args.size_mib} MiB: through tusd {tusd:.1f} MiB/s, "
+          f"direct multipart PUT {base:.1f} MiB/s, ratio {tusd / base:.2f}")
+
+
+if __name__ == "__main__":
+    main()
