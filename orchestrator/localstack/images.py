@@ -41,6 +41,7 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 _CONTEXT_SKIP = {
     ".git", ".venv", ".stack", ".stack-test", "node_modules", "__pycache__", ".mypy_cache",
     ".ruff_cache", ".pytest_cache", "build", "dist",
+    ".bin",  # tusd and MinIO from scripts/install.sh: hundreds of MB no app image uses
 }
 _CONTEXT_SKIP_GLOBS = ("*.egg-info", "*.pyc", "bench/out", ".env")
 

@@ -73,7 +73,8 @@ def test_source_hash_follows_the_pipeline_and_the_shared_spec(tmp_path: Path) ->
 
 def test_build_context_leaves_out_venv_and_stack_data(tmp_path: Path) -> None:
     _pipeline(tmp_path, "demo")
-    for junk in (".venv/lib/x.py", ".stack/pg/data/PG_VERSION", "tusd/server/node_modules/m.js"):
+    for junk in (".venv/lib/x.py", ".stack/pg/data/PG_VERSION", "orchestrator/web/node_modules/m.js",
+                 ".bin/tusd"):
         (tmp_path / junk).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / junk).write_text("x")
     cas = tmp_path / "cas"
@@ -85,7 +86,7 @@ def test_build_context_leaves_out_venv_and_stack_data(tmp_path: Path) -> None:
         names = set(tar.getnames())
     assert "pipelines/demo/Dockerfile" in names and "pipelines/spec.py" in names
     assert f"{images.HOST_CA_DIR}/corp.crt" in names
-    assert not any(n.startswith((".venv", ".stack", "ctx.tar")) or "node_modules" in n
+    assert not any(n.startswith((".venv", ".stack", "ctx.tar", ".bin")) or "node_modules" in n
                    for n in names)
 
 
