@@ -73,8 +73,9 @@ def test_source_hash_follows_the_pipeline_and_the_shared_spec(tmp_path: Path) ->
 
 def test_build_context_leaves_out_venv_and_stack_data(tmp_path: Path) -> None:
     _pipeline(tmp_path, "demo")
-    for junk in (".venv/lib/x.py", ".stack/pg/data/PG_VERSION", "orchestrator/web/node_modules/m.js",
-                 ".bin/tusd"):
+    junks = (".venv/lib/x.py", ".stack/pg/data/PG_VERSION", "orchestrator/web/node_modules/m.js",
+             ".bin/tusd")
+    for junk in junks:
         (tmp_path / junk).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / junk).write_text("x")
     cas = tmp_path / "cas"
