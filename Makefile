@@ -30,9 +30,12 @@ down:
 images: install
 	$(PY) -m orchestrator.localstack images
 
+# Docker Compose v2, built from its Go module by scripts/install.sh (pin in scripts/pins.env).
+COMPOSE := .bin/docker-compose
+
 compose-config: install
-	docker-compose -f compose.yml --env-file .env.example config -q
-	docker-compose -f compose.yml --env-file .env.example --profile gpu --profile images config -q
+	$(COMPOSE) -f compose.yml --env-file .env.example config -q
+	$(COMPOSE) -f compose.yml --env-file .env.example --profile gpu --profile images config -q
 
 # Needs a running test stack (python -m orchestrator.localstack up --profile test) and root.
 bench-fleet: install

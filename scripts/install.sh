@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the project needs on Debian 12, as root. Idempotent and quick when done:
 # apt only runs when a package is missing, pip only when pyproject.toml changed since the last
-# install, npm only when the web page's lock file changed, tusd and MinIO only when a pin in
-# scripts/pins.env changed.
+# install, npm only when the web page's lock file changed, tusd, MinIO and Docker Compose only
+# when a pin in scripts/pins.env changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +15,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- Debian packages -------------------------------------------------------------------------
-# docker-compose (v1, Debian's): validates compose.yml in the tests (no compose v2 plugin in apt).
 # iproute2: `ip netns` for the two-host test.
 # chromium: the browser the web page tests drive (through the playwright package; no download).
-packages=(postgresql redis-server docker.io docker-compose debootstrap nodejs npm iproute2 curl
+packages=(postgresql redis-server docker.io debootstrap nodejs npm iproute2 curl
           ca-certificates chromium)
 missing=()
 for pkg in "${packages[@]}"; do
@@ -130,6 +129,30 @@ build_go() {  # $1: binary name, $2: module path, $3: version
 }
 build_go tusd "$TUSD_MODULE" "$TUSD_VERSION"
 build_go minio "$MINIO_MODULE" "$MINIO_VERSION"
+
+# Docker Compose v2, from a copy of its module source (see scripts/pins.env), with its version
+# stamped in as its own release build does.
+compose_want="$COMPOSE_MODULE@$COMPOSE_VERSION $("$go_bin" env GOVERSION)"
+if [ ! -x .bin/docker-compose ] \
+        || [ "$(cat .bin/docker-compose.pin 2>/dev/null || true)" != "$compose_want" ]; then
+    say "building docker-compose from $COMPOSE_MODULE@$COMPOSE_VERSION (first build takes minutes)"
+    started=$SECONDS
+    module_dir="$("$go_bin" mod download -json "$COMPOSE_MODULE@$COMPOSE_VERSION" \
+        | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+    src="$(mktemp -d)"
+    cp -r "$module_dir/." "$src"
+    chmod -R u+w "$src"
+    if ! (cd "$src" && "$go_bin" build -trimpath \
+            -ldflags "-s -w -X $COMPOSE_MODULE/internal.Version=$COMPOSE_VERSION" \
+            -o "$OLDPWD/.bin/docker-compose" ./cmd); then
+        rm -rf "$src"
+        echo "[install] building docker-compose from $COMPOSE_MODULE@$COMPOSE_VERSION failed" >&2
+        exit 1
+    fi
+    rm -rf "$src"
+    echo "$compose_want" > .bin/docker-compose.pin
+    say "docker-compose built in $(( SECONDS - started )) s"
+fi
 
 # --- the web page's npm package (tus-js-client's browser bundle, copied to static/vendor) -----
 web_lock=orchestrator/web/package-lock.json
