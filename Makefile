@@ -12,7 +12,7 @@ help:
 	@echo "make up      start the local stack on :8000 (installs what is missing first)"
 	@echo "make down    stop a running dev stack"
 	@echo "make test    run the whole test suite (starts its own stack on ports +100)"
-	@echo "make lint    ruff + mypy"
+	@echo "make lint    ruff check, ruff format --check, mypy"
 	@echo "make images  seed the base image, build the pipeline and api/worker images"
 	@echo "make compose-config  validate compose.yml with .env.example"
 	@echo "make bench-fleet     worker-loss recovery and 1 vs 2 worker throughput (test stack)"
@@ -51,7 +51,8 @@ test: install
 
 lint: install
 	.venv/bin/ruff check .
-	.venv/bin/mypy orchestrator hooks worker pipelines tests
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy orchestrator hooks worker pipelines tests bench
 
 clean:
 	-@if [ -x $(PY) ]; then $(PY) -m orchestrator.localstack down --profile dev; \

@@ -65,8 +65,10 @@ def recovery(env: dict[str, str], datadir: Path, tmp: Path) -> dict[str, Any]:
             while True:
                 row = sub.row(item.task_id)
                 now = time.monotonic() - killed_at
-                if running_again is None and row["status"] == "running" and (
-                    fleet.worker_host(row["worker_id"]) != victim.name
+                if (
+                    running_again is None
+                    and row["status"] == "running"
+                    and (fleet.worker_host(row["worker_id"]) != victim.name)
                 ):
                     running_again = now
                 if row["status"] in TERMINAL:
@@ -75,8 +77,11 @@ def recovery(env: dict[str, str], datadir: Path, tmp: Path) -> dict[str, Any]:
                     raise TimeoutError(f"no recovery after 300 s: {row}")
                 time.sleep(0.1)
             return {
-                "status": row["status"], "reason": row["reason"], "attempts": row["attempts"],
-                "killed_host": victim.name, "final_host": fleet.worker_host(row["worker_id"]),
+                "status": row["status"],
+                "reason": row["reason"],
+                "attempts": row["attempts"],
+                "killed_host": victim.name,
+                "final_host": fleet.worker_host(row["worker_id"]),
                 "kill_to_running_s": round(running_again, 1) if running_again else None,
                 "kill_to_done_s": round(now, 1),
             }
@@ -108,9 +113,13 @@ def throughput(
     runs = [(r["finished_at"] - r["started_at"]).total_seconds() for r in rows]
     per_host = {n: sum(1 for r in rows if fleet.worker_host(r["worker_id"]) == n) for n in names}
     return {
-        "workers": workers, "tasks": tasks, "failed": len(failed), "span_s": round(span, 1),
+        "workers": workers,
+        "tasks": tasks,
+        "failed": len(failed),
+        "span_s": round(span, 1),
         "tasks_per_min": round(tasks * 60 / span, 1),
-        "median_task_s": round(statistics.median(runs), 2), "per_host": per_host,
+        "median_task_s": round(statistics.median(runs), 2),
+        "per_host": per_host,
     }
 
 
@@ -128,16 +137,22 @@ def main() -> None:
         for _ in range(args.recovery_runs):
             result = recovery(env, profile.datadir, Path(tmp))
             report["recovery"].append(result)
-            print(f"recovery: host {result['killed_host']} killed mid-task -> running on "
-                  f"{result['final_host']} after {result['kill_to_running_s']} s, "
-                  f"{result['status']} after {result['kill_to_done_s']} s", flush=True)
+            print(
+                f"recovery: host {result['killed_host']} killed mid-task -> running on "
+                f"{result['final_host']} after {result['kill_to_running_s']} s, "
+                f"{result['status']} after {result['kill_to_done_s']} s",
+                flush=True,
+            )
         for workers in (1, 2):
             result = throughput(env, profile.datadir, Path(tmp), workers, args.tasks)
             report["throughput"].append(result)
-            print(f"throughput: {workers} worker(s) x 1 slot: {result['tasks']} tasks in "
-                  f"{result['span_s']} s = {result['tasks_per_min']} tasks/min "
-                  f"(median task {result['median_task_s']} s, per host {result['per_host']}, "
-                  f"failed {result['failed']})", flush=True)
+            print(
+                f"throughput: {workers} worker(s) x 1 slot: {result['tasks']} tasks in "
+                f"{result['span_s']} s = {result['tasks_per_min']} tasks/min "
+                f"(median task {result['median_task_s']} s, per host {result['per_host']}, "
+                f"failed {result['failed']})",
+                flush=True,
+            )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -38,8 +38,11 @@ class Api:
         self.http.headers["X-API-Key"] = key
 
     def create(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        r = self.http.post(f"{self.url}/create_task",
-                           json={"pipeline": "checksum", "params": params or {}}, timeout=30)
+        r = self.http.post(
+            f"{self.url}/create_task",
+            json={"pipeline": "checksum", "params": params or {}},
+            timeout=30,
+        )
         r.raise_for_status()
         return r.json()
 
@@ -59,8 +62,9 @@ class Api:
 
 
 def upload(url: str, path: Path) -> None:
-    TusClient(url).uploader(str(path), chunk_size=8 << 20,
-                            metadata={"filename": path.name}).upload()
+    TusClient(url).uploader(
+        str(path), chunk_size=8 << 20, metadata={"filename": path.name}
+    ).upload()
 
 
 def check_results(task: dict[str, Any], inputs: dict[str, Path]) -> None:
@@ -103,8 +107,10 @@ def main() -> None:
             if i == 0:
                 check_results(final, {"first": a, "second": b})
             print(f"run {i + 1}: last upload finished → done in {latency:.2f} s")
-        print(f"median last-upload → done: {statistics.median(latencies):.2f} s "
-              f"over {args.runs} runs (inputs 2 x {args.size_mb} MiB)")
+        print(
+            f"median last-upload → done: {statistics.median(latencies):.2f} s "
+            f"over {args.runs} runs (inputs 2 x {args.size_mb} MiB)"
+        )
 
         task = api.create({"sleep_s": 300})
         upload(task["upload_urls"]["first"], a)
@@ -114,8 +120,10 @@ def main() -> None:
         t0 = time.monotonic()
         api.http.post(f"{api.url}/kill_task/{task['task_id']}", timeout=30).raise_for_status()
         final = api.wait(task["task_id"], {"done", "error", "killed"}, timeout_s=60)
-        print(f"kill request → {final['status']} ({final.get('reason')}): "
-              f"{time.monotonic() - t0:.2f} s")
+        print(
+            f"kill request → {final['status']} ({final.get('reason')}): "
+            f"{time.monotonic() - t0:.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,13 @@ def main() -> None:
     env = read_env(args.env)
     api = Api(env["API_URL"], env.get("API_KEY", ""))
     host, secure = split_endpoint(env["S3_ENDPOINT"])
-    s3 = Minio(host, env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], secure=secure,
-               region=env.get("S3_REGION", "us-east-1"))
+    s3 = Minio(
+        host,
+        env["S3_ACCESS_KEY"],
+        env["S3_SECRET_KEY"],
+        secure=secure,
+        region=env.get("S3_REGION", "us-east-1"),
+    )
     bucket = env.get("UPLOADS_BUCKET", "uploads")
     size = args.size_mib * MiB
     rates: dict[str, list[float]] = {"tusd": [], "direct": []}
@@ -86,8 +91,10 @@ def main() -> None:
                 line.append(f"{name} {args.size_mib / took:7.1f} MiB/s ({took:5.1f} s)")
             print(f"run {run + 1}: " + ", ".join(line), flush=True)
     tusd, base = statistics.median(rates["tusd"]), statistics.median(rates["direct"])
-    print(f"median over {args.runs} runs of {args.size_mib} MiB: through tusd {tusd:.1f} MiB/s, "
-          f"direct multipart PUT {base:.1f} MiB/s, ratio {tusd / base:.2f}")
+    print(
+        f"median over {args.runs} runs of {args.size_mib} MiB: through tusd {tusd:.1f} MiB/s, "
+        f"direct multipart PUT {base:.1f} MiB/s, ratio {tusd / base:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -34,12 +34,14 @@ from pipelines.volcal_baseline.synthetic import (  # noqa: E402
 )
 
 # Runs the pipeline as a grandchild so that RUSAGE_CHILDREN is that one run's peak RSS.
-_MEASURE = ("import resource, subprocess, sys, time\n"
-            "t = time.perf_counter()\n"
-            "rc = subprocess.run(sys.argv[1:]).returncode\n"
-            "wall = time.perf_counter() - t\n"
-            "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-            "print(f'@@ {rc} {wall} {rss}')\n")
+_MEASURE = (
+    "import resource, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "rc = subprocess.run(sys.argv[1:]).returncode\n"
+    "wall = time.perf_counter() - t\n"
+    "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "print(f'@@ {rc} {wall} {rss}')\n"
+)
 
 
 @dataclass
@@ -58,9 +60,22 @@ class Run:
 
 
 def measure(survey: Path, out: Path) -> tuple[float, float, dict[str, Any]]:
-    cmd = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "pipelines.volcal_baseline",
-           "--pre", str(survey / "pre.las"), "--post", str(survey / "post.laz"),
-           "--stable", str(survey / "stable.shp"), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-c",
+        _MEASURE,
+        sys.executable,
+        "-m",
+        "pipelines.volcal_baseline",
+        "--pre",
+        str(survey / "pre.las"),
+        "--post",
+        str(survey / "post.laz"),
+        "--stable",
+        str(survey / "stable.shp"),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("@@ ")), None)
     if line is None:
@@ -83,10 +98,17 @@ def one(cfg: SurveyConfig, work: Path) -> Run:
     errors: dict[float, float] = {}
     missing = 0
     for f in truth.features:
-        cx, cy, vol, net = (float(f["cx"]), float(f["cy"]), float(f["volume_m3"]),
-                            float(f["net_m3"]))
-        near = [r for r in report["regions"]
-                if math.hypot(r["centroid_x"] - cx, r["centroid_y"] - cy) < float(f["radius"])]
+        cx, cy, vol, net = (
+            float(f["cx"]),
+            float(f["cy"]),
+            float(f["volume_m3"]),
+            float(f["net_m3"]),
+        )
+        near = [
+            r
+            for r in report["regions"]
+            if math.hypot(r["centroid_x"] - cx, r["centroid_y"] - cy) < float(f["radius"])
+        ]
         if not near:
             missing += 1
             errors[key(vol)] = math.nan
@@ -94,9 +116,19 @@ def one(cfg: SurveyConfig, work: Path) -> Run:
         got = sum(r["net_m3"] for r in near)
         errors[key(vol)] = 100.0 * (got - net) / abs(net)
     shutil.rmtree(work, ignore_errors=True)
-    return Run(cfg.noise_m, cfg.shift_m, cfg.rotation_deg, cfg.points,
-               cfg.post_points or cfg.points, errors, wall, rss,
-               report["registration"]["rmse_m"], report["level_of_detection_m"], missing)
+    return Run(
+        cfg.noise_m,
+        cfg.shift_m,
+        cfg.rotation_deg,
+        cfg.points,
+        cfg.post_points or cfg.points,
+        errors,
+        wall,
+        rss,
+        report["registration"]["rmse_m"],
+        report["level_of_detection_m"],
+        missing,
+    )
 
 
 def _worst(run: Run, above: float) -> float:
@@ -114,9 +146,12 @@ def target(run: Run) -> tuple[float | None, str]:
 
 
 def accuracy_table(runs: list[Run], volumes: tuple[float, ...]) -> str:
-    head = ("| noise (cm) | shift (m) | rot (°) | " + " | ".join(
-        f"{v:,.0f} m³" for v in volumes) + " | worst > 800 m³ | target | ICP RMSE (m) | "
-        "LoD (m) | time (s) |")
+    head = (
+        "| noise (cm) | shift (m) | rot (°) | "
+        + " | ".join(f"{v:,.0f} m³" for v in volumes)
+        + " | worst > 800 m³ | target | ICP RMSE (m) | "
+        "LoD (m) | time (s) |"
+    )
     sep = "|" + "---|" * (head.count("|") - 1)
     lines = [head, sep]
     for r in runs:
@@ -124,33 +159,46 @@ def accuracy_table(runs: list[Run], volumes: tuple[float, ...]) -> str:
         worst = _worst(r, 800.0)
         verdict = "" if limit is None else (f"{label} {'✅' if worst < limit else '❌'}")
         cells = " | ".join(f"{r.errors.get(v, math.nan):+.3f} %" for v in volumes)
-        lines.append(f"| {100 * r.noise_m:.0f} | {r.shift_m:g} | {r.rotation_deg:g} | {cells} | "
-                     f"{worst:.3f} % | {verdict} | {r.registration_rmse_m:.3f} | "
-                     f"{r.lod_m:.3f} | {r.wall_s:.1f} |")
+        lines.append(
+            f"| {100 * r.noise_m:.0f} | {r.shift_m:g} | {r.rotation_deg:g} | {cells} | "
+            f"{worst:.3f} % | {verdict} | {r.registration_rmse_m:.3f} | "
+            f"{r.lod_m:.3f} | {r.wall_s:.1f} |"
+        )
     return "\n".join(lines)
 
 
 def cost_table(runs: list[Run]) -> str:
-    lines = ["| points (pre + post) | wall time (s) | peak RSS (MiB) | RSS per M points (MiB) |",
-             "|---|---|---|---|"]
+    lines = [
+        "| points (pre + post) | wall time (s) | peak RSS (MiB) | RSS per M points (MiB) |",
+        "|---|---|---|---|",
+    ]
     for r in runs:
         total = (r.points + r.post_points) / 1e6
-        lines.append(f"| {r.points / 1e6:g} M + {r.post_points / 1e6:g} M | {r.wall_s:.1f} | "
-                     f"{r.rss_mib:.0f} | {r.rss_mib / total:.0f} |")
+        lines.append(
+            f"| {r.points / 1e6:g} M + {r.post_points / 1e6:g} M | {r.wall_s:.1f} | "
+            f"{r.rss_mib:.0f} | {r.rss_mib / total:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--points", type=int, default=1_000_000, help="points per epoch, sweep")
-    ap.add_argument("--post-ratio", type=float, default=0.8,
-                    help="post epoch density relative to pre (different densities)")
+    ap.add_argument(
+        "--post-ratio",
+        type=float,
+        default=0.8,
+        help="post epoch density relative to pre (different densities)",
+    )
     ap.add_argument("--noise", type=str, default="0.01,0.03,0.05,0.10", help="m")
-    ap.add_argument("--misalignment", type=str, default="0:0,1:1,2:2",
-                    help="shift_m:rotation_deg pairs")
-    ap.add_argument("--scale", type=str, default="1000000,10000000",
-                    help="points per epoch for the cost runs")
+    ap.add_argument(
+        "--misalignment", type=str, default="0:0,1:1,2:2", help="shift_m:rotation_deg pairs"
+    )
+    ap.add_argument(
+        "--scale", type=str, default="1000000,10000000", help="points per epoch for the cost runs"
+    )
     ap.add_argument("--quick", action="store_true", help="300 k points, fewer configurations")
     ap.add_argument("--json", type=Path, default=None, help="also write raw results here")
     a = ap.parse_args()
@@ -165,30 +213,51 @@ def main() -> int:
             for pair in a.misalignment.split(","):
                 shift, rot = (float(x) for x in pair.split(":"))
                 seed += 1
-                cfg = SurveyConfig(points=a.points, post_points=int(a.points * a.post_ratio),
-                                   noise_m=noise, shift_m=shift, rotation_deg=rot,
-                                   volumes=volumes, seed=seed)
+                cfg = SurveyConfig(
+                    points=a.points,
+                    post_points=int(a.points * a.post_ratio),
+                    noise_m=noise,
+                    shift_m=shift,
+                    rotation_deg=rot,
+                    volumes=volumes,
+                    seed=seed,
+                )
                 runs.append(one(cfg, work / "acc"))
-                print(f"noise {noise} m, {shift} m / {rot} deg: worst > 800 m3 "
-                      f"{_worst(runs[-1], 800):.3f} %", file=sys.stderr, flush=True)
+                print(
+                    f"noise {noise} m, {shift} m / {rot} deg: worst > 800 m3 "
+                    f"{_worst(runs[-1], 800):.3f} %",
+                    file=sys.stderr,
+                    flush=True,
+                )
         costs: list[Run] = []
         for n in (int(x) for x in a.scale.split(",") if x):
-            cfg = SurveyConfig(points=n, post_points=n, noise_m=0.03, shift_m=1.0,
-                               rotation_deg=1.0, volumes=volumes, seed=100)
+            cfg = SurveyConfig(
+                points=n,
+                post_points=n,
+                noise_m=0.03,
+                shift_m=1.0,
+                rotation_deg=1.0,
+                volumes=volumes,
+                seed=100,
+            )
             costs.append(one(cfg, work / "cost"))
-            print(f"{n} points: {costs[-1].wall_s:.1f} s, {costs[-1].rss_mib:.0f} MiB",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{n} points: {costs[-1].wall_s:.1f} s, {costs[-1].rss_mib:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"## Volume error vs analytic truth ({a.points:,} + {int(a.points * a.post_ratio):,}"
-          " points, 400 m x 400 m site; signed error of net volume per feature)\n")
+    print(
+        f"## Volume error vs analytic truth ({a.points:,} + {int(a.points * a.post_ratio):,}"
+        " points, 400 m x 400 m site; signed error of net volume per feature)\n"
+    )
     print(accuracy_table(runs, volumes))
     print("\n## Cost end to end (3 cm noise, 1 m / 1° misalignment)\n")
     print(cost_table(costs))
     if a.json:
-        a.json.write_text(json.dumps([r.__dict__ for r in runs + costs], indent=2,
-                                     default=str))
+        a.json.write_text(json.dumps([r.__dict__ for r in runs + costs], indent=2, default=str))
     failed = [r for r in runs if (t := target(r)[0]) is not None and not _worst(r, 800) < t]
     slow = [r for r in costs if r.points == 1_000_000 and (r.wall_s >= 60 or r.rss_mib >= 2048)]
     return 1 if failed or slow else 0

@@ -150,7 +150,8 @@ class Settings(BaseSettings):
         0.0, ge=0, description="CPUs tasks on this worker may use in total; 0 = all CPUs."
     )
     worker_memory_bytes: int = Field(
-        0, ge=0,
+        0,
+        ge=0,
         description="Memory (bytes) tasks on this worker may use in total; 0 = all but 512 MiB.",
     )
     worker_announce_interval_s: float = Field(
@@ -160,7 +161,8 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds of silence after which a worker is listed as lost."
     )
     optional_inputs_grace_s: float = Field(
-        30.0, ge=0,
+        30.0,
+        ge=0,
         description="Seconds without upload activity after which a task whose required inputs "
         "are all in starts although optional slots are still empty (start_task starts at once).",
     )

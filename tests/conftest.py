@@ -79,7 +79,6 @@ class Stack:
         return data
 
 
-
 def _healthy(profile: Profile) -> bool:
     try:
         return requests.get(f"{profile.api_url}/health", timeout=5).status_code == 200
@@ -119,7 +118,10 @@ def _start(profile: Profile) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator.localstack", "up", "--profile", "test"],
-            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C of pytest reaches it only through our teardown
         )
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -127,7 +129,8 @@ def _start(profile: Profile) -> subprocess.Popen[bytes]:
         if proc.poll() is not None:
             pytest.fail(
                 f"the test stack exited with code {proc.returncode} while starting; "
-                f"{log_path}:\n{log_tail(log_path, 60)}", pytrace=False,
+                f"{log_path}:\n{log_tail(log_path, 60)}",
+                pytrace=False,
             )
         if profile.ready_file.exists() and _pid_file_is(profile, proc.pid):
             return proc
@@ -135,7 +138,8 @@ def _start(profile: Profile) -> subprocess.Popen[bytes]:
             _stop(proc)
             pytest.fail(
                 f"the test stack was not ready after {START_TIMEOUT_S:.0f} s; "
-                f"{log_path}:\n{log_tail(log_path, 60)}", pytrace=False,
+                f"{log_path}:\n{log_tail(log_path, 60)}",
+                pytrace=False,
             )
         time.sleep(0.5)
 

@@ -159,8 +159,15 @@ class Client:
         """The task's log, line by line; with ``follow`` it goes on until the run ends."""
         url = f"{self.base_url}/tasks/{task_id}/logs"
         params = {"follow": "true" if follow else "false"}
-        resp = self._send(self.http, "GET", url, params=params, stream=True,
-                          allow_redirects=False, timeout=(TIMEOUT[0], None))
+        resp = self._send(
+            self.http,
+            "GET",
+            url,
+            params=params,
+            stream=True,
+            allow_redirects=False,
+            timeout=(TIMEOUT[0], None),
+        )
         if resp.is_redirect:
             # After the run the API redirects to the stored logs.txt: a presigned link.
             location = resp.headers["Location"]

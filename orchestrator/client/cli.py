@@ -97,13 +97,16 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """--url/--api-key/--json, before or after the command: a subcommand's copy only sets a
     value when given (SUPPRESS), so it never hides the top-level one."""
     default: Any = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--url", default=default,
-                        help=f"API base URL (env ORCHESTRATOR_URL; default {DEFAULT_URL})")
-    parser.add_argument("--api-key", default=default,
-                        help="API key (env ORCHESTRATOR_API_KEY)")
-    parser.add_argument("--json", action="store_true",
-                        default=argparse.SUPPRESS if suppress else False,
-                        help="print machine-readable JSON on stdout, nothing else there")
+    parser.add_argument(
+        "--url", default=default, help=f"API base URL (env ORCHESTRATOR_URL; default {DEFAULT_URL})"
+    )
+    parser.add_argument("--api-key", default=default, help="API key (env ORCHESTRATOR_API_KEY)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="print machine-readable JSON on stdout, nothing else there",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,19 +121,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, **kw: Any) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help, allow_abbrev=False,
-                           epilog=exits.HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
-                           **kw)
+        p = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            allow_abbrev=False,
+            epilog=exits.HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            **kw,
+        )
         _common(p, suppress=True)
         return p
 
     # Everything after the pipeline name is parsed once its input slots are known.
-    submit = command("submit", "upload input files to a new task of PIPELINE and start it",
-                     add_help=False)
+    submit = command(
+        "submit", "upload input files to a new task of PIPELINE and start it", add_help=False
+    )
     submit.add_argument("pipeline", nargs="?")
     for name in ("status", "watch", "kill"):
-        helps = {"status": "show a task", "watch": "follow a task live until it ends, with its log",
-                 "kill": "kill a task"}
+        helps = {
+            "status": "show a task",
+            "watch": "follow a task live until it ends, with its log",
+            "kill": "kill a task",
+        }
         p = command(name, helps[name])
         p.add_argument("task_id", metavar="ID")
         if name == "watch":
@@ -168,22 +181,49 @@ def submit_parser(pipeline: str, spec: Spec | None) -> argparse.ArgumentParser:
             note = f"; {s['description']}" if s.get("description") else ""
             if s.get("group"):
                 note += f"; part of '{s['group']}', found beside another part when not given"
-            slots.add_argument(*option_names(slot), dest=f"slot:{slot}", metavar="FILE",
-                               help=f"{need}; {accept}, at most {limit}{note}")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a pipeline parameter; VALUE is JSON when it parses as JSON (repeatable)"
-                   + _param_help(spec))
-    p.add_argument("--notify-url", metavar="URL",
-                   help="http(s) URL the API POSTs the task to when it ends (webhook)")
+            slots.add_argument(
+                *option_names(slot),
+                dest=f"slot:{slot}",
+                metavar="FILE",
+                help=f"{need}; {accept}, at most {limit}{note}",
+            )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a pipeline parameter; VALUE is JSON when it parses as JSON (repeatable)"
+        + _param_help(spec),
+    )
+    p.add_argument(
+        "--notify-url",
+        metavar="URL",
+        help="http(s) URL the API POSTs the task to when it ends (webhook)",
+    )
     p.add_argument("--wait", action="store_true", help="follow the task to its end")
-    p.add_argument("--download", metavar="DIR",
-                   help="save the results here when done, sha256 checked (implies --wait)")
-    p.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
-                   help=f"files uploaded at once ({DEFAULT_PARALLEL})")
-    p.add_argument("--chunk-mib", type=int, default=DEFAULT_CHUNK // MiB,
-                   help=f"tus PATCH size in MiB ({DEFAULT_CHUNK // MiB})")
-    p.add_argument("--max-rate", type=float, metavar="MIB_S",
-                   help="cap each file's upload at this many MiB/s (default: no cap)")
+    p.add_argument(
+        "--download",
+        metavar="DIR",
+        help="save the results here when done, sha256 checked (implies --wait)",
+    )
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=DEFAULT_PARALLEL,
+        help=f"files uploaded at once ({DEFAULT_PARALLEL})",
+    )
+    p.add_argument(
+        "--chunk-mib",
+        type=int,
+        default=DEFAULT_CHUNK // MiB,
+        help=f"tus PATCH size in MiB ({DEFAULT_CHUNK // MiB})",
+    )
+    p.add_argument(
+        "--max-rate",
+        type=float,
+        metavar="MIB_S",
+        help="cap each file's upload at this many MiB/s (default: no cap)",
+    )
     return p
 
 
@@ -212,8 +252,9 @@ def run(argv: list[str]) -> int:
     use_json = bool(args.json)
     url = args.url or os.environ.get("ORCHESTRATOR_URL") or DEFAULT_URL
     key = args.api_key or os.environ.get("ORCHESTRATOR_API_KEY") or None
-    ctx = Context(client=Client(url, key), url=url, json=use_json,
-                  out=Console(), err=Console(stderr=True))
+    ctx = Context(
+        client=Client(url, key), url=url, json=use_json, out=Console(), err=Console(stderr=True)
+    )
     try:
         if args.command == "submit":
             return submit(ctx, parser, args.pipeline, extra)
@@ -240,8 +281,9 @@ def _spec(ctx: Context, pipeline: str) -> Spec | None:
         return None
 
 
-def submit(ctx: Context, top: argparse.ArgumentParser, pipeline: str | None,
-           extra: list[str]) -> int:
+def submit(
+    ctx: Context, top: argparse.ArgumentParser, pipeline: str | None, extra: list[str]
+) -> int:
     wants_help = "-h" in extra or "--help" in extra
     if pipeline is None:
         if wants_help:
@@ -256,8 +298,11 @@ def submit(ctx: Context, top: argparse.ArgumentParser, pipeline: str | None,
         files = _usage(parser, lambda: parse_slot_args(rest))
     else:
         args = parser.parse_args(extra)
-        files = {k.split(":", 1)[1]: v for k, v in vars(args).items()
-                 if k.startswith("slot:") and v is not None}
+        files = {
+            k.split(":", 1)[1]: v
+            for k, v in vars(args).items()
+            if k.startswith("slot:") and v is not None
+        }
         inputs = spec.get("inputs") or {}
         for sibling in _usage(parser, lambda: find_siblings(files, inputs)):
             files[sibling.slot] = sibling.path
@@ -266,31 +311,43 @@ def submit(ctx: Context, top: argparse.ArgumentParser, pipeline: str | None,
     declared = None if spec is None else (spec.get("params") or {})
     params = _usage(parser, lambda: parse_params(args.param, declared))
     local = _usage(parser, lambda: check_files(files, None if spec is None else spec["inputs"]))
-    if args.chunk_mib < 1 or args.parallel < 1 or (args.max_rate is not None
-                                                    and args.max_rate <= 0):
+    if (
+        args.chunk_mib < 1
+        or args.parallel < 1
+        or (args.max_rate is not None and args.max_rate <= 0)
+    ):
         parser.error("--chunk-mib, --parallel and --max-rate must be positive")
-    options = Options(chunk_size=args.chunk_mib * MiB, parallel=args.parallel,
-                      max_rate=None if args.max_rate is None else args.max_rate * MiB)
+    options = Options(
+        chunk_size=args.chunk_mib * MiB,
+        parallel=args.parallel,
+        max_rate=None if args.max_rate is None else args.max_rate * MiB,
+    )
 
     store = ResumeStore.default()
     key = submission_key(ctx.url, pipeline, params, local, args.notify_url)
     task = _resume_or_create(ctx, store, key, pipeline, params, local, args.notify_url)
     task_id = task["task_id"]
-    ctx.on_interrupt = (f"Interrupted: task {task_id} keeps the bytes sent so far. Run the same "
-                        "command again to resume the uploads.")
+    ctx.on_interrupt = (
+        f"Interrupted: task {task_id} keeps the bytes sent so far. Run the same "
+        "command again to resume the uploads."
+    )
     _upload(ctx, store, task, local, options)
     started = _start(ctx, task_id)
     # Uploads complete: a re-run of this command is a new submission from now on.
     store.forget_submission(key)
-    ctx.on_interrupt = (f"Interrupted: task {task_id} goes on. Follow it with "
-                        f"`orchestrator watch {task_id}`.")
+    ctx.on_interrupt = (
+        f"Interrupted: task {task_id} goes on. Follow it with `orchestrator watch {task_id}`."
+    )
     if not (args.wait or args.download):
         final = ctx.client.query_task(task_id)
         if ctx.json:
             ctx.emit(final)
         else:
-            ctx.out.print(f"task [bold]{task_id}[/bold] is {started['status']}; follow it with "
-                          f"`orchestrator watch {task_id}`", highlight=False)
+            ctx.out.print(
+                f"task [bold]{task_id}[/bold] is {started['status']}; follow it with "
+                f"`orchestrator watch {task_id}`",
+                highlight=False,
+            )
         return exits.OK
     final = _follow(ctx, task_id)
     return _finish(ctx, final, args.download)
@@ -311,9 +368,15 @@ def _usage(parser: argparse.ArgumentParser, step: Callable[[], Any]) -> Any:
         parser.error(str(exc))
 
 
-def _resume_or_create(ctx: Context, store: ResumeStore, key: str, pipeline: str,
-                      params: dict[str, Any], local: list[LocalFile],
-                      notify_url: str | None = None) -> dict[str, Any]:
+def _resume_or_create(
+    ctx: Context,
+    store: ResumeStore,
+    key: str,
+    pipeline: str,
+    params: dict[str, Any],
+    local: list[LocalFile],
+    notify_url: str | None = None,
+) -> dict[str, Any]:
     """The task a previous run of this very command left waiting for its uploads, else a new
     one. Returns the task with ``upload_urls`` and the server's ``inputs`` states."""
     record = store.submission(key)
@@ -329,17 +392,28 @@ def _resume_or_create(ctx: Context, store: ResumeStore, key: str, pipeline: str,
     created = ctx.client.create_task(pipeline, params, notify_url=notify_url)
     task_id = created["task_id"]
     unknown = sorted({f.slot for f in local} - set(created["upload_urls"]))
-    missing = [s for s, i in created["inputs"].items()
-               if i.get("required") and s not in {f.slot for f in local}]
+    missing = [
+        s
+        for s, i in created["inputs"].items()
+        if i.get("required") and s not in {f.slot for f in local}
+    ]
     if unknown or missing:
         # Only possible without GET /pipelines: the inputs were unknown until now.
         ctx.client.kill_task(task_id)
-        wanted = ", ".join(f"--{s}" + ("" if i.get("required") else " (optional)")
-                           for s, i in created["inputs"].items())
+        wanted = ", ".join(
+            f"--{s}" + ("" if i.get("required") else " (optional)")
+            for s, i in created["inputs"].items()
+        )
         raise UsageError(f"pipeline {pipeline} takes {wanted}")
-    store.remember_submission(key, {"task_id": task_id, "pipeline": pipeline,
-                                    "upload_urls": created["upload_urls"],
-                                    "created_at": time.time()})
+    store.remember_submission(
+        key,
+        {
+            "task_id": task_id,
+            "pipeline": pipeline,
+            "upload_urls": created["upload_urls"],
+            "created_at": time.time(),
+        },
+    )
     ctx.err.print(f"created task {task_id}", highlight=False)
     return ctx.client.query_task(task_id) | {"upload_urls": created["upload_urls"]}
 
@@ -357,14 +431,17 @@ class _BarProgress:
 
     def __init__(self, bars: Bars, local: list[LocalFile]) -> None:
         self.bars = bars
-        self.ids = {f.slot: bars.add_task(f"{f.slot}: {f.path.name}", total=f.size, start=False)
-                    for f in local}
+        self.ids = {
+            f.slot: bars.add_task(f"{f.slot}: {f.path.name}", total=f.size, start=False)
+            for f in local
+        }
 
     def started(self, slot: str, offset: int, total: int) -> None:
         if offset:
             # Said in words too: the bar alone does not show that nothing was sent twice.
-            self.bars.console.print(f"{slot}: resuming at byte {offset} of {total}",
-                                    highlight=False)
+            self.bars.console.print(
+                f"{slot}: resuming at byte {offset} of {total}", highlight=False
+            )
         self.bars.update(self.ids[slot], completed=offset, total=total)
         self.bars.start_task(self.ids[slot])
 
@@ -372,15 +449,22 @@ class _BarProgress:
         self.bars.update(self.ids[slot], completed=offset)
 
 
-def _upload(ctx: Context, store: ResumeStore, task: dict[str, Any], local: list[LocalFile],
-            options: Options) -> None:
+def _upload(
+    ctx: Context, store: ResumeStore, task: dict[str, Any], local: list[LocalFile], options: Options
+) -> None:
     inputs = task.get("inputs") or {}
     todo = [f for f in local if not inputs.get(f.slot, {}).get("done")]
     if not todo:
         return
     jobs = [UploadJob(task["task_id"], f, task["upload_urls"][f.slot]) for f in todo]
-    bars = Bars(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-                _Rate(), TimeRemainingColumn(), console=ctx.err)
+    bars = Bars(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        _Rate(),
+        TimeRemainingColumn(),
+        console=ctx.err,
+    )
     with bars:
         upload_all(jobs, store, _BarProgress(bars, todo), options)
 
@@ -413,9 +497,15 @@ def _finish(ctx: Context, task: dict[str, Any], download: str | None) -> int:
     if ctx.json:
         ctx.emit(task | ({"downloaded": [_saved_json(d) for d in saved]} if download else {}))
     else:
-        ctx.out.print(Text.assemble("task ", (task["task_id"], "bold"), " ",
-                                    render.status_text(task["status"]),
-                                    f": {task['reason']}" if task.get("reason") else ""))
+        ctx.out.print(
+            Text.assemble(
+                "task ",
+                (task["task_id"], "bold"),
+                " ",
+                render.status_text(task["status"]),
+                f": {task['reason']}" if task.get("reason") else "",
+            )
+        )
         if task.get("results"):
             ctx.out.print(render.results_table(task["results"], saved))
             if not saved:
@@ -444,14 +534,12 @@ def cmd_watch(ctx: Context, args: argparse.Namespace) -> int:
         return _finish(ctx, ctx.client.wait(args.task_id), None)
     tail: collections.deque[str] = collections.deque(maxlen=max(1, args.lines))
     task = ctx.client.query_task(args.task_id)
-    reader = threading.Thread(target=_read_logs, args=(ctx.client, args.task_id, tail),
-                              daemon=True)
+    reader = threading.Thread(target=_read_logs, args=(ctx.client, args.task_id, tail), daemon=True)
     reader.start()
 
     def frame(t: dict[str, Any]) -> Group:
         log = Text("\n".join(tail) or "(no output yet)", style="dim" if not tail else "")
-        return Group(Text(render.status_line(t)),
-                     Panel(log, title="log", title_align="left"))
+        return Group(Text(render.status_line(t)), Panel(log, title="log", title_align="left"))
 
     with Live(frame(task), console=ctx.out, refresh_per_second=4) as live:
         while task["status"] not in TERMINAL:
@@ -487,8 +575,9 @@ def cmd_kill(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
-    tasks = list(ctx.client.list_tasks(status=args.status, pipeline=args.pipeline,
-                                       limit=max(1, args.limit)))
+    tasks = list(
+        ctx.client.list_tasks(status=args.status, pipeline=args.pipeline, limit=max(1, args.limit))
+    )
     if ctx.json:
         ctx.emit(tasks)
     elif not tasks:
@@ -502,8 +591,11 @@ def cmd_results(ctx: Context, args: argparse.Namespace) -> int:
     task = ctx.client.query_task(args.task_id)
     if task["status"] not in TERMINAL:
         # What a 409 means: the task's state does not allow it (yet); exit 4 like one.
-        raise Conflict(409, f"task {args.task_id} is {task['status']}: no results yet "
-                       f"(follow it with `orchestrator watch {args.task_id}`)")
+        raise Conflict(
+            409,
+            f"task {args.task_id} is {task['status']}: no results yet "
+            f"(follow it with `orchestrator watch {args.task_id}`)",
+        )
     return _finish(ctx, task, args.download)
 
 
@@ -511,8 +603,11 @@ def cmd_pipelines(ctx: Context, args: argparse.Namespace) -> int:
     try:
         pipelines = ctx.client.pipelines()
     except NotFound as exc:
-        raise ApiError(404, "this server does not list its pipelines (no GET /pipelines); "
-                       "`orchestrator submit NAME --help` still works") from exc
+        raise ApiError(
+            404,
+            "this server does not list its pipelines (no GET /pipelines); "
+            "`orchestrator submit NAME --help` still works",
+        ) from exc
     if ctx.json:
         ctx.emit(pipelines)
     else:

@@ -102,8 +102,10 @@ def check_files(
     for slot, raw in files.items():
         spec = None if inputs is None else inputs.get(slot)
         if inputs is not None and spec is None:
-            raise UsageError(f"unknown input --{slot}; this pipeline takes: "
-                             + ", ".join(f"--{s}" for s in inputs))
+            raise UsageError(
+                f"unknown input --{slot}; this pipeline takes: "
+                + ", ".join(f"--{s}" for s in inputs)
+            )
         path = Path(raw).expanduser()
         if not path.is_file():
             raise UsageError(f"--{slot}: no such file: {raw}")
@@ -126,8 +128,9 @@ def check_files(
     if inputs is not None:
         missing = [s for s, spec in inputs.items() if spec.get("required") and s not in files]
         if missing:
-            raise UsageError("missing required input(s): " + ", ".join(f"--{s} FILE"
-                                                                        for s in missing))
+            raise UsageError(
+                "missing required input(s): " + ", ".join(f"--{s} FILE" for s in missing)
+            )
     return out
 
 
@@ -172,8 +175,9 @@ def choose_siblings(
         group, accept = spec.get("group"), [e.lower() for e in spec.get("accept") or []]
         if not group or slot in files:
             continue
-        anchors = [(s, files[s]) for s, i in inputs.items()
-                   if s in files and i.get("group") == group]
+        anchors = [
+            (s, files[s]) for s, i in inputs.items() if s in files and i.get("group") == group
+        ]
         if not anchors:
             continue  # none of the group given: check_files says what is missing
         looked: list[str] = []
@@ -182,20 +186,25 @@ def choose_siblings(
             base = _base(path.name, inputs[anchor_slot].get("accept") or [])
             wanted = {(base + e).lower() for e in accept}
             looked.append(f"{base}{'/'.join(accept) or '.*'} beside {given}")
-            names = sorted(n for n in listing.get(str(path.parent), ())
-                           if n.startswith(base) and n.lower() in wanted
-                           and str(path.parent / n) not in used)
+            names = sorted(
+                n
+                for n in listing.get(str(path.parent), ())
+                if n.startswith(base) and n.lower() in wanted and str(path.parent / n) not in used
+            )
             if len(names) > 1:
-                raise UsageError(f"--{slot}: both {' and '.join(names)} are beside {given}; "
-                                 f"say which with --{slot} FILE")
+                raise UsageError(
+                    f"--{slot}: both {' and '.join(names)} are beside {given}; "
+                    f"say which with --{slot} FILE"
+                )
             if names:
                 found.append(Sibling(slot, str(path.parent / names[0]), given))
                 used.add(str(path.parent / names[0]))
                 break
         else:
             if spec.get("required"):
-                raise UsageError(f"missing required input --{slot} FILE: no "
-                                 + "; no ".join(looked))
+                raise UsageError(
+                    f"missing required input --{slot} FILE: no " + "; no ".join(looked)
+                )
     return found
 
 
@@ -210,8 +219,9 @@ def find_siblings(
         parent = Path(given).parent
         if str(parent) not in listing:
             try:
-                listing[str(parent)] = [e.name for e in os.scandir(parent.expanduser())
-                                        if e.is_file()]
+                listing[str(parent)] = [
+                    e.name for e in os.scandir(parent.expanduser()) if e.is_file()
+                ]
             except OSError:
                 listing[str(parent)] = []  # check_files names the given file's problem
     return choose_siblings(files, inputs, listing)

@@ -119,8 +119,13 @@ def inputs_table(inputs: dict[str, dict[str, Any]]) -> Table:
         state = item.get("state", "")
         if not item.get("required"):
             state += " (optional)"
-        table.add_row(slot, item.get("filename") or "-", state,
-                      human_bytes(item.get("bytes_received")), human_bytes(item.get("bytes_total")))
+        table.add_row(
+            slot,
+            item.get("filename") or "-",
+            state,
+            human_bytes(item.get("bytes_received")),
+            human_bytes(item.get("bytes_total")),
+        )
     return table
 
 
@@ -160,8 +165,13 @@ def tasks_table(tasks: Sequence[dict[str, Any]]) -> Table:
         table.add_column(col, no_wrap=True)
     table.add_column("reason", overflow="fold")
     for t in tasks:
-        table.add_row(t["task_id"], t["pipeline"], status_text(t["status"]),
-                      _time(t.get("created_at"), "%m-%d %H:%M"), t.get("reason") or "")
+        table.add_row(
+            t["task_id"],
+            t["pipeline"],
+            status_text(t["status"]),
+            _time(t.get("created_at"), "%m-%d %H:%M"),
+            t.get("reason") or "",
+        )
     return table
 
 
@@ -187,9 +197,13 @@ def pipelines_view(pipelines: Sequence[dict[str, Any]]) -> RenderableType:
         for col in ("option", "required", "accepts", "max size", "description"):
             slots.add_column(col, overflow="fold")
         for name, s in (p.get("inputs") or {}).items():
-            slots.add_row(f"--{name} FILE", "yes" if s.get("required") else "no",
-                          ", ".join(s.get("accept") or []) or "any file",
-                          human_bytes(s.get("max_bytes")), s.get("description") or "")
+            slots.add_row(
+                f"--{name} FILE",
+                "yes" if s.get("required") else "no",
+                ", ".join(s.get("accept") or []) or "any file",
+                human_bytes(s.get("max_bytes")),
+                s.get("description") or "",
+            )
         parts.append(slots)
         if p.get("params"):
             params = Table(title="parameters (--param NAME=VALUE)", title_justify="left")
@@ -197,29 +211,54 @@ def pipelines_view(pipelines: Sequence[dict[str, Any]]) -> RenderableType:
             for col in ("type", "default", "bounds", "description"):
                 params.add_column(col, overflow="fold")
             for name, q in p["params"].items():
-                params.add_row(name, str(q.get("type", "")), json.dumps(q.get("default")),
-                               _bounds(q), q.get("description") or "")
+                params.add_row(
+                    name,
+                    str(q.get("type", "")),
+                    json.dumps(q.get("default")),
+                    _bounds(q),
+                    q.get("description") or "",
+                )
             parts.append(params)
         if p.get("resources"):
             res = p["resources"]
-            parts.append(Text("resources: " + ", ".join(
-                f"{k}={human_bytes(v) if k.endswith('bytes') else v}" for k, v in res.items())))
+            parts.append(
+                Text(
+                    "resources: "
+                    + ", ".join(
+                        f"{k}={human_bytes(v) if k.endswith('bytes') else v}"
+                        for k, v in res.items()
+                    )
+                )
+            )
         parts.append(Text(""))
     return Group(*parts)
 
 
 def workers_table(workers: Sequence[dict[str, Any]]) -> Table:
     table = Table()
-    for col in ("worker", "host", "state", "queues", "cpus free/cap", "memory free/cap",
-                "gpus", "running", "last seen"):
+    for col in (
+        "worker",
+        "host",
+        "state",
+        "queues",
+        "cpus free/cap",
+        "memory free/cap",
+        "gpus",
+        "running",
+        "last seen",
+    ):
         table.add_column(col, overflow="fold")
     for w in workers:
         cap, free = w.get("capacity") or {}, w.get("free") or {}
         table.add_row(
-            w["id"], w.get("host", ""), w.get("state", ""), ",".join(w.get("queues") or []),
+            w["id"],
+            w.get("host", ""),
+            w.get("state", ""),
+            ",".join(w.get("queues") or []),
             f"{free.get('cpus', '-')}/{cap.get('cpus', '-')}",
             f"{human_bytes(free.get('memory_bytes'))}/{human_bytes(cap.get('memory_bytes'))}",
             f"{free.get('gpus', 0)}/{cap.get('gpus', 0)}",
-            str(len(w.get("running") or [])), _time(w.get("last_seen_at")),
+            str(len(w.get("running") or [])),
+            _time(w.get("last_seen_at")),
         )
     return table

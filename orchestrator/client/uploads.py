@@ -69,8 +69,14 @@ class _Pace:
 
     REPORT_STEP = 256 * 1024
 
-    def __init__(self, slot: str, progress: Progress, stop: threading.Event,
-                 max_rate: float | None, offset: int) -> None:
+    def __init__(
+        self,
+        slot: str,
+        progress: Progress,
+        stop: threading.Event,
+        max_rate: float | None,
+        offset: int,
+    ) -> None:
         self.slot, self.progress, self.stop, self.max_rate = slot, progress, stop, max_rate
         self.first = self.reported = offset
         self.t0 = time.monotonic()
@@ -105,7 +111,7 @@ class _Body:
         if self.pos >= len(self.view):
             return b""
         end = len(self.view) if size < 0 else self.pos + max(size, self.BLOCK)
-        block = self.view[self.pos:end]
+        block = self.view[self.pos : end]
         self.pos += len(block)
         self.pace.sent(self.offset + self.pos, final=self.pos >= len(self.view))
         return bytes(block)
@@ -124,8 +130,14 @@ class _PacedRequest(TusRequest):
         self.add_checksum(chunk)
         body: Any = _Body(chunk, self._offset, self._pace) if self._pace else chunk
         try:
-            resp = requests.patch(self._url, data=body, headers=self._request_headers,
-                                  verify=self.verify_tls_cert, stream=True, cert=self.client_cert)
+            resp = requests.patch(
+                self._url,
+                data=body,
+                headers=self._request_headers,
+                verify=self.verify_tls_cert,
+                stream=True,
+                cert=self.client_cert,
+            )
         except requests.RequestException as exc:
             raise TusUploadFailed(exc) from exc
         self.status_code = resp.status_code
@@ -154,8 +166,9 @@ def upload_one(
     """Upload one file, resuming its remembered upload when the server still has it; return
     the tus upload URL."""
     with job.file.path.open("rb") as fh:
-        uploader = (_resumed(job, store, fh, options.chunk_size)
-                    or _created(job, store, fh, options.chunk_size))
+        uploader = _resumed(job, store, fh, options.chunk_size) or _created(
+            job, store, fh, options.chunk_size
+        )
         total = job.file.size
         progress.started(job.file.slot, uploader.offset, total)
         uploader.pace = _Pace(job.file.slot, progress, stop, options.max_rate, uploader.offset)
@@ -178,8 +191,9 @@ def _resumed(
         return None
     try:
         # Given a url, tuspy asks the server for the offset (HEAD) before anything else.
-        return _PacedUploader(file_stream=fh, url=url, chunk_size=chunk_size, retries=3,
-                              retry_delay=2)
+        return _PacedUploader(
+            file_stream=fh, url=url, chunk_size=chunk_size, retries=3, retry_delay=2
+        )
     except TusCommunicationError as exc:
         if exc.status_code in _GONE:
             store.forget_upload(job.task_id, job.file)
@@ -187,9 +201,7 @@ def _resumed(
         raise _upload_error(job, "resuming", exc) from exc
 
 
-def _created(
-    job: UploadJob, store: ResumeStore, fh: BinaryIO, chunk_size: int
-) -> _PacedUploader:
+def _created(job: UploadJob, store: ResumeStore, fh: BinaryIO, chunk_size: int) -> _PacedUploader:
     uploader = _PacedUploader(
         client=TusClient(job.endpoint),
         file_stream=fh,
@@ -217,8 +229,9 @@ def _upload_error(job: UploadJob, doing: str, exc: TusCommunicationError) -> Upl
     where = f"{job.file.slot} ({job.file.path.name})"
     if status is None:
         return UploadError(f"{doing} the upload of {where} failed: {what}")
-    return UploadError(f"{doing} the upload of {where}: tus server answered {status}: {what}",
-                       status)
+    return UploadError(
+        f"{doing} the upload of {where}: tus server answered {status}: {what}", status
+    )
 
 
 def upload_all(
@@ -226,8 +239,9 @@ def upload_all(
     store: ResumeStore,
     progress: Progress,
     options: Options | None = None,
-    upload: Callable[[UploadJob, ResumeStore, Progress, threading.Event, Options], str]
-    = upload_one,
+    upload: Callable[
+        [UploadJob, ResumeStore, Progress, threading.Event, Options], str
+    ] = upload_one,
 ) -> dict[str, str]:
     """Upload every job, ``options.parallel`` at a time; return slot → tus upload URL.
 

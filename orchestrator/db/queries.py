@@ -156,4 +156,3 @@ class TaskQueries:
             )
             for r in rows
         ]
-

@@ -13,11 +13,36 @@ from collections.abc import Iterable, Sequence
 
 # Task run time, finished_at - started_at (s): from a quick checksum to a day-long job.
 DURATION_BUCKETS_S: tuple[float, ...] = (
-    1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400,
+    1,
+    2,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+    600,
+    1800,
+    3600,
+    7200,
+    21600,
+    86400,
 )
 # Upload-to-start latency, started_at - queued_at (s): how long a queued task waits for a worker.
 LATENCY_BUCKETS_S: tuple[float, ...] = (
-    0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+    900,
+    3600,
 )
 
 

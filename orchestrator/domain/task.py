@@ -32,7 +32,8 @@ class InputView:
     def stalled(self, now: datetime, after: timedelta) -> bool:
         """An upload holds the slot but has made no progress for ``after``."""
         return (
-            self.state == "uploading" and self.updated_at is not None
+            self.state == "uploading"
+            and self.updated_at is not None
             and now - self.updated_at >= after
         )
 

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     with_profile(up)
     up.add_argument("--no-images", action="store_true", help="skip base image and pipeline builds")
     up.add_argument(
-        "--allow-missing", action="store_true",
+        "--allow-missing",
+        action="store_true",
         help="skip services whose code is not there yet instead of failing (partial stacks)",
     )
     up.set_defaults(func=cmd_up)
@@ -138,16 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     with_profile(env)
     env.set_defaults(func=cmd_env)
 
-    img = sub.add_parser(
-        "images", help="seed the base image, build pipeline and api/worker images"
-    )
+    img = sub.add_parser("images", help="seed the base image, build pipeline and api/worker images")
     with_profile(img)
     img.add_argument("--base-tag", default=images.BASE_TAG, help="base tag to ensure/seed")
     img.add_argument("--base-only", action="store_true", help="only ensure the base image")
     img.add_argument("--force", action="store_true", help="rebuild even when up to date")
     img.add_argument("--only", action="append", metavar="NAME", help="build only this pipeline")
     img.add_argument(
-        "--no-apps", action="store_true",
+        "--no-apps",
+        action="store_true",
         help="skip the orchestrator-api/orchestrator-worker images (root Dockerfile)",
     )
     img.set_defaults(func=cmd_images)

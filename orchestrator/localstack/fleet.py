@@ -230,12 +230,28 @@ class FakeHost:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                "ip", "netns", "exec", self.netns, "unshare", "--uts", "--",
-                "sh", "-c", 'hostname "$1" && shift && exec "$@"', "sh", self.name,
-                python, "-m", "worker",
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "unshare",
+                "--uts",
+                "--",
+                "sh",
+                "-c",
+                'hostname "$1" && shift && exec "$@"',
+                "sh",
+                self.name,
+                python,
+                "-m",
+                "worker",
             ],
-            env=dict(env), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=repo_root(),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=repo_root(),
         )
 
     def worker_alive(self) -> bool:
@@ -261,9 +277,19 @@ class FakeHost:
     def remove_containers(self, task_ids: list[str]) -> list[str]:
         """Containers this host started (owner label ``<host>:<pid>``) or of ``task_ids``."""
         done = subprocess.run(
-            ["docker", "ps", "-a", "--filter", f"label={LABEL_TASK}", "--format",
-             f'{{{{.Names}}}} {{{{.Label "{LABEL_TASK}"}}}} {{{{.Label "{LABEL_OWNER}"}}}}'],
-            capture_output=True, text=True, check=False, timeout=60,
+            [
+                "docker",
+                "ps",
+                "-a",
+                "--filter",
+                f"label={LABEL_TASK}",
+                "--format",
+                f'{{{{.Names}}}} {{{{.Label "{LABEL_TASK}"}}}} {{{{.Label "{LABEL_OWNER}"}}}}',
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
         doomed = []
         for line in done.stdout.splitlines():
@@ -299,8 +325,12 @@ class FakeHost:
 
 @contextlib.contextmanager
 def fake_hosts(
-    names: list[str], stack_env: Mapping[str, str], datadir: Path, *,
-    base_env: Mapping[str, str] | None = None, python: str | None = None,
+    names: list[str],
+    stack_env: Mapping[str, str],
+    datadir: Path,
+    *,
+    base_env: Mapping[str, str] | None = None,
+    python: str | None = None,
     extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[list[FakeHost]]:
     """Create one fake host per name, start a worker in each; tear everything down on exit,
@@ -418,13 +448,17 @@ class Submitter:
         from sqlalchemy import text
 
         with self.engine.connect() as conn:
-            row = conn.execute(
-                text(
-                    "SELECT status, worker_id, reason, attempts, started_at, finished_at "
-                    "FROM tasks WHERE id = :id"
-                ),
-                {"id": task_id},
-            ).mappings().one()
+            row = (
+                conn.execute(
+                    text(
+                        "SELECT status, worker_id, reason, attempts, started_at, finished_at "
+                        "FROM tasks WHERE id = :id"
+                    ),
+                    {"id": task_id},
+                )
+                .mappings()
+                .one()
+            )
         return dict(row)
 
     def query(self, task_id: str) -> dict[str, Any]:

@@ -39,8 +39,17 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 # Never sent to the Docker daemon as build context: big, private or irrelevant to an image.
 _CONTEXT_SKIP = {
-    ".git", ".venv", ".stack", ".stack-test", "node_modules", "__pycache__", ".mypy_cache",
-    ".ruff_cache", ".pytest_cache", "build", "dist",
+    ".git",
+    ".venv",
+    ".stack",
+    ".stack-test",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "build",
+    "dist",
     ".bin",  # tusd and MinIO from scripts/install.sh: hundreds of MB no app image uses
 }
 _CONTEXT_SKIP_GLOBS = ("*.egg-info", "*.pyc", "bench/out", ".env")
@@ -57,7 +66,11 @@ def _docker(
     args: list[str], env: Mapping[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["docker", *args], env=dict(env), capture_output=True, text=True, timeout=timeout,
+        ["docker", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         check=False,
     )
 
@@ -70,7 +83,11 @@ def image_exists(tag: str, env: Mapping[str, str]) -> bool:
 
 
 def ensure_base(
-    env: Mapping[str, str], log_path: Path, say: Say, *, tag: str = BASE_TAG,
+    env: Mapping[str, str],
+    log_path: Path,
+    say: Say,
+    *,
+    tag: str = BASE_TAG,
     mirror: str = DEFAULT_MIRROR,
 ) -> str:
     """Make sure ``tag`` exists: present, pulled, or seeded by debootstrap. Says which."""
@@ -100,7 +117,10 @@ def seed_base(
             log.flush()
             done = subprocess.run(
                 ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), mirror],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
             )
         if done.returncode != 0:
             raise ImageError(f"debootstrap failed (exit {done.returncode}); see {log_path}")
@@ -111,8 +131,12 @@ def seed_base(
                     entry.unlink()
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         imported = subprocess.run(
-            ["docker", "import", "--change", 'CMD ["bash"]', "-", tag], stdin=tar.stdout,
-            env=dict(env), capture_output=True, text=True, check=False,
+            ["docker", "import", "--change", 'CMD ["bash"]', "-", tag],
+            stdin=tar.stdout,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert tar.stdout is not None
         tar.stdout.close()
@@ -203,8 +227,14 @@ class ImageBuild:
 
 
 def build_images(
-    root: Path, builds: list[ImageBuild], env: Mapping[str, str], log_path: Path, say: Say, *,
-    force: bool = False, should_stop: ShouldStop = lambda: False,
+    root: Path,
+    builds: list[ImageBuild],
+    env: Mapping[str, str],
+    log_path: Path,
+    say: Say,
+    *,
+    force: bool = False,
+    should_stop: ShouldStop = lambda: False,
 ) -> dict[str, str]:
     """Build every image whose label hash differs from its sources' (all of them with ``force``).
 
@@ -226,7 +256,13 @@ def build_images(
             started = time.monotonic()
             try:
                 _build(
-                    b.tag, b.dockerfile, b.source_hash, context, env, log_path, should_stop,
+                    b.tag,
+                    b.dockerfile,
+                    b.source_hash,
+                    context,
+                    env,
+                    log_path,
+                    should_stop,
                     target=b.target,
                 )
             except ImageError as exc:
@@ -244,17 +280,25 @@ def build_images(
 
 
 def build_pipelines(
-    root: Path, env: Mapping[str, str], log_path: Path, say: Say, *, force: bool = False,
-    should_stop: ShouldStop = lambda: False, only: list[str] | None = None,
+    root: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    say: Say,
+    *,
+    force: bool = False,
+    should_stop: ShouldStop = lambda: False,
+    only: list[str] | None = None,
 ) -> dict[str, str]:
     """Build each ``pipelines/<name>/Dockerfile`` as ``pipeline-<name>:latest`` unless current.
 
     Returns ``{name: "built" | "current" | "failed: <why>"}`` (see :func:`build_images`).
     """
     builds = [
-        ImageBuild(name, f"pipeline-{name}:latest", f"pipelines/{name}/Dockerfile",
-                   source_hash(root, name))
-        for name in pipeline_names(root) if only is None or name in only
+        ImageBuild(
+            name, f"pipeline-{name}:latest", f"pipelines/{name}/Dockerfile", source_hash(root, name)
+        )
+        for name in pipeline_names(root)
+        if only is None or name in only
     ]
     return build_images(root, builds, env, log_path, say, force=force, should_stop=should_stop)
 
@@ -280,7 +324,12 @@ def app_source_hash(root: Path) -> str:
 
 
 def build_apps(
-    root: Path, env: Mapping[str, str], log_path: Path, say: Say, *, force: bool = False,
+    root: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    say: Say,
+    *,
+    force: bool = False,
     should_stop: ShouldStop = lambda: False,
 ) -> dict[str, str]:
     """Build ``orchestrator-api:latest`` and ``orchestrator-worker:latest`` unless current.
@@ -302,20 +351,42 @@ def local_ca_pem(ca_source: Path = LOCAL_CA_SOURCE) -> str:
 
 
 def _build(
-    tag: str, dockerfile: str, source: str, context: Path, env: Mapping[str, str], log_path: Path,
-    should_stop: ShouldStop, *, target: str | None = None,
+    tag: str,
+    dockerfile: str,
+    source: str,
+    context: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    should_stop: ShouldStop,
+    *,
+    target: str | None = None,
 ) -> None:
     argv = [
-        "docker", "build", "--network", "host", "--label", f"{HASH_LABEL}={source}",
-        "--build-arg", f"EXTRA_CA_CERT={local_ca_pem()}", "-f", dockerfile, "-t", tag,
-        *(["--target", target] if target else []), "-",
+        "docker",
+        "build",
+        "--network",
+        "host",
+        "--label",
+        f"{HASH_LABEL}={source}",
+        "--build-arg",
+        f"EXTRA_CA_CERT={local_ca_pem()}",
+        "-f",
+        dockerfile,
+        "-t",
+        tag,
+        *(["--target", target] if target else []),
+        "-",
     ]
     with log_path.open("ab") as log, context.open("rb") as ctx:
         shown = [a if not a.startswith("EXTRA_CA_CERT=") else "EXTRA_CA_CERT=..." for a in argv]
         log.write(f"\n=== {' '.join(shown)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
-            argv, stdin=ctx, stdout=log, stderr=subprocess.STDOUT, env=dict(env),
+            argv,
+            stdin=ctx,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
         )
         while proc.poll() is None:
             if should_stop():

@@ -32,7 +32,10 @@ def docker_answers(env: Mapping[str, str], timeout: float = 15.0) -> bool:
     try:
         done = subprocess.run(
             ["docker", "info", "--format", "{{.ServerVersion}}"],
-            env=dict(env), capture_output=True, timeout=timeout, check=False,
+            env=dict(env),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -43,7 +46,10 @@ def who_listens(port: int) -> str:
     """``ss``'s line for a listening port, to name the squatter in an error message."""
     try:
         out = subprocess.run(
-            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5,
+            ["ss", "-Hltnp", f"sport = :{port}"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             check=False,
         ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):

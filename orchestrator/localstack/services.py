@@ -78,8 +78,13 @@ class Service:
 
     def child(self) -> Child:
         return Child(
-            self.name, self.argv(), env=self.env(), log_path=self.profile.log(self.name),
-            cwd=self.profile.root, user=self.user, stop_signal=self.stop_signal,
+            self.name,
+            self.argv(),
+            env=self.env(),
+            log_path=self.profile.log(self.name),
+            cwd=self.profile.root,
+            user=self.user,
+            stop_signal=self.stop_signal,
             stop_timeout=self.stop_timeout,
         )
 
@@ -126,8 +131,15 @@ class Postgres(Service):
     def _as_postgres(self, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
         with self.profile.log(self.name).open("ab") as log:
             return subprocess.run(
-                argv, user="postgres", group="postgres", extra_groups=[], cwd="/",
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False,
+                argv,
+                user="postgres",
+                group="postgres",
+                extra_groups=[],
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
             )
 
     def _place_home(self) -> None:
@@ -163,10 +175,20 @@ class Postgres(Service):
             return
         bin_dir = _pg_bin()
         assert bin_dir is not None
-        done = self._as_postgres([
-            str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
-            "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256",
-        ])
+        done = self._as_postgres(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ]
+        )
         if done.returncode != 0:
             log = self.profile.log(self.name)
             raise RuntimeError(f"initdb failed (exit {done.returncode}); see {log}")
@@ -175,9 +197,17 @@ class Postgres(Service):
         bin_dir = _pg_bin()
         assert bin_dir is not None
         argv = [
-            str(bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.profile.ports.postgres),
-            "-c", f"listen_addresses={HOST}", "-c", f"unix_socket_directories={self.sockets}",
-            "-c", "logging_collector=off",
+            str(bin_dir / "postgres"),
+            "-D",
+            str(self.data),
+            "-p",
+            str(self.profile.ports.postgres),
+            "-c",
+            f"listen_addresses={HOST}",
+            "-c",
+            f"unix_socket_directories={self.sockets}",
+            "-c",
+            "logging_collector=off",
         ]
         if self.profile.name == "test":
             # Throwaway data: trade crash safety for speed on a 2-core machine.
@@ -189,8 +219,12 @@ class Postgres(Service):
         import psycopg
 
         return psycopg.connect(
-            host=str(self.sockets), port=self.profile.ports.postgres, user="postgres",
-            dbname="postgres", connect_timeout=2, autocommit=True,
+            host=str(self.sockets),
+            port=self.profile.ports.postgres,
+            user="postgres",
+            dbname="postgres",
+            connect_timeout=2,
+            autocommit=True,
         )
 
     def ready(self, child: Child) -> bool:
@@ -241,9 +275,23 @@ class Redis(Service):
 
     def argv(self) -> list[str]:
         return [
-            "redis-server", "--bind", HOST, "--port", str(self.profile.ports.redis),
-            "--dir", str(self.dir), "--appendonly", "yes", "--daemonize", "no",
-            "--protected-mode", "yes", "--logfile", "", "--save", "",
+            "redis-server",
+            "--bind",
+            HOST,
+            "--port",
+            str(self.profile.ports.redis),
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            "",
+            "--save",
+            "",
         ]
 
     def ready(self, child: Child) -> bool:
@@ -303,8 +351,12 @@ class Minio(Service):
 
     def argv(self) -> list[str]:
         return [
-            str(self.binary), "server", str(self.data),
-            "--address", f"{HOST}:{self.profile.ports.s3}", "--quiet",
+            str(self.binary),
+            "server",
+            str(self.data),
+            "--address",
+            f"{HOST}:{self.profile.ports.s3}",
+            "--quiet",
         ]
 
     def client(self):  # type: ignore[no-untyped-def]
@@ -315,8 +367,11 @@ class Minio(Service):
         # No retries: the readiness loop is the retry, and urllib3's backoff would only add noise.
         http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=5), retries=False)
         return MinioClient(
-            f"{HOST}:{self.profile.ports.s3}", access_key=s.s3_access_key,
-            secret_key=s.s3_secret_key, secure=False, region=self.ctx.stack_env["S3_REGION"],
+            f"{HOST}:{self.profile.ports.s3}",
+            access_key=s.s3_access_key,
+            secret_key=s.s3_secret_key,
+            secure=False,
+            region=self.ctx.stack_env["S3_REGION"],
             http_client=http,
         )
 
@@ -401,10 +456,15 @@ class Tusd(Service):
 
     def argv(self) -> list[str]:
         p = self.profile
-        return [str(self.binary), *tusd_flags(
-            host=HOST, port=p.ports.tus, s3_endpoint=p.s3_endpoint,
-            hooks_url=hooks_url(p, self.ctx.secrets.hook_secret),
-        )]
+        return [
+            str(self.binary),
+            *tusd_flags(
+                host=HOST,
+                port=p.ports.tus,
+                s3_endpoint=p.s3_endpoint,
+                hooks_url=hooks_url(p, self.ctx.secrets.hook_secret),
+            ),
+        ]
 
     def ready(self, child: Child) -> bool:
         return http_status("OPTIONS", self.profile.tus_url) in (200, 204)
@@ -423,8 +483,14 @@ class Api(Service):
 
     def argv(self) -> list[str]:
         return [
-            str(self.profile.venv_bin / "python"), "-m", "orchestrator", "serve",
-            "--host", HOST, "--port", str(self.profile.ports.api),
+            str(self.profile.venv_bin / "python"),
+            "-m",
+            "orchestrator",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(self.profile.ports.api),
         ]
 
     def ready(self, child: Child) -> bool:
@@ -463,9 +529,6 @@ class Worker(Service):
         return child.running and child.uptime() > 10.0
 
 
-
 def all_services(ctx: Context) -> list[Service]:
     """The services in start order (the images step goes after dockerd)."""
-    return [
-        Postgres(ctx), Redis(ctx), Minio(ctx), Dockerd(ctx), Api(ctx), Tusd(ctx), Worker(ctx)
-    ]
+    return [Postgres(ctx), Redis(ctx), Minio(ctx), Dockerd(ctx), Api(ctx), Tusd(ctx), Worker(ctx)]

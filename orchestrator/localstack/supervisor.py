@@ -83,7 +83,11 @@ def stop_supervisor(pid: int, timeout: float = 90.0) -> bool:
 
 class Supervisor:
     def __init__(
-        self, ctx: Context, *, build_images: bool = True, allow_missing: bool = False,
+        self,
+        ctx: Context,
+        *,
+        build_images: bool = True,
+        allow_missing: bool = False,
         mirror: str = images.DEFAULT_MIRROR,
     ) -> None:
         self.ctx = ctx
@@ -141,7 +145,9 @@ class Supervisor:
                 log.error(
                     "a %s stack is already running (supervisor pid %d); its API is %s. "
                     "Stop it with `make down` (python -m orchestrator.localstack down).",
-                    self.profile.name, other, self.profile.api_url,
+                    self.profile.name,
+                    other,
+                    self.profile.api_url,
                 )
                 return False
             log.warning("stopping the stale test-profile supervisor (pid %d) to take over", other)
@@ -183,12 +189,14 @@ class Supervisor:
             if code is not None:
                 raise StartFailure(
                     f"{service.name} exited with code {code} while starting "
-                    f"(log: {child.log_path})", log_tail(child.log_path),
+                    f"(log: {child.log_path})",
+                    log_tail(child.log_path),
                 )
             if time.monotonic() > deadline:
                 raise StartFailure(
                     f"{service.name} not ready after {service.start_timeout:.0f} s "
-                    f"(log: {child.log_path})", log_tail(child.log_path),
+                    f"(log: {child.log_path})",
+                    log_tail(child.log_path),
                 )
             self.stopping.wait(0.25)
         service.after_ready()
@@ -218,9 +226,10 @@ class Supervisor:
             self.profile.root, env, log_path, log.info, should_stop=self.stopping.is_set
         )
         failed = [n for n, s in built.items() if s.startswith("failed")]
-        summary = ", ".join(
-            f"{n} {'FAILED' if n in failed else s}" for n, s in built.items()
-        ) or "no pipelines"
+        summary = (
+            ", ".join(f"{n} {'FAILED' if n in failed else s}" for n, s in built.items())
+            or "no pipelines"
+        )
         log.info(
             "images    ready in %.1f s (base %s; %s)", time.monotonic() - started, how, summary
         )
@@ -252,8 +261,12 @@ class Supervisor:
                 run.restarts += 1
                 run.child.start()
                 self._write_children()
-                log.info("%s restarted (pid %d, restart #%d)", run.service.name, run.child.pid,
-                         run.restarts)
+                log.info(
+                    "%s restarted (pid %d, restart #%d)",
+                    run.service.name,
+                    run.child.pid,
+                    run.restarts,
+                )
             return None
         code = run.child.poll()
         if code is None:
@@ -263,14 +276,21 @@ class Supervisor:
         if run.fast_fails >= MAX_FAST_FAILS:
             log.error(
                 "%s keeps failing (%d exits in a row, each within %.0f s of starting); giving up. "
-                "Last lines of %s:\n%s", run.service.name, run.fast_fails, FAST_FAIL_S,
-                run.child.log_path, log_tail(run.child.log_path),
+                "Last lines of %s:\n%s",
+                run.service.name,
+                run.fast_fails,
+                FAST_FAIL_S,
+                run.child.log_path,
+                log_tail(run.child.log_path),
             )
             return 1
         delay = min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** (run.fast_fails - 1))
         log.warning(
             "%s exited with code %s after %.1f s; restarting in %.1f s",
-            run.service.name, code, uptime, delay,
+            run.service.name,
+            code,
+            uptime,
+            delay,
         )
         run.restart_at = now + delay
         return None
@@ -289,8 +309,11 @@ class Supervisor:
     def _write_children(self) -> None:
         """``<datadir>/children.json``: pids and restart counts, for tests and the curious."""
         data = {
-            run.service.name: {"pid": run.child.pid, "restarts": run.restarts,
-                               "running": run.child.running}
+            run.service.name: {
+                "pid": run.child.pid,
+                "restarts": run.restarts,
+                "running": run.child.running,
+            }
             for run in self.running
         }
         tmp = self.profile.datadir / "children.json.tmp"

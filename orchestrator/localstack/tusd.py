@@ -41,7 +41,12 @@ def hooks_url(profile: Profile, secret: str) -> str:
 
 
 def tusd_flags(
-    *, host: str, port: int, s3_endpoint: str, hooks_url: str, behind_proxy: bool = False,
+    *,
+    host: str,
+    port: int,
+    s3_endpoint: str,
+    hooks_url: str,
+    behind_proxy: bool = False,
     bucket: str = "uploads",
 ) -> list[str]:
     return [

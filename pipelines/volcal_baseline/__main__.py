@@ -20,18 +20,32 @@ from .spec import SPEC
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m pipelines.volcal_baseline",
-                                 description=SPEC.description)
+    ap = argparse.ArgumentParser(
+        prog="python -m pipelines.volcal_baseline", description=SPEC.description
+    )
     ap.add_argument("--pre", type=Path, required=True, help="earlier survey (.las/.laz)")
     ap.add_argument("--post", type=Path, required=True, help="later survey (.las/.laz)")
-    ap.add_argument("--stable", type=Path, required=True,
-                    help="stable-area polygons (.shp, with .shx beside it)")
+    ap.add_argument(
+        "--stable",
+        type=Path,
+        required=True,
+        help="stable-area polygons (.shp, with .shx beside it)",
+    )
     ap.add_argument("--out", type=Path, required=True, help="output directory")
-    ap.add_argument("--params", type=Path, default=None,
-                    help="JSON object of parameters (flags below override it)")
+    ap.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        help="JSON object of parameters (flags below override it)",
+    )
     for p in SPEC.params:
-        ap.add_argument(f"--{p.name.replace('_', '-')}", dest=f"param_{p.name}", type=p.kind,
-                        default=None, help=f"{p.description} (default {p.default})")
+        ap.add_argument(
+            f"--{p.name.replace('_', '-')}",
+            dest=f"param_{p.name}",
+            type=p.kind,
+            default=None,
+            help=f"{p.description} (default {p.default})",
+        )
     return ap
 
 
@@ -41,8 +55,9 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
         try:
             given = json.loads(args.params.read_text())
         except (OSError, ValueError) as exc:
-            raise InputError(f"parameters file '{args.params}' is not readable JSON: "
-                             f"{exc}") from exc
+            raise InputError(
+                f"parameters file '{args.params}' is not readable JSON: {exc}"
+            ) from exc
         if not isinstance(given, dict):
             raise InputError("parameters file must hold a JSON object")
     for p in SPEC.params:
@@ -77,8 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({k: doc[k] for k in ("cut_volume_m3", "fill_volume_m3", "net_volume_m3",
-                                          "region_count")}))
+    print(
+        json.dumps(
+            {
+                k: doc[k]
+                for k in ("cut_volume_m3", "fill_volume_m3", "net_volume_m3", "region_count")
+            }
+        )
+    )
     return 0
 
 

@@ -60,14 +60,18 @@ def core_points(grid: Grid, xyz: FloatArray) -> tuple[FloatArray, IntArray]:
     return core, cells
 
 
-def detect(pre: FloatArray, post: FloatArray, stable: BaseGeometry, grid: Grid,
-           settings: ChangeSettings) -> Change:
+def detect(
+    pre: FloatArray, post: FloatArray, stable: BaseGeometry, grid: Grid, settings: ChangeSettings
+) -> Change:
     core, cells = core_points(grid, pre)
     epoch_pre, epoch_post = py4dgeo.Epoch(pre), py4dgeo.Epoch(post)
-    m3c2 = py4dgeo.M3C2(epochs=(epoch_pre, epoch_post), corepoints=core,
-                        normal_radii=[settings.normal_radius_m],
-                        cyl_radius=settings.cylinder_radius_m,
-                        max_distance=settings.max_change_m)
+    m3c2 = py4dgeo.M3C2(
+        epochs=(epoch_pre, epoch_post),
+        corepoints=core,
+        normal_radii=[settings.normal_radius_m],
+        cyl_radius=settings.cylinder_radius_m,
+        max_distance=settings.max_change_m,
+    )
     distance, _ = m3c2.run()
     distance = np.asarray(distance, dtype=np.float64)
     del m3c2, epoch_pre, epoch_post
@@ -78,11 +82,23 @@ def detect(pre: FloatArray, post: FloatArray, stable: BaseGeometry, grid: Grid,
     in_stable = shapely.contains_xy(stable, core[:, 0], core[:, 1])
     residual = distance[in_stable & finite]
     if len(residual) < MIN_STABLE_CORE_POINTS:
-        raise InputError(f"stable-area polygons cover only {len(residual)} core points where "
-                         f"both epochs have data (need {MIN_STABLE_CORE_POINTS})")
+        raise InputError(
+            f"stable-area polygons cover only {len(residual)} core points where "
+            f"both epochs have data (need {MIN_STABLE_CORE_POINTS})"
+        )
     # The spread of distances where nothing changed is what noise plus residual misalignment can
     # produce; anything beyond its upper quantile is real change.
     lod = max(float(np.quantile(np.abs(residual), settings.lod_quantile)), settings.min_lod_m)
     significant = finite & ~in_stable & (np.abs(np.nan_to_num(distance)) > lod)
-    return Change(grid, cells, core, distance, in_stable, significant, lod,
-                  float(residual.mean()), float(residual.std()), len(residual))
+    return Change(
+        grid,
+        cells,
+        core,
+        distance,
+        in_stable,
+        significant,
+        lod,
+        float(residual.mean()),
+        float(residual.std()),
+        len(residual),
+    )

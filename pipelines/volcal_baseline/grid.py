@@ -41,8 +41,9 @@ class Grid:
 
     def coarsened(self, factor: int) -> Grid:
         """The grid whose cells are ``factor`` x ``factor`` blocks of this one."""
-        return Grid(self.x0, self.y0, self.cell * factor,
-                    -(-self.nx // factor), -(-self.ny // factor))
+        return Grid(
+            self.x0, self.y0, self.cell * factor, -(-self.nx // factor), -(-self.ny // factor)
+        )
 
     def flat_index(self, xy: FloatArray) -> IntArray:
         """Flat cell index per point, -1 for points outside the grid."""
@@ -73,7 +74,7 @@ def cell_means(grid: Grid, xyz: FloatArray, chunk: int = 2_000_000) -> tuple[Flo
     sums = np.zeros(grid.size)
     counts = np.zeros(grid.size, dtype=np.int64)
     for start in range(0, len(xyz), chunk):
-        part = xyz[start:start + chunk]
+        part = xyz[start : start + chunk]
         idx = grid.flat_index(part)
         ok = idx >= 0
         sums += np.bincount(idx[ok], weights=part[ok, 2], minlength=grid.size)
@@ -131,8 +132,14 @@ def _plane_fill(grid: FloatArray, rows: IntArray, cols: IntArray) -> tuple[Float
     z = np.where(w > 0, z, 0.0)
     count = w.sum(axis=1)
     mean = (w * z).sum(axis=1) / np.maximum(count, 1.0)
-    design = np.stack([np.ones_like(w), np.broadcast_to(_DC, w.shape).astype(np.float64),
-                       np.broadcast_to(_DR, w.shape).astype(np.float64)], axis=-1)
+    design = np.stack(
+        [
+            np.ones_like(w),
+            np.broadcast_to(_DC, w.shape).astype(np.float64),
+            np.broadcast_to(_DR, w.shape).astype(np.float64),
+        ],
+        axis=-1,
+    )
     normal = np.einsum("mk,mki,mkj->mij", w, design, design)
     rhs = np.einsum("mk,mki,mk->mi", w, design, z)
     det = np.linalg.det(normal)

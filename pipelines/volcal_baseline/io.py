@@ -66,14 +66,18 @@ def read_header(path: Path, slot: str) -> CloudHeader:
         raise InputError(f"input '{slot}' is not a readable LAS/LAZ file: {exc}") from exc
     if count <= 0:
         raise InputError(f"input '{slot}' has no points")
-    return CloudHeader(path, slot, count, mins, maxs, fmt, version,  # type: ignore[arg-type]
-                       compressed)
+    return CloudHeader(path, slot, count, mins, maxs, fmt, version, compressed)  # type: ignore[arg-type]
 
 
 def local_origin(header: CloudHeader) -> FloatArray:
     """A round origin near the cloud, so local coordinates are small and readable."""
-    return np.array([math.floor(header.mins[0] / 100.0) * 100.0,
-                     math.floor(header.mins[1] / 100.0) * 100.0, 0.0])
+    return np.array(
+        [
+            math.floor(header.mins[0] / 100.0) * 100.0,
+            math.floor(header.mins[1] / 100.0) * 100.0,
+            0.0,
+        ]
+    )
 
 
 def read_points(header: CloudHeader, origin: FloatArray) -> FloatArray:
@@ -87,9 +91,9 @@ def read_points(header: CloudHeader, origin: FloatArray) -> FloatArray:
                 n = len(chunk)
                 # laspy scales the integer records to float64 here; subtracting the origin in
                 # float64 keeps sub-millimetre precision at UTM magnitudes.
-                out[filled:filled + n, 0] = np.asarray(chunk.x) - origin[0]
-                out[filled:filled + n, 1] = np.asarray(chunk.y) - origin[1]
-                out[filled:filled + n, 2] = np.asarray(chunk.z) - origin[2]
+                out[filled : filled + n, 0] = np.asarray(chunk.x) - origin[0]
+                out[filled : filled + n, 1] = np.asarray(chunk.y) - origin[1]
+                out[filled : filled + n, 2] = np.asarray(chunk.z) - origin[2]
                 filled += n
     except Exception as exc:
         raise InputError(f"input '{header.slot}' could not be read as LAS/LAZ: {exc}") from exc
@@ -97,8 +101,10 @@ def read_points(header: CloudHeader, origin: FloatArray) -> FloatArray:
         raise InputError(f"input '{header.slot}' has no points")
     if filled < header.point_count:
         # A truncated file: use what is there would silently drop part of the survey.
-        raise InputError(f"input '{header.slot}' is truncated: header says "
-                         f"{header.point_count} points, file holds {filled}")
+        raise InputError(
+            f"input '{header.slot}' is truncated: header says "
+            f"{header.point_count} points, file holds {filled}"
+        )
     return out
 
 
@@ -126,8 +132,10 @@ def read_stable(shp: Path, origin: FloatArray) -> BaseGeometry:
         raise InputError(f"stable-area shapefile '{shp.name}' has no .shx index beside it")
     prj = _sibling(shp, ".prj")
     if prj is not None and _looks_geographic(prj):
-        raise InputError("stable-area shapefile is in geographic coordinates (degrees); "
-                         "it must use the point clouds' projected CRS in metres")
+        raise InputError(
+            "stable-area shapefile is in geographic coordinates (degrees); "
+            "it must use the point clouds' projected CRS in metres"
+        )
     try:
         with shp.open("rb") as shp_fh, shx.open("rb") as shx_fh:
             reader = shapefile.Reader(shp=shp_fh, shx=shx_fh)

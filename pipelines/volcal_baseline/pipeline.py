@@ -48,20 +48,27 @@ class Timer:
             self.stages[name] = round(time.perf_counter() - start, 3)
 
 
-def _check_footprints(pre: io.CloudHeader, post: io.CloudHeader, stable: Any,
-                      origin: FloatArray) -> None:
+def _check_footprints(
+    pre: io.CloudHeader, post: io.CloudHeader, stable: Any, origin: FloatArray
+) -> None:
     """Cheap refusals from the headers alone, before reading gigabytes of points."""
+
     def box(h: io.CloudHeader, grow: float) -> shapely.Geometry:
-        return shapely.box(h.mins[0] - origin[0] - grow, h.mins[1] - origin[1] - grow,
-                           h.maxs[0] - origin[0] + grow, h.maxs[1] - origin[1] + grow)
+        return shapely.box(
+            h.mins[0] - origin[0] - grow,
+            h.mins[1] - origin[1] - grow,
+            h.maxs[0] - origin[0] + grow,
+            h.maxs[1] - origin[1] + grow,
+        )
 
     pre_box = box(pre, 0.0)
     # The later epoch may be misaligned by a few metres; allow for that before calling it apart.
     if not pre_box.intersects(box(post, 10.0)):
         raise InputError("no overlap between epochs 'pre' and 'post': their extents are apart")
     if not stable.intersects(pre_box):
-        raise InputError("stable-area polygons miss the point clouds (check the shapefile's "
-                         "coordinates and CRS)")
+        raise InputError(
+            "stable-area polygons miss the point clouds (check the shapefile's coordinates and CRS)"
+        )
 
 
 def _density(xyz: FloatArray, lo: FloatArray, hi: FloatArray) -> float:
@@ -93,11 +100,18 @@ def run(inputs: Inputs, params: Mapping[str, Any], out: Path) -> dict[str, Any]:
         post = io.read_points(h_post, origin)
 
     with timer.stage("registration"):
-        reg = register(pre, post, stable, RegistrationSettings(
-            max_rotation_deg=params["max_rotation_deg"],
-            max_iterations=params["max_icp_iterations"],
-            max_rmse_m=params["max_registration_rmse_m"],
-            source_points=params["registration_points"]), seed=params["seed"])
+        reg = register(
+            pre,
+            post,
+            stable,
+            RegistrationSettings(
+                max_rotation_deg=params["max_rotation_deg"],
+                max_iterations=params["max_icp_iterations"],
+                max_rmse_m=params["max_registration_rmse_m"],
+                source_points=params["registration_points"],
+            ),
+            seed=params["seed"],
+        )
         apply(reg.transform, post)
 
     with timer.stage("grids"):
@@ -111,7 +125,8 @@ def run(inputs: Inputs, params: Mapping[str, Any], out: Path) -> dict[str, Any]:
         cell = params["grid_resolution_m"] or math.sqrt(_POINTS_PER_DEM_CELL / density)
         cell = max(cell, math.sqrt(area / _MAX_DEM_CELLS), 0.01)
         radius = params["cylinder_radius_m"] or max(
-            math.sqrt(_POINTS_PER_CYLINDER / (math.pi * density)), cell)
+            math.sqrt(_POINTS_PER_CYLINDER / (math.pi * density)), cell
+        )
         normal_radius = params["normal_radius_m"] or 2.0 * radius
         spacing = params["core_spacing_m"] or max(cell, radius)
         spacing = max(spacing, math.sqrt(area / _MAX_CORE_POINTS))
@@ -120,10 +135,19 @@ def run(inputs: Inputs, params: Mapping[str, Any], out: Path) -> dict[str, Any]:
         core_grid = dem_grid.coarsened(factor)
 
     with timer.stage("change_detection"):
-        change = detect(pre, post, stable, core_grid, ChangeSettings(
-            cylinder_radius_m=radius, normal_radius_m=normal_radius,
-            max_change_m=params["max_change_m"], lod_quantile=params["lod_quantile"],
-            min_lod_m=params["min_lod_m"]))
+        change = detect(
+            pre,
+            post,
+            stable,
+            core_grid,
+            ChangeSettings(
+                cylinder_radius_m=radius,
+                normal_radius_m=normal_radius,
+                max_change_m=params["max_change_m"],
+                lod_quantile=params["lod_quantile"],
+                min_lod_m=params["min_lod_m"],
+            ),
+        )
 
     with timer.stage("dem"):
         _, filled_pre, domain = _dem(dem_grid, pre)
@@ -138,29 +162,67 @@ def run(inputs: Inputs, params: Mapping[str, Any], out: Path) -> dict[str, Any]:
         diff = np.where(domain, filled_post - filled_pre, np.nan)
 
     with timer.stage("regions"):
-        regions = segment(change, dem_grid, factor, domain, stable_cells,
-                          params["min_region_area_m2"], params["region_buffer_m"])
+        regions = segment(
+            change,
+            dem_grid,
+            factor,
+            domain,
+            stable_cells,
+            params["min_region_area_m2"],
+            params["region_buffer_m"],
+        )
         volumes = region_volumes(regions, diff)
 
     with timer.stage("outputs"):
-        plots.change_map(out / "change_map.png", dem_grid, filled_pre, diff, regions, volumes,
-                         stable, origin, change.lod_m)
+        plots.change_map(
+            out / "change_map.png",
+            dem_grid,
+            filled_pre,
+            diff,
+            regions,
+            volumes,
+            stable,
+            origin,
+            change.lod_m,
+        )
         for v in volumes:
-            plots.region_figure(out / f"region_{v.id}.png", dem_grid, filled_pre, filled_post,
-                                diff, regions, v, origin, change.lod_m)
+            plots.region_figure(
+                out / f"region_{v.id}.png",
+                dem_grid,
+                filled_pre,
+                filled_post,
+                diff,
+                regions,
+                v,
+                origin,
+                change.lod_m,
+            )
         report.write_csv(out / "volumes.csv", volumes, origin)
 
     timer.stages["total"] = round(time.perf_counter() - t0, 3)
     doc = report.build(
-        volumes=volumes, origin=origin, reg=reg, change=change, params=params,
-        grid={"resolution_m": cell, "nx": dem_grid.nx, "ny": dem_grid.ny,
-              "density_pre_per_m2": dens_pre, "density_post_per_m2": dens_post,
-              "overlap_area_m2": float(domain.sum() * cell**2)},
-        m3c2={"cylinder_radius_m": radius, "normal_radius_m": normal_radius,
-              "core_spacing_m": core_grid.cell},
+        volumes=volumes,
+        origin=origin,
+        reg=reg,
+        change=change,
+        params=params,
+        grid={
+            "resolution_m": cell,
+            "nx": dem_grid.nx,
+            "ny": dem_grid.ny,
+            "density_pre_per_m2": dens_pre,
+            "density_post_per_m2": dens_post,
+            "overlap_area_m2": float(domain.sum() * cell**2),
+        },
+        m3c2={
+            "cylinder_radius_m": radius,
+            "normal_radius_m": normal_radius,
+            "core_spacing_m": core_grid.cell,
+        },
         counts={"pre": n_pre, "post": n_post},
         headers={"pre": h_pre, "post": h_post},
-        timings=timer.stages)
+        timings=timer.stages,
+    )
     report.write_json(out / "report.json", doc)
     return doc
 

@@ -51,18 +51,40 @@ def _limit(diff: FloatArray, mask: Any, lod: float) -> float:
     return max(top, 3.0 * lod, 0.05)
 
 
-def change_map(path: Path, grid: Grid, dem_pre: FloatArray, diff: FloatArray, regions: Regions,
-               volumes: Sequence[RegionVolume], stable: Any, origin: FloatArray,
-               lod: float) -> None:
+def change_map(
+    path: Path,
+    grid: Grid,
+    dem_pre: FloatArray,
+    diff: FloatArray,
+    regions: Regions,
+    volumes: Sequence[RegionVolume],
+    stable: Any,
+    origin: FloatArray,
+    lod: float,
+) -> None:
     fig, ax = plt.subplots(figsize=(11, 9), dpi=110)
     ext = grid.extent()
-    ax.imshow(_hillshade(dem_pre, grid.cell), extent=ext, origin="lower", cmap="gray",
-              vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(
+        _hillshade(dem_pre, grid.cell),
+        extent=ext,
+        origin="lower",
+        cmap="gray",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
     inside = regions.label > 0
     vmax = _limit(diff, inside, lod)
     shown = np.where(inside | (np.abs(np.nan_to_num(diff)) > lod), diff, np.nan)
-    im = ax.imshow(shown, extent=ext, origin="lower", cmap=_CMAP,
-                   norm=TwoSlopeNorm(0.0, -vmax, vmax), interpolation="nearest", alpha=0.9)
+    im = ax.imshow(
+        shown,
+        extent=ext,
+        origin="lower",
+        cmap=_CMAP,
+        norm=TwoSlopeNorm(0.0, -vmax, vmax),
+        interpolation="nearest",
+        alpha=0.9,
+    )
     gx, gy = grid.centres()
     if regions.count:
         ax.contour(gx, gy, inside.astype(float), levels=[0.5], colors="k", linewidths=1.0)
@@ -71,31 +93,57 @@ def change_map(path: Path, grid: Grid, dem_pre: FloatArray, diff: FloatArray, re
             x, y = geom.exterior.xy
             ax.fill(x, y, facecolor="none", edgecolor="#1a9641", hatch="//", linewidth=1.2)
     for v in volumes:
-        ax.annotate(f"{v.id}\n{_fmt_m3(v.net_m3)}", (v.centroid_x, v.centroid_y), ha="center",
-                    va="center", fontsize=8, fontweight="bold",
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "k", "alpha": 0.85})
+        ax.annotate(
+            f"{v.id}\n{_fmt_m3(v.net_m3)}",
+            (v.centroid_x, v.centroid_y),
+            ha="center",
+            va="center",
+            fontsize=8,
+            fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "k", "alpha": 0.85},
+        )
     cut = sum(v.cut_m3 for v in volumes)
     fill = sum(v.fill_m3 for v in volumes)
-    ax.set_title(f"Elevation change, post - pre   ·   cut {_fmt_m3(cut)}   ·   fill "
-                 f"{_fmt_m3(fill)}   ·   net {_fmt_m3(fill - cut)}\n"
-                 f"{regions.count} regions (outlined, labelled id / net volume); colour only "
-                 f"where |change| > LoD {lod:.3f} m or inside a region", fontsize=10)
+    ax.set_title(
+        f"Elevation change, post - pre   ·   cut {_fmt_m3(cut)}   ·   fill "
+        f"{_fmt_m3(fill)}   ·   net {_fmt_m3(fill - cut)}\n"
+        f"{regions.count} regions (outlined, labelled id / net volume); colour only "
+        f"where |change| > LoD {lod:.3f} m or inside a region",
+        fontsize=10,
+    )
     ax.set_xlim(ext[0], ext[1])
     ax.set_ylim(ext[2], ext[3])
     _world_axes(ax, origin)
     cb = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
     cb.set_label("Elevation change (m)   red = cut, blue = fill")
-    ax.legend(handles=[Patch(facecolor="none", edgecolor="#1a9641", hatch="//",
-                             label="stable area (registration)")],
-              loc="lower right", fontsize=8)
+    ax.legend(
+        handles=[
+            Patch(
+                facecolor="none",
+                edgecolor="#1a9641",
+                hatch="//",
+                label="stable area (registration)",
+            )
+        ],
+        loc="lower right",
+        fontsize=8,
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
-def region_figure(path: Path, grid: Grid, dem_pre: FloatArray, dem_post: FloatArray,
-                  diff: FloatArray, regions: Regions, vol: RegionVolume, origin: FloatArray,
-                  lod: float) -> None:
+def region_figure(
+    path: Path,
+    grid: Grid,
+    dem_pre: FloatArray,
+    dem_post: FloatArray,
+    diff: FloatArray,
+    regions: Regions,
+    vol: RegionVolume,
+    origin: FloatArray,
+    lod: float,
+) -> None:
     rows, cols = np.nonzero(regions.label == vol.id)
     pad = max(5, int(0.25 * max(np.ptp(rows), np.ptp(cols))))
     r0, r1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, grid.ny)
@@ -107,12 +155,26 @@ def region_figure(path: Path, grid: Grid, dem_pre: FloatArray, dem_post: FloatAr
     d = diff[sub]
     vmax = _limit(d, mine, lod)
 
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(13, 5.6), dpi=100,
-                                  gridspec_kw={"width_ratios": [1.1, 1.0]})
-    ax.imshow(_hillshade(dem_pre[sub], grid.cell), extent=ext, origin="lower", cmap="gray",
-              vmin=0, vmax=1, interpolation="nearest")
-    im = ax.imshow(np.where(mine, d, np.nan), extent=ext, origin="lower", cmap=_CMAP,
-                   norm=TwoSlopeNorm(0.0, -vmax, vmax), interpolation="nearest")
+    fig, (ax, axp) = plt.subplots(
+        1, 2, figsize=(13, 5.6), dpi=100, gridspec_kw={"width_ratios": [1.1, 1.0]}
+    )
+    ax.imshow(
+        _hillshade(dem_pre[sub], grid.cell),
+        extent=ext,
+        origin="lower",
+        cmap="gray",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
+    im = ax.imshow(
+        np.where(mine, d, np.nan),
+        extent=ext,
+        origin="lower",
+        cmap=_CMAP,
+        norm=TwoSlopeNorm(0.0, -vmax, vmax),
+        interpolation="nearest",
+    )
     gx = x0 + (np.arange(c1 - c0) + 0.5) * grid.cell
     gy = y0 + (np.arange(r1 - r0) + 0.5) * grid.cell
     ax.contour(gx, gy, mine.astype(float), levels=[0.5], colors="k", linewidths=1.2)
@@ -120,8 +182,7 @@ def region_figure(path: Path, grid: Grid, dem_pre: FloatArray, dem_post: FloatAr
     prow = int(np.clip(round((vol.centroid_y - grid.y0) / grid.cell - 0.5), r0, r1 - 1))
     ax.axhline(grid.y0 + (prow + 0.5) * grid.cell, color="k", ls="--", lw=0.8)
     ax.text(ext[0], grid.y0 + (prow + 0.5) * grid.cell, " A", va="bottom", fontsize=9)
-    ax.text(ext[1], grid.y0 + (prow + 0.5) * grid.cell, "A' ", va="bottom", ha="right",
-            fontsize=9)
+    ax.text(ext[1], grid.y0 + (prow + 0.5) * grid.cell, "A' ", va="bottom", ha="right", fontsize=9)
     _world_axes(ax, origin)
     cb = fig.colorbar(im, ax=ax, shrink=0.85, pad=0.02)
     cb.set_label("Elevation change (m)   red = cut, blue = fill")
@@ -132,10 +193,26 @@ def region_figure(path: Path, grid: Grid, dem_pre: FloatArray, dem_post: FloatAr
     axp.plot(xs, zpre, color="0.4", lw=1.5, label="pre (earlier survey)")
     axp.plot(xs, zpost, color="#d95f02", lw=1.5, label="post (later survey, registered)")
     inrow = regions.label[prow, c0:c1] == vol.id
-    axp.fill_between(xs, zpre, zpost, where=inrow & (zpost < zpre), color="#d7301f", alpha=0.4,
-                     label="cut", interpolate=True)
-    axp.fill_between(xs, zpre, zpost, where=inrow & (zpost >= zpre), color="#2166ac",
-                     alpha=0.4, label="fill", interpolate=True)
+    axp.fill_between(
+        xs,
+        zpre,
+        zpost,
+        where=inrow & (zpost < zpre),
+        color="#d7301f",
+        alpha=0.4,
+        label="cut",
+        interpolate=True,
+    )
+    axp.fill_between(
+        xs,
+        zpre,
+        zpost,
+        where=inrow & (zpost >= zpre),
+        color="#2166ac",
+        alpha=0.4,
+        label="fill",
+        interpolate=True,
+    )
     axp.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v + origin[0]:,.0f}"))
     axp.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v + origin[2]:,.1f}"))
     axp.set_xlabel("Easting (m)")
@@ -146,10 +223,13 @@ def region_figure(path: Path, grid: Grid, dem_pre: FloatArray, dem_post: FloatAr
     axp.tick_params(axis="x", labelrotation=30)
 
     note = "   (reaches the data edge: may be incomplete)" if vol.truncated else ""
-    fig.suptitle(f"Region {vol.id}:  cut {_fmt_m3(vol.cut_m3)}  ·  fill {_fmt_m3(vol.fill_m3)}"
-                 f"  ·  net {_fmt_m3(vol.net_m3)}  ·  area {vol.area_m2:,.0f} m²  ·  centroid "
-                 f"E {vol.centroid_x + origin[0]:,.1f}  N {vol.centroid_y + origin[1]:,.1f}"
-                 f"{note}", fontsize=10.5)
+    fig.suptitle(
+        f"Region {vol.id}:  cut {_fmt_m3(vol.cut_m3)}  ·  fill {_fmt_m3(vol.fill_m3)}"
+        f"  ·  net {_fmt_m3(vol.net_m3)}  ·  area {vol.area_m2:,.0f} m²  ·  centroid "
+        f"E {vol.centroid_x + origin[0]:,.1f}  N {vol.centroid_y + origin[1]:,.1f}"
+        f"{note}",
+        fontsize=10.5,
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

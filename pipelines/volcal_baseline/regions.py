@@ -22,8 +22,15 @@ class Regions:
     truncated: BoolArray  # per region id (index 0 unused): footprint reaches the data's edge
 
 
-def segment(change: Change, dem_grid: Grid, factor: int, domain: BoolArray, stable: BoolArray,
-            min_area_m2: float, buffer_m: float) -> Regions:
+def segment(
+    change: Change,
+    dem_grid: Grid,
+    factor: int,
+    domain: BoolArray,
+    stable: BoolArray,
+    min_area_m2: float,
+    buffer_m: float,
+) -> Regions:
     """Connected components of significant change, then every DEM cell within ``buffer_m`` of
     a component joins it.
 
@@ -60,8 +67,9 @@ def segment(change: Change, dem_grid: Grid, factor: int, domain: BoolArray, stab
         zeros = np.zeros(dem_grid.shape, dtype=np.int64)
         return Regions(dem_grid, zeros, zeros, 0, np.zeros(1, dtype=bool))
 
-    dist, (ri, ci) = ndimage.distance_transform_edt(seed_label == 0, return_indices=True,
-                                                    sampling=dem_grid.cell)
+    dist, (ri, ci) = ndimage.distance_transform_edt(
+        seed_label == 0, return_indices=True, sampling=dem_grid.cell
+    )
     grown = (dist <= buffer_m) & domain & ~stable
     label = np.where(grown, seed_label[ri, ci], 0)
     sign = np.where(grown, seed_side[ri, ci], 0).astype(np.int64)

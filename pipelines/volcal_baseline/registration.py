@@ -54,7 +54,7 @@ def apply(transform: FloatArray, xyz: FloatArray, chunk: int = 2_000_000) -> Flo
     """``transform`` applied to every point, in place, chunked to bound temporaries."""
     rot, t = transform[:3, :3], transform[:3, 3]
     for s in range(0, len(xyz), chunk):
-        xyz[s:s + chunk] = xyz[s:s + chunk] @ rot.T + t
+        xyz[s : s + chunk] = xyz[s : s + chunk] @ rot.T + t
     return xyz
 
 
@@ -77,8 +77,9 @@ def _rodrigues(omega: FloatArray) -> FloatArray:
 
 def _rot_z(deg: float) -> FloatArray:
     a = math.radians(deg)
-    return np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0],
-                     [0.0, 0.0, 1.0]])
+    return np.array(
+        [[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]]
+    )
 
 
 def _slopes(grid: Grid, xyz: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -97,8 +98,9 @@ def _sample(xyz: FloatArray, n: int, rng: np.random.Generator) -> FloatArray:
     return xyz[np.sort(rng.choice(len(xyz), n, replace=False))]
 
 
-def coarse_align(pre: FloatArray, post: FloatArray, settings: RegistrationSettings,
-                 rng: np.random.Generator) -> FloatArray:
+def coarse_align(
+    pre: FloatArray, post: FloatArray, settings: RegistrationSettings, rng: np.random.Generator
+) -> FloatArray:
     """Heading, plan shift, tilt and height offset that bring ``post`` near ``pre``."""
     a = _sample(pre, 300_000, rng)
     b = _sample(post, 300_000, rng)
@@ -119,8 +121,9 @@ def coarse_align(pre: FloatArray, post: FloatArray, settings: RegistrationSettin
         rot = _rot_z(yaw)
         moved = (b - centre) @ rot.T + centre
         qgx, qgy = _slopes(grid, moved)
-        corr = (signal.fftconvolve(pgx, qgx[::-1, ::-1], mode="full")
-                + signal.fftconvolve(pgy, qgy[::-1, ::-1], mode="full"))
+        corr = signal.fftconvolve(pgx, qgx[::-1, ::-1], mode="full") + signal.fftconvolve(
+            pgy, qgy[::-1, ::-1], mode="full"
+        )
         norm = math.sqrt(float((qgx**2 + qgy**2).sum()) * float((pgx**2 + pgy**2).sum()))
         peak = int(np.argmax(corr))
         score = float(corr.flat[peak]) / max(norm, 1e-12)
@@ -151,8 +154,9 @@ def coarse_align(pre: FloatArray, post: FloatArray, settings: RegistrationSettin
     n = np.array([-coef[1], -coef[2], 1.0])
     n /= np.linalg.norm(n)
     axis = np.cross([0.0, 0.0, 1.0], n)
-    tilt = _rodrigues(axis / max(np.linalg.norm(axis), 1e-15) * math.asin(
-        min(1.0, float(np.linalg.norm(axis)))))
+    tilt = _rodrigues(
+        axis / max(np.linalg.norm(axis), 1e-15) * math.asin(min(1.0, float(np.linalg.norm(axis))))
+    )
     level = _about(tilt, centre, np.array([0.0, 0.0, coef[0]]))
     return level @ plan
 
@@ -169,7 +173,7 @@ def _patches(points: FloatArray, tree: cKDTree, k: int = 30) -> tuple[FloatArray
     spacing = []
     step = 20_000
     for s in range(0, len(points), step):
-        part = points[s:s + step]
+        part = points[s : s + step]
         dist, nb = tree.query(part, k=k, workers=-1)
         spacing.append(dist[:, 1])
         rel = points[nb] - part[:, None, :]
@@ -180,15 +184,21 @@ def _patches(points: FloatArray, tree: cKDTree, k: int = 30) -> tuple[FloatArray
         rhs = np.einsum("mki,mk->mi", design, rel[..., 2])
         sol = np.linalg.solve(normal, rhs[..., None])[..., 0]
         sol[:, 0] += part[:, 2]
-        coefs[s:s + step] = sol
+        coefs[s : s + step] = sol
     return coefs, float(np.median(np.concatenate(spacing)))
 
 
 def _residuals(p: FloatArray, base: FloatArray, c: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Distance of each point to the tangent plane of its patch, and that plane's normal."""
     dx, dy = p[:, 0] - base[:, 0], p[:, 1] - base[:, 1]
-    height = (c[:, 0] + c[:, 1] * dx + c[:, 2] * dy + c[:, 3] * dx * dx + c[:, 4] * dx * dy
-              + c[:, 5] * dy * dy)
+    height = (
+        c[:, 0]
+        + c[:, 1] * dx
+        + c[:, 2] * dy
+        + c[:, 3] * dx * dx
+        + c[:, 4] * dx * dy
+        + c[:, 5] * dy * dy
+    )
     gx = c[:, 1] + 2 * c[:, 3] * dx + c[:, 4] * dy
     gy = c[:, 2] + c[:, 4] * dx + 2 * c[:, 5] * dy
     norm = np.sqrt(1.0 + gx * gx + gy * gy)
@@ -202,9 +212,13 @@ def _motion(transform: FloatArray, points: FloatArray) -> float:
     return float(np.linalg.norm(moved - points, axis=1).max())
 
 
-def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
-             settings: RegistrationSettings, region: BaseGeometry | None = None,
-             ) -> tuple[FloatArray, float, int, bool, float]:
+def fine_icp(
+    source: FloatArray,
+    target: FloatArray,
+    init: FloatArray,
+    settings: RegistrationSettings,
+    region: BaseGeometry | None = None,
+) -> tuple[FloatArray, float, int, bool, float]:
     """Point-to-plane ICP with trimmed residuals. Returns transform, RMSE, iterations,
     converged, inlier fraction.
 
@@ -225,8 +239,14 @@ def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
     thr = max(5.0, 10.0 * spacing)
     transform = init.copy()
     rmse, inliers = math.inf, 0.0
-    corners = np.array([[lo[0], lo[1], centre[2]], [hi[0], lo[1], centre[2]],
-                        [lo[0], hi[1], centre[2]], [hi[0], hi[1], centre[2]]])
+    corners = np.array(
+        [
+            [lo[0], lo[1], centre[2]],
+            [hi[0], lo[1], centre[2]],
+            [lo[0], hi[1], centre[2]],
+            [hi[0], hi[1], centre[2]],
+        ]
+    )
     history: list[FloatArray] = []
     for it in range(1, settings.max_iterations + 1):
         src = source @ transform[:3, :3].T + transform[:3, 3]
@@ -235,8 +255,10 @@ def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
         dist, idx = tree.query(src, k=1, distance_upper_bound=thr, workers=-1)
         ok = np.isfinite(dist)
         if ok.sum() < 100:
-            raise InputError("registration did not converge: the epochs' stable areas do not "
-                             "overlap after coarse alignment")
+            raise InputError(
+                "registration did not converge: the epochs' stable areas do not "
+                "overlap after coarse alignment"
+            )
         p = src[ok]
         r, n = _residuals(p, target[idx[ok]], coefs[idx[ok]])
         sigma = 1.4826 * float(np.median(np.abs(r - np.median(r))))
@@ -255,16 +277,22 @@ def fine_icp(source: FloatArray, target: FloatArray, init: FloatArray,
         # converged once the last step, or the net motion over the last four, is below it.
         tol = max(1e-4, 0.5 * rmse / math.sqrt(max(int(keep.sum()), 1)))
         settled = new_thr >= thr
-        if settled and (_motion(inc, corners) < tol
-                        or (len(history) > 4 and _motion(
-                            transform @ np.linalg.inv(history[-5]), corners) < tol)):
+        if settled and (
+            _motion(inc, corners) < tol
+            or (len(history) > 4 and _motion(transform @ np.linalg.inv(history[-5]), corners) < tol)
+        ):
             return transform, rmse, it, True, inliers
         thr = new_thr
     return transform, rmse, settings.max_iterations, False, inliers
 
 
-def register(pre: FloatArray, post: FloatArray, stable: BaseGeometry,
-             settings: RegistrationSettings, seed: int = 0) -> Registration:
+def register(
+    pre: FloatArray,
+    post: FloatArray,
+    stable: BaseGeometry,
+    settings: RegistrationSettings,
+    seed: int = 0,
+) -> Registration:
     rng = np.random.default_rng(seed)
     coarse = coarse_align(pre, post, settings, rng)
 
@@ -287,23 +315,32 @@ def register(pre: FloatArray, post: FloatArray, stable: BaseGeometry,
     want = int(settings.source_points * len(candidates) / max(in_inner, 1))
     source = _sample(candidates, want, rng)
     if len(target) < 200:
-        raise InputError(f"stable-area polygons miss the 'pre' point cloud "
-                         f"({len(target)} sampled points inside)")
+        raise InputError(
+            f"stable-area polygons miss the 'pre' point cloud ({len(target)} sampled points inside)"
+        )
     if in_inner < 200:
-        raise InputError(f"stable-area polygons miss the 'post' point cloud "
-                         f"({in_inner} sampled points inside)")
+        raise InputError(
+            f"stable-area polygons miss the 'post' point cloud ({in_inner} sampled points inside)"
+        )
 
-    transform, rmse, iters, converged, inliers = fine_icp(source, target, coarse, settings,
-                                                          region=inner)
+    transform, rmse, iters, converged, inliers = fine_icp(
+        source, target, coarse, settings, region=inner
+    )
     if not converged:
-        raise InputError(f"registration did not converge in {iters} ICP iterations "
-                         f"(RMSE {rmse:.3f} m on stable areas)")
+        raise InputError(
+            f"registration did not converge in {iters} ICP iterations "
+            f"(RMSE {rmse:.3f} m on stable areas)"
+        )
     if inliers < settings.min_inlier_fraction:
-        raise InputError(f"registration did not converge: only {inliers:.0%} of stable-area "
-                         f"points of 'post' match 'pre'")
+        raise InputError(
+            f"registration did not converge: only {inliers:.0%} of stable-area "
+            f"points of 'post' match 'pre'"
+        )
     if rmse > settings.max_rmse_m:
-        raise InputError(f"registration did not converge: RMSE {rmse:.3f} m on stable areas "
-                         f"exceeds {settings.max_rmse_m} m")
+        raise InputError(
+            f"registration did not converge: RMSE {rmse:.3f} m on stable areas "
+            f"exceeds {settings.max_rmse_m} m"
+        )
     final = source @ transform[:3, :3].T + transform[:3, 3]
     used = int(shapely.contains_xy(inner, final[:, 0], final[:, 1]).sum())
     return Registration(transform, coarse, rmse, iters, converged, inliers, used, len(target))

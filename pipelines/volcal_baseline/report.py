@@ -31,22 +31,38 @@ def _r(x: float, nd: int = 3) -> float:
     return round(float(x), nd)
 
 
-def build(*, volumes: Sequence[RegionVolume], origin: FloatArray, reg: Registration,
-          change: Change, params: Mapping[str, Any], grid: Mapping[str, Any],
-          m3c2: Mapping[str, Any], counts: Mapping[str, int],
-          headers: Mapping[str, CloudHeader], timings: Mapping[str, float]) -> dict[str, Any]:
+def build(
+    *,
+    volumes: Sequence[RegionVolume],
+    origin: FloatArray,
+    reg: Registration,
+    change: Change,
+    params: Mapping[str, Any],
+    grid: Mapping[str, Any],
+    m3c2: Mapping[str, Any],
+    counts: Mapping[str, int],
+    headers: Mapping[str, CloudHeader],
+    timings: Mapping[str, float],
+) -> dict[str, Any]:
     regions = []
     for v in volumes:
         d = asdict(v)
         d["centroid_x"] = v.centroid_x + float(origin[0])
         d["centroid_y"] = v.centroid_y + float(origin[1])
         regions.append({k: _r(x) if isinstance(x, float) else x for k, x in d.items()})
-    warnings = [f"region {v.id} reaches the edge of the data; its volume may be incomplete"
-                for v in volumes if v.truncated]
+    warnings = [
+        f"region {v.id} reaches the edge of the data; its volume may be incomplete"
+        for v in volumes
+        if v.truncated
+    ]
     return {
         "pipeline": "volcal_baseline",
-        "units": {"length": "m", "area": "m2", "volume": "m3",
-                  "sign": "cut and fill are positive; net = fill - cut"},
+        "units": {
+            "length": "m",
+            "area": "m2",
+            "volume": "m3",
+            "sign": "cut and fill are positive; net = fill - cut",
+        },
         "cut_volume_m3": _r(sum(v.cut_m3 for v in volumes)),
         "fill_volume_m3": _r(sum(v.fill_m3 for v in volumes)),
         "net_volume_m3": _r(sum(v.net_m3 for v in volumes)),
@@ -76,9 +92,16 @@ def build(*, volumes: Sequence[RegionVolume], origin: FloatArray, reg: Registrat
         },
         "grid": {k: _r(x, 4) if isinstance(x, float) else x for k, x in grid.items()},
         "point_counts": dict(counts),
-        "inputs": {slot: {"file": h.path.name, "points": h.point_count,
-                          "point_format": h.point_format, "las_version": h.version,
-                          "compressed": h.compressed} for slot, h in headers.items()},
+        "inputs": {
+            slot: {
+                "file": h.path.name,
+                "points": h.point_count,
+                "point_format": h.point_format,
+                "las_version": h.version,
+                "compressed": h.compressed,
+            }
+            for slot, h in headers.items()
+        },
         "local_origin": [float(x) for x in origin],
         "parameters": dict(params),
         "timings_s": dict(timings),
@@ -95,6 +118,14 @@ def write_csv(path: Path, volumes: Sequence[RegionVolume], origin: FloatArray) -
         w = csv.writer(fh)
         w.writerow(CSV_COLUMNS)
         for v in volumes:
-            w.writerow([v.id, f"{v.area_m2:.2f}", f"{v.cut_m3:.3f}", f"{v.fill_m3:.3f}",
-                        f"{v.net_m3:.3f}", f"{v.centroid_x + origin[0]:.3f}",
-                        f"{v.centroid_y + origin[1]:.3f}"])
+            w.writerow(
+                [
+                    v.id,
+                    f"{v.area_m2:.2f}",
+                    f"{v.cut_m3:.3f}",
+                    f"{v.fill_m3:.3f}",
+                    f"{v.net_m3:.3f}",
+                    f"{v.centroid_x + origin[0]:.3f}",
+                    f"{v.centroid_y + origin[1]:.3f}",
+                ]
+            )

@@ -30,12 +30,14 @@ from .grid import FloatArray
 UTM_ORIGIN = (500_000.0, 5_000_000.0, 250.0)
 DEFAULT_VOLUMES = (200.0, 500.0, 900.0, 2_000.0, 5_000.0, 20_000.0)
 # A UTM zone 33N WKT, so GIS tools opening the shapefile see a metric CRS.
-_PRJ = ('PROJCS["WGS_1984_UTM_Zone_33N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",'
-        'SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],'
-        'UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
-        'PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],'
-        'PARAMETER["Central_Meridian",15.0],PARAMETER["Scale_Factor",0.9996],'
-        'PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]')
+_PRJ = (
+    'PROJCS["WGS_1984_UTM_Zone_33N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",'
+    'SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],'
+    'UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
+    'PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],'
+    'PARAMETER["Central_Meridian",15.0],PARAMETER["Scale_Factor",0.9996],'
+    'PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]'
+)
 
 
 @dataclass(frozen=True)
@@ -124,15 +126,25 @@ class Terrain:
 
     def __init__(self, size: float, rng: np.random.Generator) -> None:
         self.size = size
-        self.hills = [(rng.uniform(0, size), rng.uniform(0, size), rng.uniform(-12, 12),
-                       rng.uniform(0.12, 0.25) * size) for _ in range(7)]
+        self.hills = [
+            (
+                rng.uniform(0, size),
+                rng.uniform(0, size),
+                rng.uniform(-12, 12),
+                rng.uniform(0.12, 0.25) * size,
+            )
+            for _ in range(7)
+        ]
         self.phase = rng.uniform(0, 2 * math.pi, 2)
         self.tilt = rng.uniform(-0.03, 0.03, 2)
 
     def z(self, x: FloatArray, y: FloatArray) -> FloatArray:
         s = self.size
-        z = 3.0 * np.sin(2 * math.pi * x / (0.45 * s) + self.phase[0]) * np.cos(
-            2 * math.pi * y / (0.55 * s) + self.phase[1])
+        z = (
+            3.0
+            * np.sin(2 * math.pi * x / (0.45 * s) + self.phase[0])
+            * np.cos(2 * math.pi * y / (0.55 * s) + self.phase[1])
+        )
         z += self.tilt[0] * x + self.tilt[1] * y
         for hx, hy, amp, sig in self.hills:
             z += amp * np.exp(-((x - hx) ** 2 + (y - hy) ** 2) / (2 * sig**2))
@@ -143,21 +155,35 @@ def stable_polygons(size: float) -> list[Polygon]:
     """Four corner patches and an L-shaped strip along the south edge, in local metres."""
     a = 0.16 * size
     m = 0.02 * size
-    corners = [Polygon([(m, m), (m + a, m), (m + a, m + a), (m, m + a)]),
-               Polygon([(size - m - a, m), (size - m, m), (size - m, m + a),
-                        (size - m - a, m + a)]),
-               Polygon([(m, size - m - a), (m + a, size - m - a), (m + a, size - m),
-                        (m, size - m)]),
-               Polygon([(size - m - a, size - m - a), (size - m, size - m - a),
-                        (size - m, size - m), (size - m - a, size - m)])]
-    strip = Polygon([(size / 2 - a, m), (size / 2 + a, m), (size / 2 + a, m + 0.5 * a),
-                     (size / 2 - 0.25 * a, m + 0.5 * a), (size / 2 - 0.25 * a, m + 1.2 * a),
-                     (size / 2 - a, m + 1.2 * a)])
+    corners = [
+        Polygon([(m, m), (m + a, m), (m + a, m + a), (m, m + a)]),
+        Polygon([(size - m - a, m), (size - m, m), (size - m, m + a), (size - m - a, m + a)]),
+        Polygon([(m, size - m - a), (m + a, size - m - a), (m + a, size - m), (m, size - m)]),
+        Polygon(
+            [
+                (size - m - a, size - m - a),
+                (size - m, size - m - a),
+                (size - m, size - m),
+                (size - m - a, size - m),
+            ]
+        ),
+    ]
+    strip = Polygon(
+        [
+            (size / 2 - a, m),
+            (size / 2 + a, m),
+            (size / 2 + a, m + 0.5 * a),
+            (size / 2 - 0.25 * a, m + 0.5 * a),
+            (size / 2 - 0.25 * a, m + 1.2 * a),
+            (size / 2 - a, m + 1.2 * a),
+        ]
+    )
     return [*corners, strip]
 
 
-def place_features(cfg: SurveyConfig, stable: shapely.Geometry,
-                   rng: np.random.Generator) -> list[Feature]:
+def place_features(
+    cfg: SurveyConfig, stable: shapely.Geometry, rng: np.random.Generator
+) -> list[Feature]:
     size = cfg.size_m
     # Keep clear of the survey edge even after the worst misalignment (a 2 deg turn moves the
     # corners by ~size/40) and of the stable areas by a margin wider than any region buffer.
@@ -175,8 +201,9 @@ def place_features(cfg: SurveyConfig, stable: shapely.Geometry,
             cx, cy = rng.uniform(edge + proto.radius, size - edge - proto.radius, 2)
             if shapely.distance(stable, shapely.Point(cx, cy)) < proto.radius + gap:
                 continue
-            if all(math.hypot(cx - f.cx, cy - f.cy) > f.radius + proto.radius + gap
-                   for f in placed):
+            if all(
+                math.hypot(cx - f.cx, cy - f.cy) > f.radius + proto.radius + gap for f in placed
+            ):
                 placed.append(feature_for_volume(vol, kind, shp, float(cx), float(cy)))
                 break
         else:
@@ -200,8 +227,13 @@ def misalignment(cfg: SurveyConfig, centre: FloatArray, rng: np.random.Generator
     return t
 
 
-def _write_las(path: Path, xyz: FloatArray, origin: tuple[float, float, float],
-               point_format: int, rng: np.random.Generator) -> None:
+def _write_las(
+    path: Path,
+    xyz: FloatArray,
+    origin: tuple[float, float, float],
+    point_format: int,
+    rng: np.random.Generator,
+) -> None:
     version = "1.4" if point_format >= 6 else "1.2"
     header = laspy.LasHeader(point_format=point_format, version=version)
     header.offsets = np.array(origin)
@@ -214,8 +246,9 @@ def _write_las(path: Path, xyz: FloatArray, origin: tuple[float, float, float],
     las.write(str(path))
 
 
-def write_shapefile(base: Path, polys: Sequence[Polygon], origin: tuple[float, float, float],
-                    prj: bool = True) -> None:
+def write_shapefile(
+    base: Path, polys: Sequence[Polygon], origin: tuple[float, float, float], prj: bool = True
+) -> None:
     with shapefile.Writer(str(base), shapeType=shapefile.POLYGON) as w:
         w.field("name", "C", size=20)
         for i, poly in enumerate(polys):
@@ -252,8 +285,9 @@ def generate(out: Path, cfg: SurveyConfig) -> Truth:
     _write_las(out / cfg.pre_name, pre, cfg.origin, cfg.pre_format, rng)
     del pre
     post = sample(cfg.post_points or cfg.points, with_changes=True)
-    centre = np.array([size / 2, size / 2, float(terrain.z(np.array([size / 2]),
-                                                           np.array([size / 2]))[0])])
+    centre = np.array(
+        [size / 2, size / 2, float(terrain.z(np.array([size / 2]), np.array([size / 2]))[0])]
+    )
     mis = misalignment(cfg, centre, rng)
     post = post @ mis[:3, :3].T + mis[:3, 3]
     _write_las(out / cfg.post_name, post, cfg.origin, cfg.post_format, rng)
@@ -265,8 +299,16 @@ def generate(out: Path, cfg: SurveyConfig) -> Truth:
     shift[:3, 3] = cfg.origin
     world = shift @ mis @ np.linalg.inv(shift)
     truth = Truth(
-        features=[{**asdict(f), "cx": f.cx + cfg.origin[0], "cy": f.cy + cfg.origin[1],
-                   "volume_m3": f.volume, "net_m3": f.signed_volume} for f in features],
+        features=[
+            {
+                **asdict(f),
+                "cx": f.cx + cfg.origin[0],
+                "cy": f.cy + cfg.origin[1],
+                "volume_m3": f.volume,
+                "net_m3": f.signed_volume,
+            }
+            for f in features
+        ],
         cut_volume_m3=sum(f.volume for f in features if f.kind == "pit"),
         fill_volume_m3=sum(f.volume for f in features if f.kind == "mound"),
         net_volume_m3=sum(f.signed_volume for f in features),
@@ -278,8 +320,10 @@ def generate(out: Path, cfg: SurveyConfig) -> Truth:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipelines.volcal_baseline.synthetic",
-                                 description="Write a synthetic survey with ground truth.")
+    ap = argparse.ArgumentParser(
+        prog="python -m pipelines.volcal_baseline.synthetic",
+        description="Write a synthetic survey with ground truth.",
+    )
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--points", type=int, default=1_000_000, help="points in the pre epoch")
     ap.add_argument("--post-points", type=int, default=None, help="points in the post epoch")
@@ -287,20 +331,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--noise", type=float, default=0.03, help="noise std per axis, m")
     ap.add_argument("--shift", type=float, default=0.0, help="misalignment shift, m")
     ap.add_argument("--rotation", type=float, default=0.0, help="misalignment rotation, deg")
-    ap.add_argument("--volumes", type=str, default=",".join(str(v) for v in DEFAULT_VOLUMES),
-                    help="comma-separated feature volumes, m3 (pits and mounds alternate)")
+    ap.add_argument(
+        "--volumes",
+        type=str,
+        default=",".join(str(v) for v in DEFAULT_VOLUMES),
+        help="comma-separated feature volumes, m3 (pits and mounds alternate)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pre-name", default="pre.las")
     ap.add_argument("--post-name", default="post.laz")
     a = ap.parse_args(argv)
-    cfg = SurveyConfig(points=a.points, post_points=a.post_points, size_m=a.size,
-                       noise_m=a.noise, shift_m=a.shift, rotation_deg=a.rotation,
-                       volumes=tuple(float(v) for v in a.volumes.split(",") if v),
-                       seed=a.seed, pre_name=a.pre_name, post_name=a.post_name)
+    cfg = SurveyConfig(
+        points=a.points,
+        post_points=a.post_points,
+        size_m=a.size,
+        noise_m=a.noise,
+        shift_m=a.shift,
+        rotation_deg=a.rotation,
+        volumes=tuple(float(v) for v in a.volumes.split(",") if v),
+        seed=a.seed,
+        pre_name=a.pre_name,
+        post_name=a.post_name,
+    )
     truth = generate(a.out, cfg)
-    print(json.dumps({"cut_volume_m3": truth.cut_volume_m3,
-                      "fill_volume_m3": truth.fill_volume_m3,
-                      "net_volume_m3": truth.net_volume_m3}))
+    print(
+        json.dumps(
+            {
+                "cut_volume_m3": truth.cut_volume_m3,
+                "fill_volume_m3": truth.fill_volume_m3,
+                "net_volume_m3": truth.net_volume_m3,
+            }
+        )
+    )
     return 0
 
 

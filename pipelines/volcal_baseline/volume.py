@@ -43,8 +43,18 @@ def region_volumes(regions: Regions, diff: FloatArray) -> list[RegionVolume]:
     np.minimum.at(lo, lab, d)
     np.maximum.at(hi, lab, d)
     # "+ 0.0" turns the -0.0 of an empty cut sum into 0.0 for the reports.
-    return [RegionVolume(i, float(cells[i] * cell_area), float(cut[i]) + 0.0,
-                         float(fill[i]) + 0.0, float(fill[i] - cut[i]) + 0.0, float(cx[i]),
-                         float(cy[i]), float(-lo[i]) + 0.0, float(hi[i]) + 0.0,
-                         bool(regions.truncated[i]))
-            for i in range(1, n)]
+    return [
+        RegionVolume(
+            i,
+            float(cells[i] * cell_area),
+            float(cut[i]) + 0.0,
+            float(fill[i]) + 0.0,
+            float(fill[i] - cut[i]) + 0.0,
+            float(cx[i]),
+            float(cy[i]),
+            float(-lo[i]) + 0.0,
+            float(hi[i]) + 0.0,
+            bool(regions.truncated[i]),
+        )
+        for i in range(1, n)
+    ]

@@ -40,8 +40,15 @@ def env(stack: Any, tmp_path: Path) -> dict[str, str]:
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [*CLI, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def json_of(proc: subprocess.CompletedProcess[str]) -> Any:
@@ -61,15 +68,26 @@ def test_submit_wait_then_results_download_and_list(env: dict[str, str], tmp_pat
     first, second = tmp_path / "first.bin", tmp_path / "second.dat"
     sums = {"first": random_file(first, 3 * MiB + 5, 11), "second": random_file(second, 1000, 12)}
 
-    proc = cli(env, "submit", "checksum", "--first", str(first), "--second", str(second),
-               "--wait", "--json")
+    proc = cli(
+        env,
+        "submit",
+        "checksum",
+        "--first",
+        str(first),
+        "--second",
+        str(second),
+        "--wait",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     task = json_of(proc)
     assert task["status"] == "done"
     results = {r["name"]: r for r in task["results"]}
     checksums = json.loads(requests.get(results["checksums.json"]["url"], timeout=30).content)
-    assert checksums == {"first": {"sha256": sums["first"], "bytes": 3 * MiB + 5},
-                         "second": {"sha256": sums["second"], "bytes": 1000}}
+    assert checksums == {
+        "first": {"sha256": sums["first"], "bytes": 3 * MiB + 5},
+        "second": {"sha256": sums["second"], "bytes": 1000},
+    }
     # Uploads complete: nothing is left to resume.
     store = json.loads((Path(env["ORCHESTRATOR_CACHE_DIR"]) / "uploads.json").read_text())
     assert store == {"submissions": {}, "uploads": {}}
@@ -125,9 +143,14 @@ def test_interrupted_upload_resumes_on_rerun(
     # while bytes stream (-progress-hooks-interval=1s), so query_task shows progress within
     # about 2 s of the first byte. The rate cap makes the whole file take 60 s, so the upload
     # is certainly mid-file then; the wait is for that event, not for a time.
-    proc = subprocess.Popen([*CLI, *command, "--max-rate", "1", "--json"],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [*CLI, *command, "--max-rate", "1", "--json"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         task_id = _wait_for_submission(cache, proc)
         mid = client.wait_for(task_id, lambda t: t["inputs"]["first"]["bytes_received"] > 0, 50)
@@ -142,8 +165,11 @@ def test_interrupted_upload_resumes_on_rerun(
     assert "Run the same command again to resume" in " ".join(err.split())
 
     # The upload stays on the tus server where it stopped, and its URL in the memory.
-    (remembered,) = [u["url"] for u in json.loads((cache / "uploads.json").read_text())
-                     ["uploads"].values() if u["slot"] == "first"]
+    (remembered,) = [
+        u["url"]
+        for u in json.loads((cache / "uploads.json").read_text())["uploads"].values()
+        if u["slot"] == "first"
+    ]
     head = requests.head(remembered, headers={"Tus-Resumable": "1.0.0"}, timeout=10)
     offset = int(head.headers["Upload-Offset"])
     assert 0 < offset < size
@@ -161,8 +187,10 @@ def test_interrupted_upload_resumes_on_rerun(
     assert task["inputs"]["first"]["bytes_received"] == size
     results = {r["name"]: r for r in task["results"]}
     checksums = json.loads(requests.get(results["checksums.json"]["url"], timeout=30).content)
-    assert checksums == {"first": {"sha256": sums["first"], "bytes": size},
-                         "second": {"sha256": sums["second"], "bytes": 77}}
+    assert checksums == {
+        "first": {"sha256": sums["first"], "bytes": size},
+        "second": {"sha256": sums["second"], "bytes": 77},
+    }
 
 
 def test_kill_a_running_task_while_watching(
@@ -172,17 +200,37 @@ def test_kill_a_running_task_while_watching(
     random_file(a, 100, 31)
     random_file(b, 100, 32)
     # tick_s prints a line a second and keeps the task running long enough to kill it.
-    proc = cli(env, "submit", "checksum", "--first", str(a), "--second", str(b),
-               "--param", "tick_s=300", "--json")
+    proc = cli(
+        env,
+        "submit",
+        "checksum",
+        "--first",
+        str(a),
+        "--second",
+        str(b),
+        "--param",
+        "tick_s=300",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     task_id = json_of(proc)["task_id"]
     assert json_of(proc)["params"]["tick_s"] == 300  # k=v parsed as JSON: a number
 
-    watch = subprocess.Popen([*CLI, "watch", task_id], env=env, cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = subprocess.Popen(
+        [*CLI, "watch", task_id],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     watched: dict[str, str] = {}
-    reader = threading.Thread(target=lambda: watched.update(
-        zip(("out", "err"), watch.communicate(timeout=120), strict=True)), daemon=True)
+    reader = threading.Thread(
+        target=lambda: watched.update(
+            zip(("out", "err"), watch.communicate(timeout=120), strict=True)
+        ),
+        daemon=True,
+    )
     reader.start()
     try:
         client.wait_for(task_id, lambda t: t["status"] == "running", 120)
@@ -215,8 +263,9 @@ def test_bad_input(env: dict[str, str], tmp_path: Path) -> None:
     assert "unknown pipeline 'no_such_pipeline'" in unknown.stderr
     assert unknown.stdout == ""
 
-    missing = cli(env, "submit", "checksum", "--first", str(tmp_path / "nope.bin"),
-                  "--second", str(f))
+    missing = cli(
+        env, "submit", "checksum", "--first", str(tmp_path / "nope.bin"), "--second", str(f)
+    )
     assert missing.returncode == 2
     assert "no such file" in missing.stderr
 
@@ -230,8 +279,18 @@ def test_bad_input(env: dict[str, str], tmp_path: Path) -> None:
     assert down.returncode == 5
 
     # The API judges the webhook URL: its 422 is exit 4 with its message.
-    hook = cli(env, "submit", "checksum", "--first", str(f), "--second", str(f),
-               "--notify-url", "ftp://x", "--json")
+    hook = cli(
+        env,
+        "submit",
+        "checksum",
+        "--first",
+        str(f),
+        "--second",
+        str(f),
+        "--notify-url",
+        "ftp://x",
+        "--json",
+    )
     assert hook.returncode == 4, hook.stderr
     assert "notify_url: must be an absolute http:// or https:// URL" in hook.stderr
     assert hook.stdout == ""
@@ -242,8 +301,7 @@ def test_workers_and_pipelines(env: dict[str, str], stack: Any) -> None:
     assert workers.returncode == 0, workers.stderr
     assert any(w["state"] == "up" for w in json_of(workers))
 
-    r = requests.get(f"{stack.api_url}/pipelines", headers={"X-API-Key": stack.api_key},
-                     timeout=10)
+    r = requests.get(f"{stack.api_url}/pipelines", headers={"X-API-Key": stack.api_key}, timeout=10)
     if r.status_code == 404:
         pipelines = cli(env, "pipelines")
         assert pipelines.returncode == 4 and "GET /pipelines" in pipelines.stderr
@@ -281,8 +339,9 @@ def test_python_client(stack: Any, tmp_path: Path) -> None:
             self.offsets[slot].append(offset)
 
     seen = Seen()
-    urls = upload_all(jobs, ResumeStore(tmp_path / "u.json"), seen,
-                      Options(parallel=2, chunk_size=MiB))
+    urls = upload_all(
+        jobs, ResumeStore(tmp_path / "u.json"), seen, Options(parallel=2, chunk_size=MiB)
+    )
     assert set(urls) == {"first", "second"}
     assert seen.offsets["first"][0] == 0 and seen.offsets["first"][-1] == 2 * MiB + 1
     assert seen.offsets["first"] == sorted(seen.offsets["first"])
@@ -302,8 +361,10 @@ def test_python_client(stack: Any, tmp_path: Path) -> None:
         "first": {"sha256": sums["first"], "bytes": 2 * MiB + 1},
         "second": {"sha256": sums["second"], "bytes": 10},
     }
-    assert list(client.logs(task["task_id"], follow=False)) == \
-        saved["logs.txt"].path.read_text().splitlines()
+    assert (
+        list(client.logs(task["task_id"], follow=False))
+        == saved["logs.txt"].path.read_text().splitlines()
+    )
     assert task["task_id"] in {t["task_id"] for t in client.list_tasks(limit=300, page_size=7)}
     with pytest.raises(Conflict):
         client.kill_task(task["task_id"])
@@ -314,16 +375,32 @@ def test_shapefile_parts_found_beside_the_shp(env: dict[str, str], tmp_path: Pat
     site = tmp_path / "site"
     site.mkdir()
     generate(site, SURVEY)
-    assert {p.name for p in site.glob("stable.*")} == {"stable.shp", "stable.shx", "stable.dbf",
-                                                        "stable.prj"}
-    proc = cli(env, "submit", "volcal_baseline", "--pre", str(site / "pre.las"),
-               "--post", str(site / "post.laz"), "--shp", str(site / "stable.shp"),
-               "--wait", "--json", timeout=660)
+    assert {p.name for p in site.glob("stable.*")} == {
+        "stable.shp",
+        "stable.shx",
+        "stable.dbf",
+        "stable.prj",
+    }
+    proc = cli(
+        env,
+        "submit",
+        "volcal_baseline",
+        "--pre",
+        str(site / "pre.las"),
+        "--post",
+        str(site / "post.laz"),
+        "--shp",
+        str(site / "stable.shp"),
+        "--wait",
+        "--json",
+        timeout=660,
+    )
     assert proc.returncode == 0, proc.stderr
     task = json_of(proc)
     assert task["status"] == "done", task
     assert {slot: i["done"] for slot, i in task["inputs"].items()} == dict.fromkeys(
-        ("pre", "post", "shp", "shx", "dbf", "prj"), True)
+        ("pre", "post", "shp", "shx", "dbf", "prj"), True
+    )
 
     out = tmp_path / "out"
     got = cli(env, "results", task["task_id"], "--download", str(out), "--json")

@@ -68,9 +68,7 @@ def test_live_log_metrics_and_listing_of_a_real_task(
         f = tmp_path / f"{slot}.txt"
         f.write_text(f"{slot} input\n")
         tus_upload(task["upload_urls"][slot], f)
-    running = client.wait_for(
-        task_id, lambda t: t["status"] in ("running", "done", "error"), 120
-    )
+    running = client.wait_for(task_id, lambda t: t["status"] in ("running", "done", "error"), 120)
     assert running["status"] == "running", running  # it sleeps SLEEP_S s: caught running
 
     # Follow the log while the task runs; it must end by itself when the run is over.
@@ -114,10 +112,16 @@ def test_live_log_metrics_and_listing_of_a_real_task(
         after, "orchestrator_task_duration_seconds_count", pipeline="checksum", status="done"
     )
     assert done_after >= done_before + 1
-    assert metric(
-        after, "orchestrator_task_duration_seconds_bucket",
-        pipeline="checksum", status="done", le="+Inf",
-    ) == done_after
+    assert (
+        metric(
+            after,
+            "orchestrator_task_duration_seconds_bucket",
+            pipeline="checksum",
+            status="done",
+            le="+Inf",
+        )
+        == done_after
+    )
     assert metric(after, "orchestrator_upload_to_start_seconds_count", pipeline="checksum") >= 1
     assert metric(after, "orchestrator_workers", state="up") >= 1
     assert metric(after, "orchestrator_hook_calls_total", hook="post-finish") >= 1
@@ -129,9 +133,7 @@ def test_live_log_metrics_and_listing_of_a_real_task(
     assert row["status"] == "done" and row["finished_at"] and row["queue"] == "default"
 
 
-def test_log_lines_arrive_while_the_container_prints_them(
-    client: Client, tmp_path: Path
-) -> None:
+def test_log_lines_arrive_while_the_container_prints_them(client: Client, tmp_path: Path) -> None:
     """The checksum test aid ``tick_s`` prints "tick N" once a second: each line must reach the
     follower about when it is printed, not all at once at the end."""
     ticks = 4

@@ -37,13 +37,9 @@ def fleet_hosts(stack: Stack) -> Iterator[tuple[list[fleet.FakeHost], fleet.Subm
     queue = f"fleet-test-{uuid.uuid4().hex[:8]}"
     # One slot per worker: a task at a time, so that a busy host leaves the next to the other.
     worker_env = {"WORKER_QUEUES": queue, "WORKER_SLOTS": "1"}
-    submitter = fleet.Submitter(
-        stack.api_url, stack.api_key, stack.env["DATABASE_URL"], queue
-    )
+    submitter = fleet.Submitter(stack.api_url, stack.api_key, stack.env["DATABASE_URL"], queue)
     try:
-        with fleet.fake_hosts(
-            HOSTS, stack.env, stack.datadir, extra_env=worker_env
-        ) as hosts:
+        with fleet.fake_hosts(HOSTS, stack.env, stack.datadir, extra_env=worker_env) as hosts:
             try:
                 fleet.wait_registered(stack.env["REDIS_URL"], HOSTS)
             except fleet.FleetError as exc:
@@ -70,7 +66,10 @@ def wait_rows(
 def containers_of(task_id: str) -> list[str]:
     done = subprocess.run(
         ["docker", "ps", "-q", "--filter", f"label={fleet.LABEL_TASK}={task_id}"],
-        capture_output=True, text=True, check=False, timeout=30,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
     )
     return done.stdout.split()
 
@@ -82,7 +81,9 @@ def test_namespaces_reach_only_their_gateway(
     for host in hosts:
         assert host.worker_alive(), host.log_tail()
         addrs = subprocess.run(
-            ["ip", "-n", host.netns, "-4", "-o", "addr"], capture_output=True, text=True,
+            ["ip", "-n", host.netns, "-4", "-o", "addr"],
+            capture_output=True,
+            text=True,
             check=True,
         ).stdout
         assert f"{host.address}/30" in addrs
@@ -95,11 +96,15 @@ def test_namespaces_reach_only_their_gateway(
         )
         inside = ["ip", "netns", "exec", host.netns, "python3", "-c"]
         probe = subprocess.run(
-            [*inside, connect.format("127.0.0.1", port)], capture_output=True, text=True,
+            [*inside, connect.format("127.0.0.1", port)],
+            capture_output=True,
+            text=True,
             check=False,
         )
         via_gateway = subprocess.run(
-            [*inside, connect.format(host.gateway, port)], capture_output=True, text=True,
+            [*inside, connect.format(host.gateway, port)],
+            capture_output=True,
+            text=True,
             check=False,
         )
         assert via_gateway.returncode == 0, via_gateway.stderr
@@ -149,16 +154,19 @@ def test_killing_a_host_mid_task_moves_the_task(
     while True:
         row = submitter.row(item.task_id)
         elapsed = time.monotonic() - killed_at
-        if rerun_s is None and row["status"] == "running" and (
-            fleet.worker_host(row["worker_id"]) == survivor.name
+        if (
+            rerun_s is None
+            and row["status"] == "running"
+            and (fleet.worker_host(row["worker_id"]) == survivor.name)
         ):
             rerun_s = elapsed
         if row["status"] in TERMINAL:
             break
         assert elapsed < RECOVERY_BOUND_S + 30, f"no recovery after {elapsed:.0f} s: {row}"
         time.sleep(0.2)
-    print(f"host killed → running on {survivor.name}: {rerun_s} s; → {row['status']}: "
-          f"{elapsed:.1f} s")
+    print(
+        f"host killed → running on {survivor.name}: {rerun_s} s; → {row['status']}: {elapsed:.1f} s"
+    )
     assert elapsed <= RECOVERY_BOUND_S, f"recovery took {elapsed:.1f} s: {row}"
     if row["status"] == "error":
         assert row["reason"], row  # the retry bound: an error must say why

@@ -283,8 +283,7 @@ def test_task_list_shows_the_finished_task_and_links_to_it(
     )
     page.click("#first")
     page.wait_for_function(
-        f"() => document.querySelector('#rows tr[data-task]').dataset.task"
-        f" === {json.dumps(newest)}"
+        f"() => document.querySelector('#rows tr[data-task]').dataset.task === {json.dumps(newest)}"
     )
 
     page.goto(client.api_url + "/tasks.html?status=done&pipeline=checksum")

@@ -395,7 +395,6 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-
 def _explain(exc: DockerException) -> str:
     if isinstance(exc, APIError):
         return str(exc.explanation or exc)

@@ -80,12 +80,25 @@ def api_container(stack: Stack, app_images: dict[str, str]) -> Iterator[str]:
     port = free_port()
     name = f"orch-image-test-api-{os.getpid()}"
     started = docker(
-        "run", "-d", "--rm", "--name", name, "--network", "host",
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        name,
+        "--network",
+        "host",
         # Its own internal hook listener too: the stack's API holds HOOK_PORT on this network.
         *env_args({**settings_env(stack), "HOOK_PORT": str(free_port())}),
         app_images["api"],
         # The image's own command, but on loopback and the free port: `serve` migrates first.
-        "python", "-m", "orchestrator", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "python",
+        "-m",
+        "orchestrator",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
     )
     assert started.returncode == 0, started.stderr
     url = f"http://127.0.0.1:{port}"
@@ -107,9 +120,7 @@ def api_container(stack: Stack, app_images: dict[str, str]) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def worker_container(
-    stack: Stack, app_images: dict[str, str]
-) -> Iterator[tuple[str, str]]:
+def worker_container(stack: Stack, app_images: dict[str, str]) -> Iterator[tuple[str, str]]:
     """The worker image on a queue of its own; yields (container name, queue)."""
     queue = f"image-test-{uuid.uuid4().hex[:8]}"
     # A host path bind-mounted at the same path: the pipeline containers this worker starts are
@@ -125,12 +136,20 @@ def worker_container(
         "WORKER_SLOTS": "1",
     }
     started = docker(
-        "run", "-d", "--name", name, "--network", "host",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "host",
         # Its own host name, as any container has: the worker's identity and the owner label of
         # its pipeline containers (its orphan sweep only touches containers of its own host).
-        "--hostname", WORKER_HOSTNAME,
-        "-v", "/var/run/docker.sock:/var/run/docker.sock",
-        "-v", f"{work_dir}:{work_dir}",
+        "--hostname",
+        WORKER_HOSTNAME,
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        "-v",
+        f"{work_dir}:{work_dir}",
         *env_args(env),
         app_images["worker"],
     )
@@ -145,9 +164,12 @@ def test_api_image_answers_and_creates_tasks(api_container: str, stack: Stack) -
     health = requests.get(f"{api_container}/health", timeout=10)
     assert health.status_code == 200, health.text
     headers = {"X-API-Key": stack.api_key}
-    assert requests.post(
-        f"{api_container}/create_task", json={"pipeline": "checksum"}, timeout=10
-    ).status_code == 401
+    assert (
+        requests.post(
+            f"{api_container}/create_task", json={"pipeline": "checksum"}, timeout=10
+        ).status_code
+        == 401
+    )
     r = requests.post(
         f"{api_container}/create_task", json={"pipeline": "checksum"}, headers=headers, timeout=30
     )
@@ -228,8 +250,16 @@ def test_worker_image_completes_a_checksum_task(
 
 def test_app_images_rebuild_only_when_their_sources_change(tmp_path: Path) -> None:
     """`make images` skips the api/worker build when nothing they are built from changed."""
-    for rel in ("Dockerfile", "pyproject.toml", "README.md", "worker/job.py", "hooks/a.py",
-                "orchestrator/app.py", "pipelines/spec.py", "docs/x.md"):
+    for rel in (
+        "Dockerfile",
+        "pyproject.toml",
+        "README.md",
+        "worker/job.py",
+        "hooks/a.py",
+        "orchestrator/app.py",
+        "pipelines/spec.py",
+        "docs/x.md",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(rel)
     before = images.app_source_hash(tmp_path)

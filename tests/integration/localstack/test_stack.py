@@ -24,18 +24,34 @@ from orchestrator.settings import Settings, split_endpoint
 from tests.conftest import Stack
 
 REQUIRED = (
-    "DATABASE_URL", "REDIS_URL", "S3_ENDPOINT", "S3_PUBLIC_ENDPOINT", "S3_ACCESS_KEY",
-    "S3_SECRET_KEY", "S3_REGION", "UPLOADS_BUCKET", "RESULTS_BUCKET", "TUS_PUBLIC_URL",
-    "HOOK_SECRET", "UPLOAD_TOKEN_SECRET", "API_KEY", "EXECUTOR", "WORKER_QUEUES",
-    "WORKER_WORK_DIR", "API_URL",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "S3_ENDPOINT",
+    "S3_PUBLIC_ENDPOINT",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_REGION",
+    "UPLOADS_BUCKET",
+    "RESULTS_BUCKET",
+    "TUS_PUBLIC_URL",
+    "HOOK_SECRET",
+    "UPLOAD_TOKEN_SECRET",
+    "API_KEY",
+    "EXECUTOR",
+    "WORKER_QUEUES",
+    "WORKER_WORK_DIR",
+    "API_URL",
 )
 
 
 def minio_client(stack: Stack) -> Minio:
     host, secure = split_endpoint(stack.s3_endpoint)
     return Minio(
-        host, access_key=stack.env["S3_ACCESS_KEY"], secret_key=stack.env["S3_SECRET_KEY"],
-        secure=secure, region=stack.env["S3_REGION"],
+        host,
+        access_key=stack.env["S3_ACCESS_KEY"],
+        secret_key=stack.env["S3_SECRET_KEY"],
+        secure=secure,
+        region=stack.env["S3_REGION"],
     )
 
 

@@ -73,8 +73,12 @@ def test_source_hash_follows_the_pipeline_and_the_shared_spec(tmp_path: Path) ->
 
 def test_build_context_leaves_out_venv_and_stack_data(tmp_path: Path) -> None:
     _pipeline(tmp_path, "demo")
-    junks = (".venv/lib/x.py", ".stack/pg/data/PG_VERSION", "orchestrator/web/node_modules/m.js",
-             ".bin/tusd")
+    junks = (
+        ".venv/lib/x.py",
+        ".stack/pg/data/PG_VERSION",
+        "orchestrator/web/node_modules/m.js",
+        ".bin/tusd",
+    )
     for junk in junks:
         (tmp_path / junk).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / junk).write_text("x")
@@ -87,8 +91,9 @@ def test_build_context_leaves_out_venv_and_stack_data(tmp_path: Path) -> None:
         names = set(tar.getnames())
     assert "pipelines/demo/Dockerfile" in names and "pipelines/spec.py" in names
     assert f"{images.HOST_CA_DIR}/corp.crt" in names
-    assert not any(n.startswith((".venv", ".stack", "ctx.tar", ".bin")) or "node_modules" in n
-                   for n in names)
+    assert not any(
+        n.startswith((".venv", ".stack", "ctx.tar", ".bin")) or "node_modules" in n for n in names
+    )
 
 
 class Flaky(Service):
@@ -103,8 +108,13 @@ def test_a_crash_looping_child_is_restarted_with_backoff_then_given_up(
     profile.datadir.mkdir()
     ctx = Context(profile, Secrets.generate(), {}, dict(os.environ))
     sup = supervisor.Supervisor(ctx)
-    child = Child("flaky", ["sh", "-c", "echo boom; exit 3"], env=dict(os.environ),
-                  log_path=profile.log("flaky"), cwd=tmp_path)
+    child = Child(
+        "flaky",
+        ["sh", "-c", "echo boom; exit 3"],
+        env=dict(os.environ),
+        log_path=profile.log("flaky"),
+        cwd=tmp_path,
+    )
     child.start()
     run = supervisor.Running(Flaky(ctx), child)
     sup.running.append(run)
@@ -144,8 +154,10 @@ def test_tusd_flags_harden_what_the_audit_found() -> None:
 @pytest.mark.parametrize(
     ("arg", "shown"),
     [
-        ("-hooks-http=http://tusd:abc@127.0.0.1:8001/tusd_hook",
-         "-hooks-http=http://tusd:***@127.0.0.1:8001/tusd_hook"),
+        (
+            "-hooks-http=http://tusd:abc@127.0.0.1:8001/tusd_hook",
+            "-hooks-http=http://tusd:***@127.0.0.1:8001/tusd_hook",
+        ),
         ("postgresql+psycopg://o:pw@h:5/db", "postgresql+psycopg://o:***@h:5/db"),
         ("http://127.0.0.1:8001/tusd_hook", "http://127.0.0.1:8001/tusd_hook"),
         ("-s3-bucket=uploads", "-s3-bucket=uploads"),

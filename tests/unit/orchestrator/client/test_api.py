@@ -21,25 +21,31 @@ def response(status: int, body: Any = None, text: str = "") -> requests.Response
 
 
 def test_the_apis_detail_is_the_message() -> None:
-    err = api._error_of(response(422, {"status_code": 422,
-                                       "detail": "unknown pipeline 'x' (known: checksum)"}))
+    err = api._error_of(
+        response(422, {"status_code": 422, "detail": "unknown pipeline 'x' (known: checksum)"})
+    )
     assert isinstance(err, InvalidRequest)
     assert err.detail == "unknown pipeline 'x' (known: checksum)"
     assert str(err) == "422: unknown pipeline 'x' (known: checksum)"
 
 
 def test_conflict_keeps_its_extras() -> None:
-    err = api._error_of(response(409, {"status_code": 409, "detail": "inputs missing",
-                                       "missing": ["second"]}))
+    err = api._error_of(
+        response(409, {"status_code": 409, "detail": "inputs missing", "missing": ["second"]})
+    )
     assert isinstance(err, Conflict) and err.extra == {"missing": ["second"]}
 
 
 def test_validation_details_are_appended() -> None:
-    body = {"status_code": 400, "detail": "Validation failed for POST /create_task",
-            "extra": [{"message": "Object missing required field `pipeline`", "key": "pipeline"}]}
+    body = {
+        "status_code": 400,
+        "detail": "Validation failed for POST /create_task",
+        "extra": [{"message": "Object missing required field `pipeline`", "key": "pipeline"}],
+    }
     err = api._error_of(response(400, body))
-    assert err.detail == ("Validation failed for POST /create_task; "
-                          "Object missing required field `pipeline`")
+    assert err.detail == (
+        "Validation failed for POST /create_task; Object missing required field `pipeline`"
+    )
 
 
 def test_a_body_that_is_not_json() -> None:
@@ -79,7 +85,14 @@ def test_create_task_body(monkeypatch: pytest.MonkeyPatch) -> None:
     client.create_task("volcal_baseline", {"seed": 1}, notify_url="https://hooks.example/t")
     client.create_task("checksum")
     assert sent == [
-        ("POST", "/create_task", {"pipeline": "volcal_baseline", "params": {"seed": 1},
-                                  "notify_url": "https://hooks.example/t"}),
+        (
+            "POST",
+            "/create_task",
+            {
+                "pipeline": "volcal_baseline",
+                "params": {"seed": 1},
+                "notify_url": "https://hooks.example/t",
+            },
+        ),
         ("POST", "/create_task", {"pipeline": "checksum"}),
     ]

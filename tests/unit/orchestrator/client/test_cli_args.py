@@ -35,21 +35,41 @@ def test_common_options_before_or_after_the_command() -> None:
 
 def test_submit_leaves_slot_options_for_later() -> None:
     args, extra = cli.build_parser().parse_known_args(
-        ["submit", "checksum", "--first", "a", "--json", "--second", "b", "--wait"])
+        ["submit", "checksum", "--first", "a", "--json", "--second", "b", "--wait"]
+    )
     assert args.pipeline == "checksum" and args.json is True
     assert extra == ["--first", "a", "--second", "b", "--wait"]
 
 
 def test_submit_parser_from_spec(tmp_path: Path) -> None:
     p = cli.submit_parser("volcal", SPEC)
-    args = p.parse_args(["--pre", "a.las", "--shape-file", "s.shp", "--param", "cell_m=1",
-                         "--wait", "--download", "out", "--max-rate", "2.5"])
+    args = p.parse_args(
+        [
+            "--pre",
+            "a.las",
+            "--shape-file",
+            "s.shp",
+            "--param",
+            "cell_m=1",
+            "--wait",
+            "--download",
+            "out",
+            "--max-rate",
+            "2.5",
+        ]
+    )
     assert vars(args)["slot:pre"] == "a.las" and vars(args)["slot:shape_file"] == "s.shp"
     assert args.param == ["cell_m=1"] and args.wait and args.download == "out"
     assert args.max_rate == 2.5 and args.parallel == 4 and args.chunk_mib == 32
     text = " ".join(p.format_help().split())
-    for piece in ("--pre FILE", "--shape_file FILE, --shape-file FILE", "required; .las",
-                  "optional; any file", "cell_m (float, default 0.5)", "exit codes:"):
+    for piece in (
+        "--pre FILE",
+        "--shape_file FILE, --shape-file FILE",
+        "required; .las",
+        "optional; any file",
+        "cell_m (float, default 0.5)",
+        "exit codes:",
+    ):
         assert piece in text, piece
     # No abbreviations: a slot named like the start of an option must never be taken for it.
     with pytest.raises(SystemExit):
@@ -65,14 +85,22 @@ def test_other_commands_refuse_unknown_arguments(capsys: pytest.CaptureFixture[s
 
 @pytest.mark.parametrize(
     "argv",
-    [["status"], ["list", "--limit", "many"], ["nope"], ["submit"],
-     ["submit", "volcal", "--pre", "missing.las"], ["submit", "volcal"],
-     ["submit", "volcal", "--pre", "ok.las", "--param", "cell_m"],
-     ["submit", "volcal", "--pre", "ok.las", "--param", "colour=red"],
-     ["submit", "volcal", "--pre", "ok.las", "--parallel", "0"]],
+    [
+        ["status"],
+        ["list", "--limit", "many"],
+        ["nope"],
+        ["submit"],
+        ["submit", "volcal", "--pre", "missing.las"],
+        ["submit", "volcal"],
+        ["submit", "volcal", "--pre", "ok.las", "--param", "cell_m"],
+        ["submit", "volcal", "--pre", "ok.las", "--param", "colour=red"],
+        ["submit", "volcal", "--pre", "ok.las", "--parallel", "0"],
+    ],
 )
 def test_usage_errors_exit_2_before_any_task_is_created(
-    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -168,8 +196,20 @@ def test_submit_finds_the_shapefile_parts_and_passes_notify_url(
         raise InvalidRequest(422, "notify_url: must be an absolute http:// or https:// URL")
 
     monkeypatch.setattr(Client, "create_task", refuse)
-    code = cli.run(["submit", "volcal_baseline", "--pre", "a.las", "--shp", "site/stable.shp",
-                    "--prj", "mine.prj", "--notify-url", "ftp://x"])
+    code = cli.run(
+        [
+            "submit",
+            "volcal_baseline",
+            "--pre",
+            "a.las",
+            "--shp",
+            "site/stable.shp",
+            "--prj",
+            "mine.prj",
+            "--notify-url",
+            "ftp://x",
+        ]
+    )
     assert code == 4
     assert calls == [("volcal_baseline", {}, "ftp://x")]
     err = " ".join(capsys.readouterr().err.split())
@@ -193,5 +233,6 @@ def test_submit_names_a_missing_part_of_a_group(
     with pytest.raises(SystemExit) as e:
         cli.run(["submit", "volcal_baseline", "--pre", "a.las", "--shp", "stable.shp"])
     assert e.value.code == 2
-    assert "missing required input --shx FILE: no stable.shx beside stable.shp" in \
-        " ".join(capsys.readouterr().err.split())
+    assert "missing required input --shx FILE: no stable.shx beside stable.shp" in " ".join(
+        capsys.readouterr().err.split()
+    )

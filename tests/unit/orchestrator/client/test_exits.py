@@ -54,8 +54,16 @@ def test_foreign_exceptions_are_not_swallowed() -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(400, InvalidRequest), (422, InvalidRequest), (401, Unauthorized), (403, Unauthorized),
-     (404, NotFound), (409, Conflict), (500, ServerError), (503, ServerError)],
+    [
+        (400, InvalidRequest),
+        (422, InvalidRequest),
+        (401, Unauthorized),
+        (403, Unauthorized),
+        (404, NotFound),
+        (409, Conflict),
+        (500, ServerError),
+        (503, ServerError),
+    ],
 )
 def test_statuses_map_to_the_hierarchy(status: int, kind: type) -> None:
     err = api_error(status, "why", {"status_code": status, "detail": "why", "missing": ["a"]})

@@ -27,7 +27,7 @@ from orchestrator.client.inputs import (
         ("flag=true", ("flag", True)),
         ("nothing=null", ("nothing", None)),
         ("list=[1, 2]", ("list", [1, 2])),
-        ("obj={\"a\": 1}", ("obj", {"a": 1})),
+        ('obj={"a": 1}', ("obj", {"a": 1})),
         ("name=hello world", ("name", "hello world")),
         ('quoted="300"', ("quoted", "300")),
         ("empty=", ("empty", "")),
@@ -143,15 +143,27 @@ def chosen(files: dict[str, str], listing: dict[str, list[str]]) -> dict[str, tu
 
 
 def test_the_rest_of_a_group_is_found_beside_the_given_part() -> None:
-    listing = {"site": ["stable.shp", "stable.SHX", "stable.dbf", "stable.prj", "other.prj",
-                        "stable.txt", "a.las"]}
+    listing = {
+        "site": [
+            "stable.shp",
+            "stable.SHX",
+            "stable.dbf",
+            "stable.prj",
+            "other.prj",
+            "stable.txt",
+            "a.las",
+        ]
+    }
     assert chosen({"pre": "a.las", "shp": "site/stable.shp"}, listing) == {
         "shx": ("site/stable.SHX", "site/stable.shp"),
         "dbf": ("site/stable.dbf", "site/stable.shp"),
         "prj": ("site/stable.prj", "site/stable.shp"),
     }
-    (sibling,) = choose_siblings({"shp": "stable.SHP", "dbf": "x.dbf", "prj": "y.prj"},
-                                 SHAPEFILE, {".": ["stable.SHP", "stable.shx"]})
+    (sibling,) = choose_siblings(
+        {"shp": "stable.SHP", "dbf": "x.dbf", "prj": "y.prj"},
+        SHAPEFILE,
+        {".": ["stable.SHP", "stable.shx"]},
+    )
     assert sibling.message() == "using stable.shx for 'shx' (beside stable.SHP)"
 
 
@@ -167,20 +179,32 @@ def test_given_files_win_and_any_part_can_lead() -> None:
         "dbf": ("site/stable.dbf", "site/stable.shx"),
     }
     # The basename must match exactly; only the extension's case is free.
-    assert chosen({"shp": "site/stable.shp", "shx": "site/stable.shx"},
-                  {"site": ["Stable.dbf", "stable.dbf.bak", "stable2.prj"]}) == {}
+    assert (
+        chosen(
+            {"shp": "site/stable.shp", "shx": "site/stable.shx"},
+            {"site": ["Stable.dbf", "stable.dbf.bak", "stable2.prj"]},
+        )
+        == {}
+    )
 
 
 def test_nothing_is_guessed_without_a_given_part_of_the_group() -> None:
     assert chosen({"pre": "a.las"}, {".": ["stable.shp", "stable.shx"]}) == {}
     # Slots without a group are never filled from the directory.
-    assert choose_siblings({"shp": "stable.shp", "shx": "stable.shx"},
-                           SHAPEFILE, {".": ["stable.las"]}) == []
+    assert (
+        choose_siblings(
+            {"shp": "stable.shp", "shx": "stable.shx"}, SHAPEFILE, {".": ["stable.las"]}
+        )
+        == []
+    )
 
 
 def test_a_missing_required_part_is_named() -> None:
-    with pytest.raises(UsageError, match=r"missing required input --shx FILE: "
-                                         r"no stable\.shx beside site/stable\.shp"):
+    with pytest.raises(
+        UsageError,
+        match=r"missing required input --shx FILE: "
+        r"no stable\.shx beside site/stable\.shp",
+    ):
         chosen({"shp": "site/stable.shp"}, {"site": ["stable.shp", "stable.dbf"]})
 
 
@@ -196,8 +220,10 @@ def test_find_siblings_lists_the_given_files_directory(tmp_path: Path) -> None:
         (site / name).write_bytes(b"x")
     (site / "stable.dbf").mkdir()  # not a file: not a candidate
     found = find_siblings({"shp": str(site / "stable.shp")}, SHAPEFILE)
-    assert {s.slot: s.path for s in found} == {"shx": str(site / "stable.SHX"),
-                                               "prj": str(site / "stable.prj")}
+    assert {s.slot: s.path for s in found} == {
+        "shx": str(site / "stable.SHX"),
+        "prj": str(site / "stable.prj"),
+    }
     # A directory that cannot be listed finds nothing; the required shx is then missing.
     with pytest.raises(UsageError, match="--shx"):
         find_siblings({"shp": str(tmp_path / "gone" / "stable.shp")}, SHAPEFILE)

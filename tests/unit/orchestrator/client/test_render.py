@@ -23,8 +23,16 @@ def text_of(renderable: RenderableType, width: int = 200) -> str:
 
 @pytest.mark.parametrize(
     ("n", "text"),
-    [(None, "-"), (0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"),
-     (1024**3, "1.0 GiB"), (5 * 1024**4, "5.0 TiB"), (2048 * 1024**4, "2048.0 TiB")],
+    [
+        (None, "-"),
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        (1024**3, "1.0 GiB"),
+        (5 * 1024**4, "5.0 TiB"),
+        (2048 * 1024**4, "2048.0 TiB"),
+    ],
 )
 def test_human_bytes(n: int | None, text: str) -> None:
     assert render.human_bytes(n) == text
@@ -32,14 +40,31 @@ def test_human_bytes(n: int | None, text: str) -> None:
 
 def task(**kw: object) -> dict:
     base = {
-        "task_id": "t-1", "pipeline": "checksum", "status": "running", "reason": None,
-        "created_at": "2026-01-01T10:00:00Z", "started_at": "2026-01-01T10:00:00Z",
-        "finished_at": "2026-01-01T10:00:42Z", "worker_id": "host:1/slot0",
+        "task_id": "t-1",
+        "pipeline": "checksum",
+        "status": "running",
+        "reason": None,
+        "created_at": "2026-01-01T10:00:00Z",
+        "started_at": "2026-01-01T10:00:00Z",
+        "finished_at": "2026-01-01T10:00:42Z",
+        "worker_id": "host:1/slot0",
         "inputs": {
-            "first": {"required": True, "state": "done", "filename": "a.bin",
-                      "bytes_received": 2048, "bytes_total": 2048, "done": True},
-            "prj": {"required": False, "state": "empty", "filename": None,
-                    "bytes_received": 0, "bytes_total": None, "done": False},
+            "first": {
+                "required": True,
+                "state": "done",
+                "filename": "a.bin",
+                "bytes_received": 2048,
+                "bytes_total": 2048,
+                "done": True,
+            },
+            "prj": {
+                "required": False,
+                "state": "empty",
+                "filename": None,
+                "bytes_received": 0,
+                "bytes_total": None,
+                "done": False,
+            },
         },
     }
     return base | kw
@@ -57,8 +82,17 @@ def test_status_line() -> None:
 def test_task_view_shows_state_inputs_and_results() -> None:
     results = [{"name": "checksums.json", "bytes": 240, "sha256": SHA, "url": "http://s3/x"}]
     out = text_of(render.task_view(task(status="done", results=results)))
-    for piece in ("t-1", "done", "run time", "42 s", "a.bin", "2.0 KiB", "empty (optional)",
-                  "checksums.json", SHA):
+    for piece in (
+        "t-1",
+        "done",
+        "run time",
+        "42 s",
+        "a.bin",
+        "2.0 KiB",
+        "empty (optional)",
+        "checksums.json",
+        SHA,
+    ):
         assert piece in out
 
 
@@ -80,36 +114,78 @@ def test_results_keep_names_hashes_and_links_whole() -> None:
 
 def test_tasks_table_fits_80_columns_with_whole_ids() -> None:
     tid = "48f489d4-d145-4b68-9386-edfbdd02b12b"
-    rows = [{"task_id": tid, "pipeline": "checksum", "status": "killed",
-             "created_at": "2026-11-22T09:54:25Z", "reason": "killed on request"}]
+    rows = [
+        {
+            "task_id": tid,
+            "pipeline": "checksum",
+            "status": "killed",
+            "created_at": "2026-11-22T09:54:25Z",
+            "reason": "killed on request",
+        }
+    ]
     out = text_of(render.tasks_table(rows), width=80)
     assert tid in out and "11-22 09:54" in out
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
 def test_pipelines_view_says_what_to_type() -> None:
-    pipelines = [{
-        "name": "volcal_baseline", "description": "cut and fill volumes",
-        "inputs": {"pre": {"required": True, "accept": [".las", ".laz"],
-                           "max_bytes": 20 * 1024**3, "description": "survey before"},
-                   "prj": {"required": False, "accept": [".prj"], "max_bytes": 1024}},
-        "params": {"cell_m": {"type": "float", "default": 0.5, "minimum": 0.05,
-                              "maximum": 10, "description": "grid cell"},
-                   "method": {"type": "str", "default": "dod", "choices": ["dod", "m3c2"]}},
-        "resources": {"cpus": 2, "memory_bytes": 4 * 1024**3},
-    }]
+    pipelines = [
+        {
+            "name": "volcal_baseline",
+            "description": "cut and fill volumes",
+            "inputs": {
+                "pre": {
+                    "required": True,
+                    "accept": [".las", ".laz"],
+                    "max_bytes": 20 * 1024**3,
+                    "description": "survey before",
+                },
+                "prj": {"required": False, "accept": [".prj"], "max_bytes": 1024},
+            },
+            "params": {
+                "cell_m": {
+                    "type": "float",
+                    "default": 0.5,
+                    "minimum": 0.05,
+                    "maximum": 10,
+                    "description": "grid cell",
+                },
+                "method": {"type": "str", "default": "dod", "choices": ["dod", "m3c2"]},
+            },
+            "resources": {"cpus": 2, "memory_bytes": 4 * 1024**3},
+        }
+    ]
     out = text_of(render.pipelines_view(pipelines))
-    for piece in ("volcal_baseline", "--pre FILE", ".las, .laz", "20.0 GiB", "--prj FILE",
-                  "cell_m", "0.5", "0.05 … 10", "one of dod, m3c2", '"dod"',
-                  "memory_bytes=4.0 GiB", "cpus=2"):
+    for piece in (
+        "volcal_baseline",
+        "--pre FILE",
+        ".las, .laz",
+        "20.0 GiB",
+        "--prj FILE",
+        "cell_m",
+        "0.5",
+        "0.05 … 10",
+        "one of dod, m3c2",
+        '"dod"',
+        "memory_bytes=4.0 GiB",
+        "cpus=2",
+    ):
         assert piece in out, piece
 
 
 def test_workers_table() -> None:
-    workers = [{"id": "vm:1", "host": "vm", "state": "up", "queues": ["default", "gpu"],
-                "capacity": {"cpus": 4, "memory_bytes": 8 * 1024**3, "gpus": 1},
-                "free": {"cpus": 2.5, "memory_bytes": 4 * 1024**3, "gpus": 0},
-                "running": ["a", "b"], "last_seen_at": "2026-01-01T10:00:00Z"}]
+    workers = [
+        {
+            "id": "vm:1",
+            "host": "vm",
+            "state": "up",
+            "queues": ["default", "gpu"],
+            "capacity": {"cpus": 4, "memory_bytes": 8 * 1024**3, "gpus": 1},
+            "free": {"cpus": 2.5, "memory_bytes": 4 * 1024**3, "gpus": 0},
+            "running": ["a", "b"],
+            "last_seen_at": "2026-01-01T10:00:00Z",
+        }
+    ]
     out = text_of(render.workers_table(workers))
     for piece in ("vm:1", "default,gpu", "2.5/4", "4.0 GiB/8.0 GiB", "0/1", "2"):
         assert piece in out
@@ -117,4 +193,6 @@ def test_workers_table() -> None:
 
 def test_json_is_plain_json() -> None:
     assert json.loads(render.to_json({"a": [1, None], "b": Path("/x")})) == {
-        "a": [1, None], "b": "/x"}
+        "a": [1, None],
+        "b": "/x",
+    }

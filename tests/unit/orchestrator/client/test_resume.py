@@ -48,8 +48,10 @@ def test_anything_that_changes_the_work_changes_the_key(tmp_path: Path) -> None:
     assert key != submission_key("http://api", "checksum", {}, fs, "https://hooks.example/")
     assert key == submission_key("http://api", "checksum", {}, fs, None)
     # Slots swapped: a different task.
-    swapped = [LocalFile("second", fs[0].path, fs[0].size, fs[0].mtime_ns),
-               LocalFile("first", fs[1].path, fs[1].size, fs[1].mtime_ns)]
+    swapped = [
+        LocalFile("second", fs[0].path, fs[0].size, fs[0].mtime_ns),
+        LocalFile("first", fs[1].path, fs[1].size, fs[1].mtime_ns),
+    ]
     assert key != submission_key("http://api", "checksum", {}, swapped)
     # The file was rewritten: its half-uploaded bytes are stale.
     st = fs[0].path.stat()

@@ -20,15 +20,22 @@ class Quiet:
 
 
 def jobs(n: int) -> list[UploadJob]:
-    return [UploadJob("t", LocalFile(f"s{i}", Path(f"/f{i}"), 1, 1), f"http://tus/{i}")
-            for i in range(n)]
+    return [
+        UploadJob("t", LocalFile(f"s{i}", Path(f"/f{i}"), 1, 1), f"http://tus/{i}")
+        for i in range(n)
+    ]
 
 
 def test_all_done_at_most_parallel_at_once(tmp_path: Path) -> None:
     lock, running, peak = threading.Lock(), [0], [0]
 
-    def fake(job: UploadJob, store: ResumeStore, progress: Progress,
-             stop: threading.Event, options: Options) -> str:
+    def fake(
+        job: UploadJob,
+        store: ResumeStore,
+        progress: Progress,
+        stop: threading.Event,
+        options: Options,
+    ) -> str:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
@@ -37,15 +44,21 @@ def test_all_done_at_most_parallel_at_once(tmp_path: Path) -> None:
             running[0] -= 1
         return f"url-{job.file.slot}"
 
-    got = upload_all(jobs(7), ResumeStore(tmp_path / "u.json"), Quiet(), Options(parallel=3),
-                     upload=fake)
+    got = upload_all(
+        jobs(7), ResumeStore(tmp_path / "u.json"), Quiet(), Options(parallel=3), upload=fake
+    )
     assert got == {f"s{i}": f"url-s{i}" for i in range(7)}
     assert peak[0] == 3
 
 
 def test_first_real_failure_is_raised_and_stops_the_others(tmp_path: Path) -> None:
-    def fake(job: UploadJob, store: ResumeStore, progress: Progress,
-             stop: threading.Event, options: Options) -> str:
+    def fake(
+        job: UploadJob,
+        store: ResumeStore,
+        progress: Progress,
+        stop: threading.Event,
+        options: Options,
+    ) -> str:
         if job.file.slot == "s0":
             time.sleep(0.05)
             raise UploadError("tus server answered 415", 415)
@@ -54,5 +67,6 @@ def test_first_real_failure_is_raised_and_stops_the_others(tmp_path: Path) -> No
         raise Cancelled("stopped")
 
     with pytest.raises(UploadError, match="415"):
-        upload_all(jobs(3), ResumeStore(tmp_path / "u.json"), Quiet(), Options(parallel=3),
-                   upload=fake)
+        upload_all(
+            jobs(3), ResumeStore(tmp_path / "u.json"), Quiet(), Options(parallel=3), upload=fake
+        )

@@ -43,9 +43,7 @@ def test_overrides_replace_only_the_given_fields() -> None:
 
 def test_gpus_route_to_the_gpu_queue_and_back() -> None:
     assert plan_task(SPEC, None, {"gpus": 2}).queue == GPU_QUEUE
-    gpu_spec = PipelineSpec(
-        name="g", description="", inputs=(), resources=Resources(gpus=1)
-    )
+    gpu_spec = PipelineSpec(name="g", description="", inputs=(), resources=Resources(gpus=1))
     assert plan_task(gpu_spec, None).queue == GPU_QUEUE
     assert plan_task(gpu_spec, None, {"gpus": 0}).queue == DEFAULT_QUEUE
 

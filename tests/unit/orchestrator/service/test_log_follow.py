@@ -46,8 +46,14 @@ class ScriptedStream:
     def close(self, task_id: str) -> None: ...
 
 
-def run(stream: ScriptedStream, tasks: FakeTasks, first: Any, ended: bool, follow: bool,
-        clock: Callable[[], float] | None = None) -> bytes:
+def run(
+    stream: ScriptedStream,
+    tasks: FakeTasks,
+    first: Any,
+    ended: bool,
+    follow: bool,
+    clock: Callable[[], float] | None = None,
+) -> bytes:
     kwargs: dict[str, Any] = {"block_ms": 10, "grace_s": 2.0}
     if clock is not None:
         kwargs["clock"] = clock

@@ -17,7 +17,10 @@ def test_spec_is_registered_and_sane() -> None:
     assert SPEC.required_slots == ("first", "second")
     assert all(s.accept == () and s.max_bytes == 1024**3 for s in SPEC.inputs)
     assert SPEC.validate_params(None) == {
-        "algorithm": "sha256", "sleep_s": 0, "allocate_mb": 0, "tick_s": 0
+        "algorithm": "sha256",
+        "sleep_s": 0,
+        "allocate_mb": 0,
+        "tick_s": 0,
     }
     with pytest.raises(ValueError, match="sleep_s"):
         SPEC.validate_params({"sleep_s": 3601})

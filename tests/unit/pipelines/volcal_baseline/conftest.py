@@ -10,8 +10,16 @@ import pytest
 
 from pipelines.volcal_baseline.synthetic import SurveyConfig, generate
 
-SMALL = SurveyConfig(points=150_000, post_points=120_000, size_m=200.0, noise_m=0.03,
-                     shift_m=1.0, rotation_deg=1.0, volumes=(1000.0, 3000.0, 900.0), seed=1)
+SMALL = SurveyConfig(
+    points=150_000,
+    post_points=120_000,
+    size_m=200.0,
+    noise_m=0.03,
+    shift_m=1.0,
+    rotation_deg=1.0,
+    volumes=(1000.0, 3000.0, 900.0),
+    seed=1,
+)
 
 
 @pytest.fixture(scope="session")

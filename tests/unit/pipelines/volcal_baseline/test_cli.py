@@ -20,18 +20,38 @@ ROOT = Path(__file__).resolve().parents[4]
 
 
 def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipelines.volcal_baseline",
-                           *(str(a) for a in args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.volcal_baseline", *(str(a) for a in args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
+    )
 
 
 Proc = subprocess.CompletedProcess[str]
 
 
-def run_on(survey: Path, out: Path, *extra: str | Path, pre: Path | None = None,
-           post: Path | None = None, stable: Path | None = None) -> Proc:
-    return cli("--pre", pre or survey / "pre.las", "--post", post or survey / "post.laz",
-               "--stable", stable or survey / "stable.shp", "--out", out, *extra)
+def run_on(
+    survey: Path,
+    out: Path,
+    *extra: str | Path,
+    pre: Path | None = None,
+    post: Path | None = None,
+    stable: Path | None = None,
+) -> Proc:
+    return cli(
+        "--pre",
+        pre or survey / "pre.las",
+        "--post",
+        post or survey / "post.laz",
+        "--stable",
+        stable or survey / "stable.shp",
+        "--out",
+        out,
+        *extra,
+    )
 
 
 def assert_input_error(proc: subprocess.CompletedProcess[str], fragment: str) -> None:
@@ -54,19 +74,23 @@ def test_volumes_match_analytic_truth(result: tuple[Path, Any], truth: dict[str,
     _, report = result
     assert report["region_count"] == len(truth["features"])
     for f in truth["features"]:
-        region = min(report["regions"], key=lambda r: math.hypot(r["centroid_x"] - f["cx"],
-                                                                  r["centroid_y"] - f["cy"]))
+        region = min(
+            report["regions"],
+            key=lambda r: math.hypot(r["centroid_x"] - f["cx"], r["centroid_y"] - f["cy"]),
+        )
         assert math.hypot(region["centroid_x"] - f["cx"], region["centroid_y"] - f["cy"]) < 3.0
         # A small, sparse survey (3-4 points/m2): 1.5 % here; the benchmark checks the targets.
         assert region["net_m3"] == pytest.approx(f["net_m3"], rel=0.015)
     assert report["cut_volume_m3"] == pytest.approx(truth["cut_volume_m3"], rel=0.015)
     assert report["fill_volume_m3"] == pytest.approx(truth["fill_volume_m3"], rel=0.015)
     assert report["net_volume_m3"] == pytest.approx(
-        report["fill_volume_m3"] - report["cut_volume_m3"], abs=0.01)
+        report["fill_volume_m3"] - report["cut_volume_m3"], abs=0.01
+    )
 
 
-def test_registration_recovers_the_misalignment(result: tuple[Path, Any],
-                                                truth: dict[str, Any]) -> None:
+def test_registration_recovers_the_misalignment(
+    result: tuple[Path, Any], truth: dict[str, Any]
+) -> None:
     _, report = result
     reg = report["registration"]
     assert reg["converged"] and reg["rmse_m"] < 0.1 and reg["iterations"] >= 1
@@ -79,8 +103,16 @@ def test_registration_recovers_the_misalignment(result: tuple[Path, Any],
 
 def test_report_has_everything_promised(result: tuple[Path, Any]) -> None:
     _, report = result
-    for key in ("cut_volume_m3", "fill_volume_m3", "net_volume_m3", "level_of_detection_m",
-                "point_counts", "parameters", "timings_s", "registration"):
+    for key in (
+        "cut_volume_m3",
+        "fill_volume_m3",
+        "net_volume_m3",
+        "level_of_detection_m",
+        "point_counts",
+        "parameters",
+        "timings_s",
+        "registration",
+    ):
         assert key in report
     assert report["point_counts"] == {"pre": 150_000, "post": 120_000}
     assert 0.0 < report["level_of_detection_m"] < 0.1
@@ -93,8 +125,15 @@ def test_csv_and_pictures(result: tuple[Path, Any]) -> None:
     out, report = result
     with (out / "volumes.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["id", "area_m2", "cut_m3", "fill_m3", "net_m3", "centroid_x",
-                             "centroid_y"]
+    assert list(rows[0]) == [
+        "id",
+        "area_m2",
+        "cut_m3",
+        "fill_m3",
+        "net_m3",
+        "centroid_x",
+        "centroid_y",
+    ]
     assert len(rows) == report["region_count"]
     assert float(rows[0]["centroid_x"]) > 400_000  # world coordinates, not local
     for name in ["change_map.png", *(f"region_{r['id']}.png" for r in report["regions"])]:
@@ -104,8 +143,9 @@ def test_csv_and_pictures(result: tuple[Path, Any]) -> None:
 def test_not_a_point_cloud(survey: Path, tmp_path: Path) -> None:
     bogus = tmp_path / "pre.las"
     bogus.write_text("x,y,z\n1,2,3\n")
-    assert_input_error(run_on(survey, tmp_path / "o", pre=bogus),
-                       "input 'pre' is not a LAS/LAZ file")
+    assert_input_error(
+        run_on(survey, tmp_path / "o", pre=bogus), "input 'pre' is not a LAS/LAZ file"
+    )
 
 
 def test_empty_cloud(survey: Path, tmp_path: Path) -> None:
@@ -141,10 +181,14 @@ def test_stable_polygons_that_miss_the_cloud(survey: Path, tmp_path: Path) -> No
 
     far = tmp_path / "far"
     far.mkdir()
-    write_shapefile(far / "stable", [Polygon([(0, 0), (50, 0), (50, 50), (0, 50)])],
-                    (600_000.0, 5_100_000.0, 0.0))
-    assert_input_error(run_on(survey, tmp_path / "o", stable=far / "stable.shp"),
-                       "stable-area polygons miss")
+    write_shapefile(
+        far / "stable",
+        [Polygon([(0, 0), (50, 0), (50, 50), (0, 50)])],
+        (600_000.0, 5_100_000.0, 0.0),
+    )
+    assert_input_error(
+        run_on(survey, tmp_path / "o", stable=far / "stable.shp"), "stable-area polygons miss"
+    )
 
 
 def test_no_overlap_between_epochs(survey: Path, tmp_path: Path) -> None:
@@ -167,18 +211,30 @@ def _turned(survey: Path, dest: Path, deg: float) -> Path:
     return dest
 
 
-def test_registration_that_does_not_converge_in_the_iteration_limit(survey: Path,
-                                                                   tmp_path: Path) -> None:
+def test_registration_that_does_not_converge_in_the_iteration_limit(
+    survey: Path, tmp_path: Path
+) -> None:
     # Without the coarse heading search, ICP has to undo a 6 deg turn: more than 5 iterations.
     post = _turned(survey, tmp_path / "post.laz", 6.0)
-    assert_input_error(run_on(survey, tmp_path / "o", "--max-icp-iterations", "5",
-                              "--max-rotation-deg", "0", post=post),
-                       "registration did not converge in 5 ICP iterations")
+    assert_input_error(
+        run_on(
+            survey,
+            tmp_path / "o",
+            "--max-icp-iterations",
+            "5",
+            "--max-rotation-deg",
+            "0",
+            post=post,
+        ),
+        "registration did not converge in 5 ICP iterations",
+    )
 
 
 def test_registration_rmse_above_the_limit(survey: Path, tmp_path: Path) -> None:
-    assert_input_error(run_on(survey, tmp_path / "o", "--max-registration-rmse-m", "0.005"),
-                       "registration did not converge")
+    assert_input_error(
+        run_on(survey, tmp_path / "o", "--max-registration-rmse-m", "0.005"),
+        "registration did not converge",
+    )
 
 
 def test_bad_parameter(survey: Path, tmp_path: Path) -> None:

@@ -112,11 +112,17 @@ def test_icp_ignores_source_points_outside_the_region() -> None:
     target = np.vstack([cloud(15_000, 0.0, 40.0, a, b) for a, b in corners])
     source = np.vstack([cloud(15_000, -3.0, 43.0, a, b) for a, b in corners])
     region = shapely.union_all([shapely.box(a + 1, b + 1, a + 39, b + 39) for a, b in corners])
-    transform, _, _, converged, _ = fine_icp(source, target, np.eye(4), RegistrationSettings(),
-                                             region=region)
+    transform, _, _, converged, _ = fine_icp(
+        source, target, np.eye(4), RegistrationSettings(), region=region
+    )
     assert converged
-    probe = np.array([[x, y, float(surface(np.array(x), np.array(y)))]
-                      for x in (0.0, 50.0, 100.0) for y in (0.0, 50.0, 100.0)])
+    probe = np.array(
+        [
+            [x, y, float(surface(np.array(x), np.array(y)))]
+            for x in (0.0, 50.0, 100.0)
+            for y in (0.0, 50.0, 100.0)
+        ]
+    )
     moved = probe @ transform[:3, :3].T + transform[:3, 3]
     err = np.abs(moved - probe).max(axis=0)
     assert err[0] < 0.015 and err[1] < 0.015 and err[2] < 0.006, err

@@ -9,9 +9,21 @@ from pipelines.volcal_baseline.spec import SPEC
 def test_contract_with_orchestrator() -> None:
     assert SPEC.name == "volcal_baseline"
     assert SPEC.image == "pipeline-volcal_baseline:latest"
-    assert SPEC.command == ("python3", "-m", "pipelines.volcal_baseline", "--pre", "{in:pre}",
-                            "--post", "{in:post}", "--stable", "{in:shp}", "--params",
-                            "{params}", "--out", "{out}")
+    assert SPEC.command == (
+        "python3",
+        "-m",
+        "pipelines.volcal_baseline",
+        "--pre",
+        "{in:pre}",
+        "--post",
+        "{in:post}",
+        "--stable",
+        "{in:shp}",
+        "--params",
+        "{params}",
+        "--out",
+        "{out}",
+    )
     assert SPEC.required_slots == ("pre", "post", "shp", "shx")
     for name in ("pre", "post"):
         slot = SPEC.slot(name)
@@ -20,9 +32,16 @@ def test_contract_with_orchestrator() -> None:
         assert slot.accepts("Survey.LAZ") and not slot.accepts("survey.txt")
 
 
-@pytest.mark.parametrize(("slot", "upload", "stored"), [
-    ("shp", "Pit_Stable.SHP", "stable.shp"), ("shx", "x.shx", "stable.shx"),
-    ("dbf", "x.dbf", "stable.dbf"), ("prj", "x.prj", "stable.prj"), ("pre", "a.laz", "pre.laz")])
+@pytest.mark.parametrize(
+    ("slot", "upload", "stored"),
+    [
+        ("shp", "Pit_Stable.SHP", "stable.shp"),
+        ("shx", "x.shx", "stable.shx"),
+        ("dbf", "x.dbf", "stable.dbf"),
+        ("prj", "x.prj", "stable.prj"),
+        ("pre", "a.laz", "pre.laz"),
+    ],
+)
 def test_shapefile_parts_land_beside_each_other(slot: str, upload: str, stored: str) -> None:
     s = SPEC.slot(slot)
     assert s is not None
