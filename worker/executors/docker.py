@@ -1,4 +1,4 @@
-"""Runs a pipeline in a Docker container with every limit DESIGN.md names.
+"""Runs a pipeline in a Docker container with every limit the project's design asks for.
 
 cpus → NanoCpus, memory → Memory with equal MemorySwap (no swap escape), pids, no network,
 read-only root with a small tmpfs /tmp, all capabilities dropped, no-new-privileges, a non-root
