@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install up down test lint images clean compose-config bench-fleet
+.PHONY: help install up down test lint images clean compose-config compose-test bench-fleet
 
 help:
 	@echo "make up      start the local stack on :8000 (installs what is missing first)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint    ruff check, ruff format --check, mypy"
 	@echo "make images  seed the base image, build the pipeline and api/worker images"
 	@echo "make compose-config  validate compose.yml with .env.example"
+	@echo "make compose-test    bring compose.yml up for real (local images) and run tasks through it"
 	@echo "make bench-fleet     worker-loss recovery and 1 vs 2 worker throughput (test stack)"
 	@echo "make clean   stop both stacks and delete the test stack's data (.stack-test/)"
 
@@ -36,6 +37,12 @@ COMPOSE := .bin/docker-compose
 compose-config: install
 	$(COMPOSE) -f compose.yml --env-file .env.example config -q
 	$(COMPOSE) -f compose.yml --env-file .env.example --profile gpu --profile images config -q
+
+# compose.yml up for real with deploy/compose.local.yml's locally built stand-ins for registry
+# images, on the test stack's Docker engine; `make test` runs it with the rest of the suite.
+compose-test: install
+	$(PY) -m orchestrator.localstack images --profile test
+	$(PY) -m pytest tests/integration/deploy/test_compose_up.py $(PYTEST_ARGS)
 
 # Needs a running test stack (python -m orchestrator.localstack up --profile test) and root.
 bench-fleet: install

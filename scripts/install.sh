@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the project needs on Debian 12, as root. Idempotent and quick when done:
 # apt only runs when a package is missing, pip only when pyproject.toml changed since the last
-# install, npm only when the web page's lock file changed, tusd, MinIO and Docker Compose only
-# when a pin in scripts/pins.env changed.
+# install, npm only when the web page's lock file changed, tusd, MinIO, mc and Docker Compose
+# only when a pin in scripts/pins.env changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -129,6 +129,7 @@ build_go() {  # $1: binary name, $2: module path, $3: version
 }
 build_go tusd "$TUSD_MODULE" "$TUSD_VERSION"
 build_go minio "$MINIO_MODULE" "$MINIO_VERSION"
+build_go mc "$MC_MODULE" "$MC_VERSION"
 
 # Docker Compose v2, from a copy of its module source (see scripts/pins.env), with its version
 # stamped in as its own release build does.

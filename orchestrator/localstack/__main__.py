@@ -96,6 +96,9 @@ def cmd_images(args: argparse.Namespace, environ: dict[str, str]) -> int:
                 apps = images.build_apps(
                     profile.root, environ, log_path, log.info, force=args.force
                 )
+                apps |= images.build_services(
+                    profile.root, environ, log_path, log.info, force=args.force
+                )
                 for tag, state in apps.items():
                     log.info("%s %s", tag, state)
                 built.update(apps)
@@ -148,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     img.add_argument(
         "--no-apps",
         action="store_true",
-        help="skip the orchestrator-api/orchestrator-worker images (root Dockerfile)",
+        help="skip the orchestrator-api/orchestrator-worker images (root Dockerfile) and the "
+        "locally built stand-ins for compose.yml's third-party images (deploy/images)",
     )
     img.set_defaults(func=cmd_images)
 

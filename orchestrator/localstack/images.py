@@ -350,6 +350,80 @@ def local_ca_pem(ca_source: Path = LOCAL_CA_SOURCE) -> str:
     return "".join(p.read_text() for p in sorted(ca_source.rglob("*.crt")))
 
 
+# --- stand-ins for compose.yml's third-party images (deploy/compose.local.yml) -----------------
+
+
+@dataclass(frozen=True)
+class ServiceImage:
+    """A locally built stand-in for a registry image: its Dockerfile and the files its context
+    holds (each under its base name), all relative to the checkout."""
+
+    tag: str
+    dockerfile: str
+    files: tuple[str, ...] = ()
+
+
+# The tags deploy/compose.local.yml names (a unit test holds the two together). The binaries
+# come from scripts/install.sh (pins in scripts/pins.env).
+SERVICE_IMAGES = (
+    ServiceImage(
+        "orchestrator-local/postgres:15",
+        "deploy/images/postgres.Dockerfile",
+        ("deploy/images/postgres-entrypoint.sh",),
+    ),
+    ServiceImage("orchestrator-local/redis:7", "deploy/images/redis.Dockerfile"),
+    ServiceImage("orchestrator-local/tusd:v2.9.1", "deploy/images/tusd.Dockerfile", (".bin/tusd",)),
+    ServiceImage(
+        "orchestrator-local/minio:latest",
+        "deploy/images/minio.Dockerfile",
+        (".bin/minio", ".bin/mc"),
+    ),
+)
+
+
+def build_services(
+    root: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    say: Say,
+    *,
+    force: bool = False,
+    should_stop: ShouldStop = lambda: False,
+) -> dict[str, str]:
+    """Build each of ``SERVICE_IMAGES`` unless current; ``{tag: built|current|failed: ...}``."""
+    results: dict[str, str] = {}
+    for image in SERVICE_IMAGES:
+        paths = [root / image.dockerfile, *(root / f for f in image.files)]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            results[image.tag] = f"failed: missing {', '.join(missing)} (make install)"
+            continue
+        wanted = _hash_files(root, paths)
+        if not force and built_hash(image.tag, env) == wanted:
+            results[image.tag] = "current"
+            continue
+        context = Path(tempfile.mkstemp(prefix="service-context-", suffix=".tar")[1])
+        try:
+            with tarfile.open(context, "w", format=tarfile.GNU_FORMAT) as tar:
+                tar.add(paths[0], arcname="Dockerfile")
+                for path in paths[1:]:
+                    tar.add(path, arcname=path.name)
+            say(f"building {image.tag} (log: {log_path})")
+            started = time.monotonic()
+            _build(image.tag, "Dockerfile", wanted, context, env, log_path, should_stop)
+        except ImageError as exc:
+            if should_stop():
+                raise
+            say(f"FAILED: {exc}\n{log_tail(log_path, 15)}")
+            results[image.tag] = f"failed: {exc}"
+            continue
+        finally:
+            context.unlink(missing_ok=True)
+        say(f"built {image.tag} in {time.monotonic() - started:.0f} s")
+        results[image.tag] = "built"
+    return results
+
+
 def _build(
     tag: str,
     dockerfile: str,

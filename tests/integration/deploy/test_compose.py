@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.localstack import images
 from orchestrator.localstack.tusd import tusd_flags
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -204,3 +205,13 @@ def test_behind_proxy_is_off_unless_asked_for(tmp_path: Path) -> None:
     command = yaml.safe_load(done.stdout)["services"]["tusd"]["command"]
     assert "-behind-proxy=true" in command
     assert "-behind-proxy=false" in resolved()["services"]["tusd"]["command"]
+
+
+def test_the_local_override_only_swaps_third_party_images() -> None:
+    """deploy/compose.local.yml changes nothing but the images a registry would serve, and names
+    exactly the stand-ins `python -m orchestrator.localstack images` builds."""
+    override = yaml.safe_load((ROOT / "deploy" / "compose.local.yml").read_text())["services"]
+    assert all(set(service) == {"image"} for service in override.values()), override
+    assert {s["image"] for s in override.values()} == {i.tag for i in images.SERVICE_IMAGES}
+    production = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert all("build" not in production[name] for name in override)  # registry images only
