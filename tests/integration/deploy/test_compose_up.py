@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from tusclient.client import TusClient
 
 from orchestrator.localstack import images
 from tests.conftest import ROOT, Stack
@@ -32,6 +35,7 @@ from tests.integration.hooks.test_recorded_hooks import free_port
 COMPOSE = ROOT / ".bin" / "docker-compose"
 LOCAL_IMAGES = ROOT / "deploy" / "compose.local.yml"
 API_KEY = "change-me-api-key"  # .env.example's
+MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -168,3 +172,179 @@ def test_a_volcal_task_through_compose(
     report: dict[str, Any] = json.loads(files["report.json"])
     assert report["cut_volume_m3"] == pytest.approx(truth["cut_volume_m3"], rel=0.015)
     assert report["fill_volume_m3"] == pytest.approx(truth["fill_volume_m3"], rel=0.015)
+
+
+# --- drills: what operators do to a running deployment every week --------------------------------
+def _down_while(deployment: Deployment, action: Any) -> tuple[Any, float]:
+    """Run ``action`` while a prober polls /health every 0.1 s, then wait until the API answers
+    again; returns the action's result and the downtime a client saw (first to last failure)."""
+    failures: list[float] = []
+    stop = threading.Event()
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{deployment.api_url}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def probe() -> None:
+        while not stop.is_set():
+            if not healthy():
+                failures.append(time.monotonic())
+            stop.wait(0.1)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
+    try:
+        result = action()
+        deadline = time.monotonic() + 180
+        while not healthy():
+            assert time.monotonic() < deadline, "the API did not come back"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        prober.join(10)
+    return result, (failures[-1] - failures[0]) if failures else 0.0
+
+
+def test_drill_restart_api_during_an_upload(deployment: Deployment, tmp_path: Path) -> None:
+    client = Client(deployment.api_url, API_KEY)
+    task = client.create("checksum")
+    small, big = tmp_path / "small.bin", tmp_path / "big.bin"
+    sums = {"second": random_file(small, 100, 3), "first": random_file(big, 24 * MiB, 4)}
+    tus_upload(task["upload_urls"]["second"], small)
+    uploader = TusClient(task["upload_urls"]["first"]).uploader(
+        file_path=str(big),
+        chunk_size=4 * MiB,
+        metadata={"filename": big.name},
+        retries=10,
+        retry_delay=1,
+    )
+    uploader.upload(stop_at=8 * MiB)
+    restarted, down = _down_while(
+        deployment, lambda: deployment.compose("restart", "api", timeout=120)
+    )
+    assert restarted.returncode == 0, restarted.stderr
+    uploader.upload()  # the rest; tusd stored every byte while the API was away
+    back = time.monotonic()
+    final = client.wait_terminal(task["task_id"], timeout_s=120)
+    assert final["status"] == "done", final
+    print(
+        f"restart api: /health failing {down:.1f} s; upload → done {time.monotonic() - back:.1f} s"
+    )
+    checksums = json.loads(download_results(final)["checksums.json"])
+    assert {slot: v["sha256"] for slot, v in checksums.items()} == sums
+
+
+def test_drill_kill_the_worker_running_a_task(deployment: Deployment, tmp_path: Path) -> None:
+    scaled = deployment.compose("up", "-d", "--scale", "worker=2", "--wait", timeout=240)
+    assert scaled.returncode == 0, scaled.stderr
+    try:
+        client = Client(deployment.api_url, API_KEY)
+        task = client.create("checksum", {"sleep_s": 5})
+        for slot in ("first", "second"):
+            f = tmp_path / f"{slot}.bin"
+            random_file(f, 1000, len(slot))
+            tus_upload(task["upload_urls"][slot], f)
+        running = client.wait_for(task["task_id"], lambda t: t["status"] == "running", 120)
+        host = running["worker_id"].split("/")[0].split(":")[0]
+        victim = _container_with_hostname(deployment, host)
+        killed_at = time.monotonic()
+        assert (
+            subprocess.run(["docker", "kill", victim], capture_output=True, check=False).returncode
+            == 0
+        )
+        final = client.wait_terminal(task["task_id"], timeout_s=120)
+        took = time.monotonic() - killed_at
+        assert final["status"] == "done", final
+        assert final["worker_id"].split("/")[0].split(":")[0] != host
+        assert final["attempts"] == 2
+        print(f"kill the worker running a task: done on the other replica {took:.1f} s later")
+        assert took <= 60
+    finally:
+        deployment.compose("up", "-d", "--scale", "worker=1", "--wait", timeout=240)
+
+
+def _container_with_hostname(deployment: Deployment, host: str) -> str:
+    ids = deployment.compose("ps", "-q", "worker").stdout.split()
+    for cid in ids:
+        inspected = subprocess.run(
+            ["docker", "inspect", "-f", "{{.Config.Hostname}}", cid],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if inspected.stdout.strip() == host:
+            return cid
+    raise AssertionError(f"no worker container has host name {host!r} among {ids}")
+
+
+def _submit(client: Client, tmp_path: Path, n: int, **params: Any) -> list[str]:
+    ids = []
+    for i in range(n):
+        task = client.create("checksum", params)
+        for slot in ("first", "second"):
+            f = tmp_path / f"{i}-{slot}.bin"
+            random_file(f, 500, i)
+            tus_upload(task["upload_urls"][slot], f)
+        ids.append(task["task_id"])
+    return ids
+
+
+def _all_done(client: Client, ids: list[str], timeout_s: float = 240) -> float:
+    started = time.monotonic()
+    for task_id in ids:
+        final = client.wait_terminal(task_id, timeout_s=timeout_s)
+        assert final["status"] == "done", final
+    return time.monotonic() - started
+
+
+def test_drill_restart_postgres_while_tasks_are_queued(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """The restart in two steps, so that the API is seen answering while PostgreSQL is away."""
+    client = Client(deployment.api_url, API_KEY)
+    ids = _submit(client, tmp_path, 4, sleep_s=2)
+    assert deployment.compose("stop", "postgres", timeout=120).returncode == 0
+    r = requests.get(
+        f"{deployment.api_url}/query_task/{ids[0]}", timeout=10, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 503, r.text
+    assert "service unavailable" in r.json()["detail"]
+    health = requests.get(f"{deployment.api_url}/health", timeout=10)
+    assert health.status_code == 503 and health.json()["checks"]["postgres"] != "ok"
+    started, down = _down_while(deployment, lambda: deployment.compose("start", "postgres"))
+    assert started.returncode == 0, started.stderr
+    took = _all_done(client, ids)
+    print(
+        f"restart postgres (stop, then start): 503 while stopped; healthy again after the start "
+        f"(failing {down:.1f} s of it); all {len(ids)} tasks done {took:.1f} s later, none lost"
+    )
+
+
+def test_drill_restart_redis_with_queued_jobs(deployment: Deployment, tmp_path: Path) -> None:
+    client = Client(deployment.api_url, API_KEY)
+    ids = _submit(client, tmp_path, 5, sleep_s=2)
+    restarted = deployment.compose("restart", "redis", timeout=120)
+    assert restarted.returncode == 0, restarted.stderr
+    took = _all_done(client, ids)
+    print(f"restart redis: all {len(ids)} queued tasks done {took:.1f} s after the restart")
+
+
+def test_drill_upgrade_the_api_while_a_task_runs(deployment: Deployment, tmp_path: Path) -> None:
+    client = Client(deployment.api_url, API_KEY)
+    (task_id,) = _submit(client, tmp_path, 1, sleep_s=8)
+    client.wait_for(task_id, lambda t: t["status"] == "running", 120)
+    log_path = tmp_path / "build.log"
+    built = images.build_apps(ROOT, dict(os.environ), log_path, print, force=True)
+    assert all(not s.startswith("failed") for s in built.values()), built
+    up, down = _down_while(
+        deployment,
+        lambda: deployment.compose("up", "-d", "--force-recreate", "--no-deps", "--wait", "api"),
+    )
+    assert up.returncode == 0, up.stderr
+    logs = deployment.compose("logs", "api").stdout
+    assert "database migrated" in logs.split("listening on")[0]
+    final = client.wait_terminal(task_id, timeout_s=120)
+    assert final["status"] == "done", final
+    print(f"upgrade api: /health failing {down:.1f} s; the running task finished")
