@@ -20,11 +20,10 @@ import pytest
 import requests
 from minio import Minio
 
-from orchestrator.localstack.tusd import tusd_flags
 from orchestrator.settings import split_endpoint
 from tests.e2e.client import Client, random_file
 from tests.e2e.test_flow import download_results, tus_upload
-from tests.integration.hooks.test_recorded_hooks import free_port
+from tests.tusd_process import free_port, own_tusd
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -149,40 +148,10 @@ def test_uploads_cannot_be_downloaded_through_tusd(client: Client, tmp_path: Pat
 @pytest.fixture
 def tusd_without_api(stack: Any, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """tusd exactly as the stack runs it, with its hook URL pointing where no API answers."""
-    port, dead = free_port(), free_port()
-    secret = stack.env["HOOK_SECRET"]
-    argv = [
-        str(ROOT / ".bin" / "tusd"),
-        *tusd_flags(
-            host="127.0.0.1",
-            port=port,
-            s3_endpoint=stack.env["S3_ENDPOINT"],
-            hooks_url=f"http://tusd:{secret}@127.0.0.1:{dead}/tusd_hook",
-        ),
-    ]
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "AWS_ACCESS_KEY_ID": stack.env["S3_ACCESS_KEY"],
-        "AWS_SECRET_ACCESS_KEY": stack.env["S3_SECRET_KEY"],
-        "AWS_REGION": "us-east-1",
-    }
+    hooks = f"http://tusd:{stack.env['HOOK_SECRET']}@127.0.0.1:{free_port()}/tusd_hook"
     log_path = tmp_path / "tusd.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}/files/"
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    requests.options(url, timeout=0.5)
-                    break
-                except requests.ConnectionError:
-                    assert time.monotonic() < deadline and proc.poll() is None, "tusd down"
-                    time.sleep(0.1)
-            yield url, log_path
-        finally:
-            proc.terminate()
-            proc.wait(20)
+    with own_tusd(stack.env, hooks, log_path) as url:
+        yield url, log_path
 
 
 def test_the_hook_secret_reaches_no_client_and_no_log(

@@ -30,7 +30,7 @@ from tests.conftest import ROOT, Stack
 from tests.e2e.client import Client, random_file
 from tests.e2e.test_flow import download_results, tus_upload
 from tests.e2e.test_volcal import FILES, SURVEY
-from tests.integration.hooks.test_recorded_hooks import free_port
+from tests.tusd_process import free_port
 
 COMPOSE = ROOT / ".bin" / "docker-compose"
 LOCAL_IMAGES = ROOT / "deploy" / "compose.local.yml"

@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,20 +21,12 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.localstack.tusd import tusd_flags
 from tests.hookdata import HOOK_TYPES, RECORDED, recorded
+from tests.tusd_process import own_tusd
 
-ROOT = Path(__file__).resolve().parents[3]
 SECRET = "recorder-secret"
 TASK_ID = "6f1c1a9e-1d2b-4c3d-8e4f-5a6b7c8d9e0f"
 TUS = {"Tus-Resumable": "1.0.0"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Recorder(ThreadingHTTPServer):
@@ -100,41 +90,9 @@ def recorder() -> Iterator[Recorder]:
 
 @pytest.fixture
 def tusd(stack: Any, recorder: Recorder, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
     hooks = f"http://tusd:{SECRET}@127.0.0.1:{recorder.server_address[1]}/tusd_hook"
-    argv = [
-        str(ROOT / ".bin" / "tusd"),
-        *tusd_flags(
-            host="127.0.0.1",
-            port=port,
-            s3_endpoint=stack.env["S3_ENDPOINT"],
-            hooks_url=hooks,
-        ),
-    ]
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "AWS_ACCESS_KEY_ID": stack.env["S3_ACCESS_KEY"],
-        "AWS_SECRET_ACCESS_KEY": stack.env["S3_SECRET_KEY"],
-        "AWS_REGION": stack.env["S3_REGION"],
-    }
-    log = (tmp_path / "tusd.log").open("wb")
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/files/"
-    try:
-        for _ in range(200):  # up to 20 s for the first answer
-            try:
-                if requests.options(url, timeout=0.5).status_code in (200, 204):
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail(f"tusd exited: {(tmp_path / 'tusd.log').read_text()}")
-            threading.Event().wait(0.1)
+    with own_tusd(stack.env, hooks, tmp_path / "tusd.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
 
 
 def _shape(value: Any) -> Any:
