@@ -315,7 +315,7 @@ def _pre_create(
 def _slot_busy(target: Target, state: InputView, ctx: HookContext) -> Reject:
     """Another upload is active in the slot: say which, and how far it got, so that the client
     resumes that one instead of starting over."""
-    holder = state.upload_id if state.upload_id and "+" in state.upload_id else None
+    holder = state.upload_id  # tusd's id, recorded by post-create; None until then
     total = "?" if state.size is None else str(state.size)
     idle = int((ctx.now - state.updated_at).total_seconds()) if state.updated_at else 0
     stalled = int(ctx.stalled_after.total_seconds())

@@ -88,7 +88,8 @@ class SlotDisplay:
 
 
 def input_state_read(i: InputView, display: SlotDisplay | None) -> InputStateRead:
-    active = i.state == "uploading" and i.upload_id is not None and "+" in i.upload_id
+    # upload_id of an uploading slot is tusd's id, recorded by post-create (None before it).
+    active = i.state == "uploading" and i.upload_id is not None
     return InputStateRead(
         required=i.required,
         state=i.shown_state(display.now, display.stalled_after) if display else i.state,

@@ -224,6 +224,15 @@ class ImageBuild:
     dockerfile: str
     source_hash: str
     target: str | None = None
+    # Build from a context of just these files (path, name in the context) instead of the
+    # checkout's; ``dockerfile`` is then a name in that context.
+    files: tuple[tuple[Path, str], ...] = ()
+
+
+def _write_files_context(out: Path, files: tuple[tuple[Path, str], ...]) -> None:
+    with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as tar:
+        for path, name in files:
+            tar.add(path, arcname=name)
 
 
 def build_images(
@@ -243,15 +252,21 @@ def build_images(
     build context is written once, and only when something needs building.
     """
     results: dict[str, str] = {}
-    context: Path | None = None
+    context: Path | None = None  # the checkout's, shared by every build that uses it
     try:
         for b in builds:
             if not force and built_hash(b.tag, env) == b.source_hash:
                 results[b.key] = "current"
                 continue
-            if context is None:
+            own: Path | None = None
+            if b.files:
+                own = Path(tempfile.mkstemp(prefix="build-context-", suffix=".tar")[1])
+                _write_files_context(own, b.files)
+            elif context is None:
                 context = Path(tempfile.mkstemp(prefix="build-context-", suffix=".tar")[1])
                 write_context(root, context)
+            used = own or context
+            assert used is not None
             say(f"building {b.tag} (log: {log_path})")
             started = time.monotonic()
             try:
@@ -259,7 +274,7 @@ def build_images(
                     b.tag,
                     b.dockerfile,
                     b.source_hash,
-                    context,
+                    used,
                     env,
                     log_path,
                     should_stop,
@@ -271,6 +286,9 @@ def build_images(
                 say(f"FAILED: {exc}\n{log_tail(log_path, 15)}")
                 results[b.key] = f"failed: {exc}"
                 continue
+            finally:
+                if own is not None:
+                    own.unlink(missing_ok=True)
             say(f"built {b.tag} in {time.monotonic() - started:.0f} s")
             results[b.key] = "built"
     finally:
@@ -390,38 +408,22 @@ def build_services(
     force: bool = False,
     should_stop: ShouldStop = lambda: False,
 ) -> dict[str, str]:
-    """Build each of ``SERVICE_IMAGES`` unless current; ``{tag: built|current|failed: ...}``."""
+    """Build each of ``SERVICE_IMAGES`` unless current; ``{tag: built|current|failed: ...}``
+    (see :func:`build_images`). Each is built from a context of its own few files."""
     results: dict[str, str] = {}
+    builds = []
     for image in SERVICE_IMAGES:
         paths = [root / image.dockerfile, *(root / f for f in image.files)]
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             results[image.tag] = f"failed: missing {', '.join(missing)} (make install)"
             continue
-        wanted = _hash_files(root, paths)
-        if not force and built_hash(image.tag, env) == wanted:
-            results[image.tag] = "current"
-            continue
-        context = Path(tempfile.mkstemp(prefix="service-context-", suffix=".tar")[1])
-        try:
-            with tarfile.open(context, "w", format=tarfile.GNU_FORMAT) as tar:
-                tar.add(paths[0], arcname="Dockerfile")
-                for path in paths[1:]:
-                    tar.add(path, arcname=path.name)
-            say(f"building {image.tag} (log: {log_path})")
-            started = time.monotonic()
-            _build(image.tag, "Dockerfile", wanted, context, env, log_path, should_stop)
-        except ImageError as exc:
-            if should_stop():
-                raise
-            say(f"FAILED: {exc}\n{log_tail(log_path, 15)}")
-            results[image.tag] = f"failed: {exc}"
-            continue
-        finally:
-            context.unlink(missing_ok=True)
-        say(f"built {image.tag} in {time.monotonic() - started:.0f} s")
-        results[image.tag] = "built"
-    return results
+        files = ((paths[0], "Dockerfile"), *((p, p.name) for p in paths[1:]))
+        builds.append(
+            ImageBuild(image.tag, image.tag, "Dockerfile", _hash_files(root, paths), files=files)
+        )
+    built = build_images(root, builds, env, log_path, say, force=force, should_stop=should_stop)
+    return results | built
 
 
 def _build(

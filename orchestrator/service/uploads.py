@@ -40,14 +40,14 @@ log = logging.getLogger(__name__)
 RECOVER_AFTER_S = 2.0
 
 
-def hook_context(services: Services, now: datetime | None = None) -> HookContext:
+def hook_context(services: Services) -> HookContext:
     s = services.settings
     return HookContext(
         uploads_bucket=s.uploads_bucket,
         tus_url=s.tus_public_url,
         stalled_after=timedelta(seconds=s.upload_stalled_after_s),
         max_metadata_bytes=s.max_upload_metadata_bytes,
-        now=now or datetime.now(UTC),
+        now=datetime.now(UTC),
         nonce=secrets.token_hex(12),
     )
 
@@ -117,11 +117,17 @@ def _carry_out(services: Services, decision: Decision, ctx: HookContext) -> Deci
 
 def _finish(services: Services, decision: RecordFinish) -> Decision:
     stored = services.storage.stat_size(decision.bucket, decision.key)
-    problem = verify_stored(decision, stored)
     if stored is None:
         # tusd sends post-finish after the object is complete, so a missing object is most
         # likely storage lagging: 503 makes tusd retry.
+        problem = verify_stored(decision, stored)
         raise StorageError(f"upload {decision.upload_id} not verified: {problem}")
+    return _fill(services, decision, stored)
+
+
+def _fill(services: Services, decision: RecordFinish, stored: int) -> Decision:
+    """Fill the slot with the finished upload once storage holds ``stored`` bytes of it."""
+    problem = verify_stored(decision, stored)
     if problem is not None:
         # A wrong size never heals by retrying; the slot stays unfilled, visibly uploading.
         log.warning("finished upload not trusted: %s", problem)
@@ -175,7 +181,7 @@ def recover_finished_uploads(services: Services, now: datetime | None = None) ->
                 return filled
             if stored is None:
                 continue  # still uploading, or abandoned: nothing to finish
-            if isinstance(_finish(services, decision), RecordFinish):
+            if isinstance(_fill(services, decision, stored), RecordFinish):
                 log.info(
                     "upload recovered without post-finish",
                     extra={"slot": slot.slot, "upload_id": slot.upload_id, "bytes": stored},
