@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from orchestrator.adapters.logstream import LogStream, RedisLogStream
 from orchestrator.adapters.queue import RQTaskQueue, TaskQueue
 from orchestrator.adapters.storage import MinioStorage, ObjectStorage
-from orchestrator.db.engine import make_engine, make_sessionmaker
+from orchestrator.db.engine import Timeouts, make_engine, make_sessionmaker
 from orchestrator.db.repository import TaskRepository
 from orchestrator.db.workers import WorkerRepository
 from orchestrator.settings import Settings
@@ -34,7 +34,14 @@ class Services:
 
 def build_services(settings: Settings | None = None) -> Services:
     settings = settings or Settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        Timeouts(
+            connect_s=settings.db_connect_timeout_s,
+            statement_s=settings.db_statement_timeout_s,
+            pool_s=settings.db_pool_timeout_s,
+        ),
+    )
     redis = Redis.from_url(settings.redis_url)
     sessions = make_sessionmaker(engine)
     return Services(

@@ -25,6 +25,24 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "redis://127.0.0.1:16379/0", description="Redis URL of the RQ job queues."
     )
+    db_connect_timeout_s: int = Field(
+        2,
+        ge=2,
+        description="Seconds to open a PostgreSQL connection before giving up (libpq's "
+        "connect_timeout, whose minimum is 2).",
+    )
+    db_statement_timeout_s: float = Field(
+        1.5,
+        gt=0,
+        description="Seconds one PostgreSQL statement may run (the server's statement_timeout). "
+        "The client gives up on any round trip 0.5 s later, which also covers a frozen server "
+        "that cannot enforce anything. Either way the API answers 503.",
+    )
+    db_pool_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds a request waits for a pooled PostgreSQL connection before 503.",
+    )
 
     # --- object storage --------------------------------------------------------------------
     s3_endpoint: str = Field(

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from orchestrator.db.engine import UNAVAILABLE
 from orchestrator.domain.planning import resources_from_dict
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
@@ -29,6 +30,11 @@ from worker.staging import PARAMS_FILE, InputUnreadable, RunDir, stage_inputs, s
 from worker.staging import write_params as write_params_file
 
 log = logging.getLogger(__name__)
+
+# Pauses between attempts to write a finished run's outcome while PostgreSQL is unavailable,
+# in seconds: doubling from the first to the most.
+FINISH_RETRY_FIRST_S = 0.5
+FINISH_RETRY_MAX_S = 4.0
 
 
 def run_task(task_id: str) -> None:
@@ -77,18 +83,20 @@ class TaskRunner:
             kill_poll_s=self._settings.kill_poll_interval_s,
         )
         run_dir: RunDir | None = None
+        fields: dict[str, Any] = {}
         try:
             run_dir = RunDir.create(self._settings.worker_work_dir, task_id)
             with heartbeat:
                 status, reason, fields = self._execute(task, spec, run_dir, heartbeat)
             if heartbeat.lost.is_set():
                 log.warning("result discarded: the task was taken from this worker")
-            self._finish(task_id, status, reason, **fields)
         except Exception as exc:
             # A bug or an outage of a backing service: the task must still end, with a
             # reason, rather than wait for the reconciler's heartbeat timeout.
             log.exception("task failed inside the worker")
-            self._finish(task_id, TaskStatus.ERROR, f"worker failed: {exc}")
+            status, reason = TaskStatus.ERROR, f"worker failed: {exc}"
+        try:
+            self._finish(task_id, status, reason, **fields)
         finally:
             if run_dir is not None:
                 run_dir.remove()
@@ -158,14 +166,31 @@ class TaskRunner:
             log.warning("cannot close the live log", extra={"error": str(exc)})
 
     def _finish(self, task_id: str, status: TaskStatus, reason: str | None, **fields: Any) -> None:
-        won = self._repo.transition(
-            task_id,
-            status,
-            expected=TaskStatus.RUNNING,
-            reason=reason,
-            held_by=self._ctx.worker_id,
-            **fields,
-        )
+        # The run's outcome is worth retrying through a database outage: given up, the task
+        # would wait for the reconciler's heartbeat timeout and then run again. Retrying is
+        # safe: the write is conditional on this worker still holding the task.
+        give_up_at = time.monotonic() + self._settings.heartbeat_timeout_s
+        pause_s = FINISH_RETRY_FIRST_S
+        while True:
+            try:
+                won = self._repo.transition(
+                    task_id,
+                    status,
+                    expected=TaskStatus.RUNNING,
+                    reason=reason,
+                    held_by=self._ctx.worker_id,
+                    **fields,
+                )
+                break
+            except UNAVAILABLE as exc:
+                if time.monotonic() + pause_s > give_up_at:
+                    raise
+                log.warning(
+                    "database unavailable; writing the task's end again",
+                    extra={"status": status.value, "error": str(exc), "retry_in_s": pause_s},
+                )
+                time.sleep(pause_s)
+                pause_s = min(pause_s * 2, FINISH_RETRY_MAX_S)
         log.info(
             "task finished" if won else "task finish lost (no longer held by this worker)",
             extra={"status": status.value, "reason": reason},

@@ -11,9 +11,8 @@ from litestar import MediaType, Request, Response
 from litestar.types import ExceptionHandlersMap
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from orchestrator.db.engine import UNAVAILABLE
 from orchestrator.errors import Conflict, DependencyError, HookRefused, InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
@@ -59,9 +58,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     InvalidRequest: invalid,
     HookRefused: refused_hook,
     DependencyError: unavailable,
-    OperationalError: unavailable,
-    InterfaceError: unavailable,
-    PoolTimeoutError: unavailable,
+    **dict.fromkeys(UNAVAILABLE, unavailable),
     RedisConnectionError: unavailable,
     RedisTimeoutError: unavailable,
 }

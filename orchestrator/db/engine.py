@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.db.deadline import bound_round_trips
 
-def make_engine(database_url: str, pool_size: int = 5) -> Engine:
-    # pool_pre_ping: PostgreSQL restarts must not leave dead connections in the pool.
-    return create_engine(database_url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+# What a call raises while PostgreSQL is down, restarting, frozen or out of connections: worth
+# a 503 or a retry, unlike a bug (ProgrammingError) or bad data (IntegrityError).
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeoutError)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a caller waits on PostgreSQL, in seconds (see ``Settings.db_*_timeout_s``)."""
+
+    connect_s: int
+    statement_s: float
+    pool_s: float
+
+
+def make_engine(database_url: str, timeouts: Timeouts, pool_size: int = 5) -> Engine:
+    engine = create_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_timeout=timeouts.pool_s,
+        # pool_pre_ping: PostgreSQL restarts must not leave dead connections in the pool.
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": timeouts.connect_s},
+    )
+    bound_round_trips(engine, timeouts.statement_s)
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

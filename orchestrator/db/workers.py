@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.db.models import Worker
+from orchestrator.db.models import Task, Worker
+from orchestrator.domain.status import TaskStatus
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,22 @@ class WorkerRepository:
             )
 
     def all(self) -> list[WorkerView]:
+        """Every registered worker. ``running`` comes from the tasks table now, not from the
+        worker's last announcement: a worker that died keeps its row, and the tasks re-run
+        elsewhere (or finished) since it last spoke must not stay listed on it."""
         with self._sessions() as s:
-            return [_view(r) for r in s.scalars(select(Worker).order_by(Worker.id))]
+            rows = list(s.scalars(select(Worker).order_by(Worker.id)))
+            held = s.execute(
+                select(Task.id, Task.worker_id)
+                .where(Task.status == TaskStatus.RUNNING.value, Task.worker_id.is_not(None))
+                .order_by(Task.started_at)
+            ).all()
+        by_worker: dict[str, list[str]] = defaultdict(list)
+        for task_id, member in held:
+            assert member is not None  # filtered by the query
+            # tasks.worker_id is "<worker>/<slot>": the registry row is the worker.
+            by_worker[member.rpartition("/")[0]].append(task_id)
+        return [replace(_view(r), running=by_worker.get(r.id, [])) for r in rows]
 
     def alive(self, seen_after: datetime) -> list[WorkerView]:
         """Workers up and heard from since ``seen_after``."""

@@ -30,8 +30,9 @@ def fake_worker(
     cpus: float = 2.0,
     memory_bytes: int = 4 * GiB,
     gpus: int = 0,
+    running: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """A live worker row of the given capacity, deleted afterwards."""
+    """A live worker row of the given capacity (announcing ``running``), deleted afterwards."""
     worker_id = f"test-{uuid.uuid4().hex[:12]}"
     capacity = {"cpus": cpus, "memory_bytes": memory_bytes, "gpus": gpus}
     services.workers.announce(
@@ -56,7 +57,7 @@ def fake_worker(
             },
             capacity=capacity,
             free=capacity,
-            running=[],
+            running=list(running),
         )
     )
     try:
@@ -85,6 +86,7 @@ def insert_task(
     started_at: datetime | None = None,
     finished_at: datetime | None = None,
     status: str | None = None,
+    worker_id: str | None = None,
 ) -> str:
     """A task row written directly (no slots), with the times a test needs."""
     task_id = str(uuid.uuid4())
@@ -99,6 +101,7 @@ def insert_task(
             "started_at": started_at,
             "finished_at": finished_at,
             "status": status,
+            "worker_id": worker_id,
         }.items()
         if v is not None
     }

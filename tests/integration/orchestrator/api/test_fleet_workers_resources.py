@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 from orchestrator.bootstrap import Services
 from pipelines.spec import GiB
 
-from .fleet import age_worker, fake_worker
+from .fleet import age_worker, delete_pipeline_tasks, fake_worker, insert_task
 
 Local = tuple[TestClient[Any], Services]
 
@@ -58,6 +58,24 @@ def test_workers_lists_shape_and_states(local: Local) -> None:
         assert listed[lost_id]["state"] == "lost"
         assert listed[stopped_id]["state"] == "stopped"
     assert not {up_id, lost_id, stopped_id} & set(_workers(client))
+
+
+def test_a_dead_worker_no_longer_lists_the_tasks_re_run_elsewhere(local: Local) -> None:
+    """The registry row keeps what a worker last announced; the listing trusts the tasks table."""
+    client, svc = local
+    pipeline = "workers-listing-test"
+    try:
+        with fake_worker(svc) as alive_id:
+            moved = insert_task(svc, pipeline, status="running", worker_id=f"{alive_id}/slot1")
+            finished = insert_task(svc, pipeline, status="done", worker_id=f"{alive_id}/slot0")
+            with fake_worker(svc, running=(moved, finished)) as dead_id:
+                age_worker(svc, dead_id, svc.settings.worker_lost_after_s + 5)
+                listed = _workers(client)
+                assert listed[dead_id]["state"] == "lost"
+                assert listed[dead_id]["running"] == []
+                assert listed[alive_id]["running"] == [moved]
+    finally:
+        delete_pipeline_tasks(svc, pipeline)
 
 
 def test_workers_needs_the_key(local: Local) -> None:

@@ -1,0 +1,156 @@
+"""The frozen-database drill, shared by the local stack and the compose deployment.
+
+PostgreSQL's postmaster and every child are stopped with SIGSTOP, as a frozen VM or a stuck
+storage volume would stop them. The kernel still accepts connections and acknowledges bytes,
+so only the API's own deadlines can notice. While it is frozen, clients keep calling:
+
+* an endpoint that needs the database (``GET /query_task``), from several threads at once;
+* ``GET /pipelines``, which needs none;
+* ``GET /health``.
+
+Each call's status and latency are recorded; the caller asserts on them and prints them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+import requests
+
+DB_CALLERS = 4  # concurrent callers of the database endpoint: more than one pooled connection
+
+
+@dataclass
+class Calls:
+    """(status code or 0 for no answer, seconds) of each call to one endpoint."""
+
+    seen: list[tuple[int, float]] = field(default_factory=list)
+    bodies: list[Any] = field(default_factory=list)
+
+    @property
+    def codes(self) -> set[int]:
+        return {code for code, _ in self.seen}
+
+    @property
+    def slowest_s(self) -> float:
+        return max(s for _, s in self.seen)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(s for _, s in self.seen)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.seen)} calls, codes {sorted(self.codes)}, "
+            f"median {self.median_s:.2f} s, slowest {self.slowest_s:.2f} s"
+        )
+
+
+@dataclass
+class Drill:
+    database: Calls = field(default_factory=Calls)
+    no_database: Calls = field(default_factory=Calls)
+    health: Calls = field(default_factory=Calls)
+    recovered_s: float = 0.0  # thaw → /health 200 and the database endpoint 200 again
+
+
+def _call(calls: Calls, url: str, headers: dict[str, str]) -> None:
+    started = time.monotonic()
+    try:
+        r = requests.get(url, headers=headers, timeout=30)
+    except requests.RequestException:
+        calls.seen.append((0, time.monotonic() - started))
+        return
+    calls.seen.append((r.status_code, time.monotonic() - started))
+    calls.bodies.append(r.json() if r.headers.get("content-type", "").startswith("app") else r.text)
+
+
+@contextmanager
+def stopped(pids: Sequence[int]) -> Iterator[None]:
+    """SIGSTOP every pid, SIGCONT them all on the way out whatever happens."""
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        yield
+    finally:
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def process_tree(pid: int) -> list[int]:
+    """The postmaster and its children (backends, checkpointer, walwriter...)."""
+    root = psutil.Process(pid)
+    return [root.pid, *(c.pid for c in root.children(recursive=True))]
+
+
+def run(
+    api_url: str,
+    api_key: str,
+    task_id: str,
+    freeze: Callable[[], Any],
+    frozen_s: float = 15.0,
+) -> Drill:
+    """Freeze with ``freeze()`` (a context manager) for ``frozen_s`` while calling the API."""
+    drill = Drill()
+    headers = {"X-API-Key": api_key}
+    until = threading.Event()
+
+    def keep_calling(calls: Calls, url: str, pause_s: float) -> None:
+        while not until.is_set():
+            _call(calls, url, headers)
+            until.wait(pause_s)
+
+    callers = [
+        *((drill.database, f"{api_url}/query_task/{task_id}", 0.1) for _ in range(DB_CALLERS)),
+        (drill.no_database, f"{api_url}/pipelines", 0.1),
+        (drill.health, f"{api_url}/health", 0.5),
+    ]
+    with freeze():
+        threads = [threading.Thread(target=keep_calling, args=c, daemon=True) for c in callers]
+        for t in threads:
+            t.start()
+        time.sleep(frozen_s)  # the drill's length, not a wait for an event
+        until.set()
+        for t in threads:
+            t.join(60)
+    thawed = time.monotonic()
+    deadline = thawed + 120
+    while True:
+        health = requests.get(f"{api_url}/health", timeout=30)
+        query = requests.get(f"{api_url}/query_task/{task_id}", headers=headers, timeout=30)
+        if health.status_code == 200 and query.status_code == 200:
+            break
+        assert time.monotonic() < deadline, (health.text, query.text)
+        time.sleep(0.1)
+    drill.recovered_s = time.monotonic() - thawed
+    return drill
+
+
+def check(drill: Drill) -> str:
+    """The drill's requirements; returns the figures to print."""
+    assert drill.database.seen and drill.no_database.seen and drill.health.seen
+    # Every call that needs the database is refused, clearly and long before the thaw.
+    assert drill.database.codes == {503}, drill.database.seen
+    assert all("service unavailable" in b["detail"] for b in drill.database.bodies)
+    assert drill.database.slowest_s < 6.0, drill.database.summary()
+    # What needs no database is served as usual.
+    assert drill.no_database.codes == {200}, drill.no_database.seen
+    assert drill.no_database.slowest_s < 3.0, drill.no_database.summary()
+    # Readiness says the database is down instead of hanging with it.
+    assert drill.health.codes == {503}, drill.health.seen
+    assert all(b["checks"]["postgres"] != "ok" for b in drill.health.bodies)
+    assert drill.health.slowest_s < 6.0, drill.health.summary()
+    return (
+        f"query_task: {drill.database.summary()}; /pipelines: {drill.no_database.summary()}; "
+        f"/health: {drill.health.summary()}; recovered {drill.recovered_s:.2f} s after the thaw"
+    )
