@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import anyio
@@ -57,6 +59,12 @@ def create_app(
         else:
             app.state.catalog = catalog
         app.state.services = svc
+        # Sync handlers run in the loop's default executor, which asyncio sizes from the CPU
+        # count (6 threads on 2 cores): a few requests stuck on a slow database would hold them
+        # all. Sized from settings instead.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(svc.settings.api_threads, thread_name_prefix="api-handler")
+        )
         app.state.metrics = build_registry(svc)
         # Threads for live log followers, apart from the pool of the sync endpoints.
         app.state.log_limiter = anyio.CapacityLimiter(FOLLOWER_THREADS)

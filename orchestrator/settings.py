@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         "(http://tusd:SECRET@api:8001/tusd_hook → Authorization: Basic); checked in constant "
         "time. Go redacts userinfo passwords in errors, so a failing hook never shows it.",
     )
+    api_threads: int = Field(
+        40,
+        ge=1,
+        description="Threads that run the API's blocking handlers (those that call PostgreSQL, "
+        "Redis or S3). Each holds its thread for at most the DB_* timeouts when a service "
+        "hangs; handlers that need none of them never wait for one.",
+    )
     hook_host: str = Field(
         "127.0.0.1",
         description="Address of the API's internal hook listener, the only one that serves "

@@ -1,5 +1,9 @@
 """Guards: the API key for client endpoints; the internal listener and the hook secret for
-/tusd_hook."""
+/tusd_hook.
+
+They are coroutines although they do no I/O: Litestar runs a plain function guard in the
+thread pool, so every request, even one that needs no database, would wait for a free thread
+behind the requests that are waiting on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ def _equal(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def api_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def api_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """App-wide: every route needs the key unless marked public, so a new route is closed."""
     expected = _services(connection).settings.api_key
     if not expected or handler.opt.get(PUBLIC):
@@ -47,7 +51,7 @@ def api_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None
         raise NotAuthorizedException(f"missing or invalid {API_KEY_HEADER}")
 
 
-def bearer_or_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def bearer_or_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The API key as X-API-Key or as ``Authorization: Bearer <key>``: what Prometheus sends
     with ``authorization: {credentials: <key>}`` in a scrape config (GET /metrics)."""
     expected = _services(connection).settings.api_key
@@ -68,7 +72,7 @@ def _local_port(connection: ASGIConnection) -> int | None:
     return int(server[1]) if server and server[1] is not None else None
 
 
-def listener_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def listener_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """App-wide: /tusd_hook exists only on the internal listener, the rest only on the public one.
 
     A 404, not a 403: the public port does not even admit that a hook endpoint exists.
@@ -89,7 +93,7 @@ def _basic_password(header: str) -> str | None:
     return decoded.partition(":")[2]
 
 
-def hook_secret_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def hook_secret_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """tusd sends the secret as the password of the hook URL's userinfo
     (``-hooks-http=http://tusd:SECRET@api:8001/tusd_hook``), i.e. as ``Authorization: Basic``."""
     given = _basic_password(connection.headers.get("Authorization", ""))

@@ -26,8 +26,9 @@ import requests
 from tusclient.client import TusClient
 
 from orchestrator.localstack import images
+from tests import frozen_db
 from tests.conftest import ROOT, Stack
-from tests.e2e.client import Client, random_file
+from tests.e2e.client import Client, random_file, sha256_of
 from tests.e2e.test_flow import download_results, tus_upload
 from tests.e2e.test_volcal import FILES, SURVEY
 from tests.tusd_process import free_port
@@ -48,12 +49,28 @@ class Deployment:
     s3_url: str
     up_s: float
 
-    def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    @property
+    def command(self) -> list[str]:
         argv = [str(COMPOSE), "--project-directory", str(ROOT), "--env-file", str(self.env_file)]
         for f in self.files:
             argv += ["-f", str(f)]
+        return argv
+
+    def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*argv, *args], capture_output=True, text=True, timeout=timeout, check=False
+            [*self.command, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def script(self, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        """One of deploy/*.sh against this deployment, as an operator runs it."""
+        return subprocess.run(
+            [str(path), *args],
+            cwd=ROOT,
+            env={**os.environ, "COMPOSE": " ".join(self.command)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
 
 
@@ -85,6 +102,27 @@ def _ports_file(path: Path, ports: dict[str, int]) -> None:
     )
 
 
+def _configure(tmp: Path, project: str) -> Deployment:
+    """A deployment's files on free ports, not started."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    # The pipeline containers are siblings on the host engine: the work dir is a host path.
+    work = tmp / "work"
+    work.mkdir(exist_ok=True)
+    ports = {name: free_port() for name in ("postgres", "redis", "minio", "tusd", "api")}
+    env_file, ports_file = tmp / ".env", tmp / "ports.yml"
+    _env_file(env_file, project, ports, work)
+    _ports_file(ports_file, ports)
+    return Deployment(
+        project,
+        [ROOT / "compose.yml", LOCAL_IMAGES, ports_file],
+        env_file,
+        f"http://127.0.0.1:{ports['api']}",
+        f"http://127.0.0.1:{ports['tusd']}/files/",
+        f"http://127.0.0.1:{ports['minio']}",
+        0.0,
+    )
+
+
 @pytest.fixture(scope="module")
 def deployment(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     assert COMPOSE.exists(), f"{COMPOSE} is not built (make install)"
@@ -92,25 +130,7 @@ def deployment(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     built = images.build_services(ROOT, dict(os.environ), log_path, print)
     built |= images.build_apps(ROOT, dict(os.environ), log_path, print)
     assert not [t for t, s in built.items() if s.startswith("failed")], built
-    tmp = tmp_path_factory.mktemp("compose")
-    # The pipeline containers are siblings on the host engine: the work dir is a host path.
-    work = tmp / "work"
-    work.mkdir()
-    ports = {name: free_port() for name in ("postgres", "redis", "minio", "tusd", "api")}
-    project = f"orch-compose-test-{os.getpid()}"
-    env_file, ports_file = tmp / ".env", tmp / "ports.yml"
-    _env_file(env_file, project, ports, work)
-    _ports_file(ports_file, ports)
-    files = [ROOT / "compose.yml", LOCAL_IMAGES, ports_file]
-    d = Deployment(
-        project,
-        files,
-        env_file,
-        f"http://127.0.0.1:{ports['api']}",
-        f"http://127.0.0.1:{ports['tusd']}/files/",
-        f"http://127.0.0.1:{ports['minio']}",
-        0.0,
-    )
+    d = _configure(tmp_path_factory.mktemp("compose"), f"orch-compose-test-{os.getpid()}")
     started = time.monotonic()
     up = d.compose("up", "-d", "--wait", "--wait-timeout", "240", timeout=300)
     up_s = time.monotonic() - started
@@ -322,6 +342,26 @@ def test_drill_restart_postgres_while_tasks_are_queued(
     )
 
 
+def test_drill_freeze_postgres_while_a_task_runs(deployment: Deployment, tmp_path: Path) -> None:
+    client = Client(deployment.api_url, API_KEY)
+    (task_id,) = _submit(client, tmp_path, 1, sleep_s=8)
+    client.wait_for(task_id, lambda t: t["status"] == "running", 120)
+    container = deployment.compose("ps", "-q", "postgres").stdout.strip()
+    inspected = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Pid}}", container],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Every process of the container, the postmaster and all its children, from the host.
+    pids = frozen_db.process_tree(int(inspected.stdout))
+    drill = frozen_db.run(deployment.api_url, API_KEY, task_id, lambda: frozen_db.stopped(pids))
+    print(f"compose, PostgreSQL frozen 15 s: {frozen_db.check(drill)}")
+    final = client.wait_terminal(task_id, timeout_s=120)
+    assert final["status"] == "done", final
+    assert final["attempts"] == 1, final
+
+
 def test_drill_restart_redis_with_queued_jobs(deployment: Deployment, tmp_path: Path) -> None:
     client = Client(deployment.api_url, API_KEY)
     ids = _submit(client, tmp_path, 5, sleep_s=2)
@@ -348,3 +388,46 @@ def test_drill_upgrade_the_api_while_a_task_runs(deployment: Deployment, tmp_pat
     final = client.wait_terminal(task_id, timeout_s=120)
     assert final["status"] == "done", final
     print(f"upgrade api: /health failing {down:.1f} s; the running task finished")
+
+
+def test_drill_backup_then_restore_into_a_fresh_deployment(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """deploy/backup.sh on the running deployment, deploy/restore.sh into a new one (its own
+    volumes and ports): an old task is there, and its results download and match."""
+    client = Client(deployment.api_url, API_KEY)
+    (task_id,) = _submit(client, tmp_path, 1)
+    done = client.wait_terminal(task_id, timeout_s=120)
+    assert done["status"] == "done", done
+    before = {name: sha256_of(data) for name, data in download_results(done).items()}
+
+    backup = tmp_path / "backup"
+    started = time.monotonic()
+    made = deployment.script(ROOT / "deploy" / "backup.sh", str(backup))
+    assert made.returncode == 0, made.stdout + made.stderr
+    backup_s = time.monotonic() - started
+    assert (backup / "orchestrator.dump").stat().st_size > 0
+    assert any((backup / "results").rglob("*")) and any((backup / "uploads").rglob("*"))
+
+    fresh = _configure(tmp_path / "fresh", f"{deployment.project}-restored")
+    try:
+        started = time.monotonic()
+        restored = fresh.script(ROOT / "deploy" / "restore.sh", str(backup))
+        restore_s = time.monotonic() - started
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        task = Client(fresh.api_url, API_KEY).query(task_id)
+        assert task["status"] == "done", task
+        assert all(r["url"].startswith(fresh.s3_url) for r in task["results"]), task["results"]
+        after = {name: sha256_of(data) for name, data in download_results(task).items()}
+        assert after == before
+        # A second restore over the restored data is refused, and changes nothing.
+        again = fresh.script(ROOT / "deploy" / "restore.sh", str(backup))
+        assert again.returncode != 0 and "fresh deployment" in again.stderr, again.stderr
+        assert Client(fresh.api_url, API_KEY).query(task_id)["status"] == "done"
+        print(
+            f"backup (pg_dump + mirror of both buckets) {backup_s:.1f} s; restore into a fresh "
+            f"deployment up to healthy {restore_s:.1f} s; the old task's "
+            f"{len(after)} results match by sha256"
+        )
+    finally:
+        fresh.compose("down", "-v", "--remove-orphans", timeout=180)
