@@ -13,7 +13,8 @@ compose=${COMPOSE:-docker compose}
 dir=$(cd "$dir" && pwd)
 [ -s "$dir/orchestrator.dump" ] || { echo "restore.sh: no $dir/orchestrator.dump" >&2; exit 1; }
 
-$compose up -d --wait postgres minio-init
+$compose up -d --wait postgres minio
+$compose run --rm --no-deps minio-init >/dev/null  # the buckets
 
 # shellcheck disable=SC2016 # expanded in the container, from its own environment
 tables=$($compose exec -T postgres sh -c 'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc \
