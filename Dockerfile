@@ -1,7 +1,7 @@
 # Images of the orchestrator's own processes (the pipelines have their own Dockerfiles).
 #   docker build --target api    -t orchestrator-api:latest .
 #   docker build --target worker -t orchestrator-worker:latest .
-# `python -m orchestrator.localstack images` (make images) builds both, plus the pipelines.
+# `python -m devstack images` (make images) builds both, plus the pipelines.
 #
 # The base is debian:bookworm-slim with Debian's own Python 3.11, not python:3.11-slim: it is on
 # every public registry and it is also the one tag the local stack seeds by debootstrap where no

@@ -23,13 +23,13 @@ install:
 	@bash scripts/install.sh
 
 up: install
-	$(PY) -m orchestrator.localstack up --profile dev
+	$(PY) -m devstack up --profile dev
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m orchestrator.localstack down --profile dev; fi
+	@if [ -x $(PY) ]; then $(PY) -m devstack down --profile dev; fi
 
 images: install
-	$(PY) -m orchestrator.localstack images
+	$(PY) -m devstack images
 
 # Docker Compose v2, built from its Go module by scripts/install.sh (pin in scripts/pins.env).
 COMPOSE := .bin/docker-compose
@@ -41,17 +41,17 @@ compose-config: install
 # compose.yml up for real with deploy/compose.local.yml's locally built stand-ins for registry
 # images, on the test stack's Docker engine; `make test` runs it with the rest of the suite.
 compose-test: install
-	$(PY) -m orchestrator.localstack images --profile test
+	$(PY) -m devstack images --profile test
 	$(PY) -m pytest tests/integration/deploy/test_compose_up.py $(PYTEST_ARGS)
 
-# Needs a running test stack (python -m orchestrator.localstack up --profile test) and root.
+# Needs a running test stack (python -m devstack up --profile test) and root.
 bench-fleet: install
 	$(PY) -m bench.fleet
 
 # Images (pipelines and the api/worker images) are built before pytest (not inside the stack fixture) so that their build output is
 # visible here and the fixture's start stays short. pytest's exit 5 ("no tests ran") fails too.
 test: install
-	$(PY) -m orchestrator.localstack images --profile test
+	$(PY) -m devstack images --profile test
 	@rc=0; $(PY) -m pytest tests $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
@@ -59,9 +59,9 @@ test: install
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy orchestrator hooks worker pipelines tests bench
+	.venv/bin/mypy orchestrator hooks worker pipelines devstack tests bench
 
 clean:
-	-@if [ -x $(PY) ]; then $(PY) -m orchestrator.localstack down --profile dev; \
-	  $(PY) -m orchestrator.localstack down --profile test; fi
+	-@if [ -x $(PY) ]; then $(PY) -m devstack down --profile dev; \
+	  $(PY) -m devstack down --profile test; fi
 	rm -rf .stack-test

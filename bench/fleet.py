@@ -2,8 +2,8 @@
 
     python -m bench.fleet [--profile test|dev] [--tasks 20] [--recovery-runs 2]
 
-Needs root (the worker hosts are network namespaces, see orchestrator/localstack/fleet.py) and a
-running stack of the profile (`make up`, or `python -m orchestrator.localstack up --profile
+Needs root (the worker hosts are network namespaces, see devstack/fleet.py) and a
+running stack of the profile (`make up`, or `python -m devstack up --profile
 test`). Every task goes to a queue of its own that only the fake hosts' workers listen on.
 
 * **recovery**: a `checksum` task (sleep_s=8) runs on one of two hosts; that host is killed (its
@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from orchestrator.localstack import envfile, fleet
-from orchestrator.localstack.profile import get_profile
+from devstack import envfile, fleet
+from devstack.profile import get_profile
 
 TERMINAL = ("done", "error", "killed")
 

@@ -2,7 +2,7 @@
 and the ``integration``/``e2e`` markers given by folder.
 
 Unit tests use none of this and run without any service. The ``stack`` fixture reuses a test
-stack that is already up or starting (``python -m orchestrator.localstack up --profile test`` in
+stack that is already up or starting (``python -m devstack up --profile test`` in
 another terminal makes repeated runs fast), else starts one for this session and stops it at the
 end, once no other pytest session that joined it is still running. Sessions agree through a lock
 file and one marker file per session in ``.stack-test/sessions/``.
@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.localstack import envfile
-from orchestrator.localstack.child import log_tail
-from orchestrator.localstack.profile import Profile, get_profile
-from orchestrator.localstack.supervisor import supervisor_pid
+from devstack import envfile
+from devstack.child import log_tail
+from devstack.profile import Profile, get_profile
+from devstack.supervisor import supervisor_pid
 from orchestrator.processes import pid_alive
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def _start(profile: Profile) -> subprocess.Popen[bytes]:
     log_path = profile.logs / "supervisor.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.localstack", "up", "--profile", "test"],
+            [sys.executable, "-m", "devstack", "up", "--profile", "test"],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,

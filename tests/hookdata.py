@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orchestrator.localstack.tusd import HOOK_EVENTS
+from devstack.tusd import HOOK_EVENTS
 
 RECORDED = Path(__file__).resolve().parent / "unit" / "hooks" / "recorded"
 # Every hook tusd is configured to send, hence every one recorded.

@@ -1,5 +1,5 @@
 """A tusd of a test's own: the project's build (``.bin/tusd``) with the flags the stack gives
-its tusd (``orchestrator.localstack.tusd``), on a free port, writing into the stack's MinIO and
+its tusd (``devstack.tusd``), on a free port, writing into the stack's MinIO and
 sending its hooks wherever the test says."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from orchestrator.localstack.tusd import tusd_flags
+from devstack.tusd import tusd_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 Each host is a network namespace with its own address and host name running ``python -m
 worker``, reaching PostgreSQL, Redis and S3 only over its own veth address
-(orchestrator/localstack/fleet.py). The tasks go to a queue only these two workers listen on,
+(devstack/fleet.py). The tasks go to a queue only these two workers listen on,
 so the stack's own worker never takes them.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.localstack import fleet
+from devstack import fleet
 from tests.conftest import Stack
 
 HOSTS = ["host-a", "host-b"]

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.localstack import images
-from orchestrator.localstack.tusd import tusd_flags
+from devstack import images
+from devstack.tusd import tusd_flags
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "compose.yml"
@@ -209,7 +209,7 @@ def test_behind_proxy_is_off_unless_asked_for(tmp_path: Path) -> None:
 
 def test_the_local_override_only_swaps_third_party_images() -> None:
     """deploy/compose.local.yml changes nothing but the images a registry would serve, and names
-    exactly the stand-ins `python -m orchestrator.localstack images` builds."""
+    exactly the stand-ins `python -m devstack images` builds."""
     override = yaml.safe_load((ROOT / "deploy" / "compose.local.yml").read_text())["services"]
     assert all(set(service) == {"image"} for service in override.values()), override
     assert {s["image"] for s in override.values()} == {i.tag for i in images.SERVICE_IMAGES}

@@ -25,7 +25,7 @@ import pytest
 import requests
 from tusclient.client import TusClient
 
-from orchestrator.localstack import images
+from devstack import images
 from tests import frozen_db
 from tests.conftest import ROOT, Stack
 from tests.e2e.client import Client, random_file, sha256_of

@@ -29,7 +29,7 @@ import requests
 from sqlalchemy import create_engine, text
 from tusclient.client import TusClient
 
-from orchestrator.localstack import images
+from devstack import images
 from tests.conftest import ROOT, Stack
 
 # Settings of the stack that are not settings of our processes (the fixture's own bookkeeping).

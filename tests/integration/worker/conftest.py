@@ -11,7 +11,7 @@ from typing import Any
 import docker
 import pytest
 
-from orchestrator.localstack.images import build_pipelines
+from devstack.images import build_pipelines
 from pipelines.checksum.spec import SPEC
 from pipelines.spec import MiB, Resources
 from worker.executors.base import RunRequest

@@ -19,7 +19,7 @@ import redis
 import requests
 from minio import Minio
 
-from orchestrator.localstack import images
+from devstack import images
 from orchestrator.settings import Settings, split_endpoint
 from tests.conftest import Stack
 

@@ -80,8 +80,8 @@ class Profile:
 
 
 def repo_root() -> Path:
-    """The checkout this package lives in (``orchestrator/localstack/`` is two levels down)."""
-    return Path(__file__).resolve().parents[2]
+    """The checkout ``devstack/`` sits at the top of."""
+    return Path(__file__).resolve().parents[1]
 
 
 def get_profile(name: str, root: Path | None = None) -> Profile:

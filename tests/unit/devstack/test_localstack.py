@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.localstack import envfile, images, supervisor
-from orchestrator.localstack.child import Child, redacted
-from orchestrator.localstack.profile import Ports, Profile, get_profile
-from orchestrator.localstack.secrets import Secrets, load_or_create
-from orchestrator.localstack.services import Context, Service
-from orchestrator.localstack.tusd import hooks_url, tusd_flags
+from devstack import envfile, images, supervisor
+from devstack.child import Child, redacted
+from devstack.profile import Ports, Profile, get_profile
+from devstack.secrets import Secrets, load_or_create
+from devstack.services import Context, Service
+from devstack.tusd import hooks_url, tusd_flags
 
 
 def test_test_profile_shifts_every_port_by_100(tmp_path: Path) -> None:

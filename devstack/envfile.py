@@ -50,7 +50,7 @@ def stack_env(profile: Profile, secrets: Secrets) -> dict[str, str]:
 
 
 def render(env: dict[str, str]) -> str:
-    lines = ["# Written by `python -m orchestrator.localstack up`; regenerated on every start."]
+    lines = ["# Written by `python -m devstack up`; regenerated on every start."]
     for key, value in env.items():
         lines.append(f"{key}={value if _SAFE.match(value) else shlex.quote(value)}")
     return "\n".join(lines) + "\n"

@@ -27,7 +27,7 @@ from .probes import port_open, who_listens
 from .profile import HOST, Profile
 from .services import Context, Dockerd, Service, all_services
 
-log = logging.getLogger("localstack")
+log = logging.getLogger("devstack")
 
 MAX_FAST_FAILS = 5
 FAST_FAIL_S = 30.0
@@ -66,7 +66,7 @@ def supervisor_pid(profile: Profile) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return None
-    return pid if b"orchestrator.localstack" in cmdline else None
+    return pid if b"devstack" in cmdline else None
 
 
 def stop_supervisor(pid: int, timeout: float = 90.0) -> bool:
@@ -144,7 +144,7 @@ class Supervisor:
             if self.profile.name != "test":
                 log.error(
                     "a %s stack is already running (supervisor pid %d); its API is %s. "
-                    "Stop it with `make down` (python -m orchestrator.localstack down).",
+                    "Stop it with `make down` (python -m devstack down).",
                     self.profile.name,
                     other,
                     self.profile.api_url,

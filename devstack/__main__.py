@@ -1,4 +1,4 @@
-"""``python -m orchestrator.localstack up|down|env|images``: the local stack's command line.
+"""``python -m devstack up|down|env|images``: the local stack's command line.
 
 This is the only place of the package that reads the process environment; it hands a copy down.
 """
@@ -19,7 +19,7 @@ from .secrets import load_or_create
 from .services import Context, Dockerd
 from .supervisor import Supervisor, stop_supervisor, supervisor_pid
 
-log = logging.getLogger("localstack")
+log = logging.getLogger("devstack")
 
 
 def _context(profile_name: str, environ: dict[str, str]) -> Context:
@@ -118,7 +118,7 @@ def cmd_images(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     environ = dict(os.environ)
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.localstack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_profile(p: argparse.ArgumentParser, default: str = "dev") -> None:
