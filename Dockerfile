@@ -32,7 +32,7 @@ WORKDIR /app
 # layer. pip is pointed at Debian's bundle (which now includes EXTRA_CA_CERT): its own certifi
 # bundle knows no local CA.
 COPY pyproject.toml README.md ./
-RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['server']))" \
         > /tmp/requirements.txt \
     && pip install --cert /etc/ssl/certs/ca-certificates.crt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt

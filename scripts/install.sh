@@ -68,8 +68,8 @@ fi
 stamp=.venv/.install-stamp
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-    say "pip install -e '.[dev,volcal]'"
-    .venv/bin/python -m pip install -q -e '.[dev,volcal]'
+    say "pip install -e '.[server,volcal,dev]'"
+    .venv/bin/python -m pip install -q -e '.[server,volcal,dev]'
     echo "$want" > "$stamp"
 fi
 
