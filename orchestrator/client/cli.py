@@ -49,7 +49,7 @@ from rich.text import Text
 
 from orchestrator.client import exits, render
 from orchestrator.client.api import DEFAULT_URL, TERMINAL, Client, Downloaded
-from orchestrator.client.errors import ApiError, ClientError, Conflict, NotFound
+from orchestrator.client.errors import ClientError, Conflict, NotFound
 from orchestrator.client.inputs import (
     UsageError,
     check_files,
@@ -273,12 +273,9 @@ def run(argv: list[str]) -> int:
 
 # --- submit ----------------------------------------------------------------------------------
 def _spec(ctx: Context, pipeline: str) -> Spec | None:
-    """The pipeline's spec from GET /pipelines; None when the server does not list pipelines
-    (an older server) or does not know this one (create_task then says so in its words)."""
-    try:
-        return ctx.client.pipeline(pipeline)
-    except NotFound:
-        return None
+    """The pipeline's spec from GET /pipelines; None when the server does not know this one
+    (create_task then says so in its words)."""
+    return ctx.client.pipeline(pipeline)
 
 
 def submit(
@@ -391,20 +388,6 @@ def _resume_or_create(
         store.forget_submission(key)
     created = ctx.client.create_task(pipeline, params, notify_url=notify_url)
     task_id = created["task_id"]
-    unknown = sorted({f.slot for f in local} - set(created["upload_urls"]))
-    missing = [
-        s
-        for s, i in created["inputs"].items()
-        if i.get("required") and s not in {f.slot for f in local}
-    ]
-    if unknown or missing:
-        # Only possible without GET /pipelines: the inputs were unknown until now.
-        ctx.client.kill_task(task_id)
-        wanted = ", ".join(
-            f"--{s}" + ("" if i.get("required") else " (optional)")
-            for s, i in created["inputs"].items()
-        )
-        raise UsageError(f"pipeline {pipeline} takes {wanted}")
     store.remember_submission(
         key,
         {
@@ -600,14 +583,7 @@ def cmd_results(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_pipelines(ctx: Context, args: argparse.Namespace) -> int:
-    try:
-        pipelines = ctx.client.pipelines()
-    except NotFound as exc:
-        raise ApiError(
-            404,
-            "this server does not list its pipelines (no GET /pipelines); "
-            "`orchestrator submit NAME --help` still works",
-        ) from exc
+    pipelines = ctx.client.pipelines()
     if ctx.json:
         ctx.emit(pipelines)
     else:
