@@ -38,7 +38,7 @@ def wait_terminal(
 ) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout_s
     while True:
-        rows = [sub.row(t) for t in task_ids]
+        rows = [sub.query(t) for t in task_ids]
         if all(r["status"] in TERMINAL for r in rows):
             return rows
         if time.monotonic() > deadline:
@@ -49,13 +49,13 @@ def wait_terminal(
 
 def recovery(env: dict[str, str], datadir: Path, tmp: Path) -> dict[str, Any]:
     queue = f"bench-recovery-{uuid.uuid4().hex[:8]}"
-    sub = fleet.Submitter(env["API_URL"], env["API_KEY"], env["DATABASE_URL"], queue)
+    sub = fleet.Submitter(env["API_URL"], env["API_KEY"], queue)
     hosts_env = {"WORKER_QUEUES": queue, "WORKER_SLOTS": "1"}
     try:
         with fleet.fake_hosts(["host-a", "host-b"], env, datadir, extra_env=hosts_env) as hosts:
             fleet.wait_registered(env["REDIS_URL"], [h.name for h in hosts])
             item = sub.submit(tmp, {"sleep_s": 8})
-            while (row := sub.row(item.task_id))["status"] != "running":
+            while (row := sub.query(item.task_id))["status"] != "running":
                 time.sleep(0.1)
             time.sleep(2.0)  # mid-task
             victim = next(h for h in hosts if h.name == fleet.worker_host(row["worker_id"]))
@@ -63,7 +63,7 @@ def recovery(env: dict[str, str], datadir: Path, tmp: Path) -> dict[str, Any]:
             victim.kill([item.task_id])
             running_again = None
             while True:
-                row = sub.row(item.task_id)
+                row = sub.query(item.task_id)
                 now = time.monotonic() - killed_at
                 if (
                     running_again is None
@@ -93,7 +93,7 @@ def throughput(
     env: dict[str, str], datadir: Path, tmp: Path, workers: int, tasks: int
 ) -> dict[str, Any]:
     queue = f"bench-throughput-{uuid.uuid4().hex[:8]}"
-    sub = fleet.Submitter(env["API_URL"], env["API_KEY"], env["DATABASE_URL"], queue)
+    sub = fleet.Submitter(env["API_URL"], env["API_KEY"], queue)
     try:
         # Queued before any worker listens: the figure is the workers' drain rate, not the
         # upload rate of this script.

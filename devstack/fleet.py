@@ -389,48 +389,32 @@ class Submitted:
 
 
 class Submitter:
-    """Creates ``checksum`` tasks through the API and uploads their inputs through the TUS
-    server, with one deviation: each task is routed to ``queue``.
+    """Creates ``checksum`` tasks through the API on their own ``queue`` (create_task's
+    ``queue``: only the fake hosts' workers listen on it, not the stack's own worker) and
+    uploads their inputs through the TUS server: the product's own path throughout."""
 
-    The API routes a checksum task to queue "default", where the stack's own worker would take
-    it. So while the task is still ``waiting``, before any byte is uploaded, its queue column is
-    pointed at ``queue``. Everything after that is the product's own path: the upload hooks
-    enqueue the task on its queue when the last input lands, a worker claims it, and so on.
-    """
-
-    def __init__(self, api_url: str, api_key: str, database_url: str, queue: str) -> None:
+    def __init__(self, api_url: str, api_key: str, queue: str) -> None:
         import requests
-        from sqlalchemy import create_engine
 
         self.api_url = api_url.rstrip("/")
         self.queue = queue
         self.http = requests.Session()
         self.http.headers["X-API-Key"] = api_key
-        self.engine = create_engine(database_url, pool_size=2)
 
     def close(self) -> None:
         self.http.close()
-        self.engine.dispose()
 
     def submit(self, workdir: Path, params: dict[str, Any] | None = None) -> Submitted:
         import hashlib
 
-        from sqlalchemy import text
         from tusclient.client import TusClient
 
-        body: dict[str, Any] = {"pipeline": "checksum", "params": params or {}}
+        body: dict[str, Any] = {"pipeline": "checksum", "params": params or {}, "queue": self.queue}
         r = self.http.post(f"{self.api_url}/create_task", json=body, timeout=30)
         if r.status_code != 201:
             raise FleetError(f"create_task: {r.status_code} {r.text}")
         task = r.json()
         task_id = task["task_id"]
-        with self.engine.begin() as conn:
-            moved = conn.execute(
-                text("UPDATE tasks SET queue = :q WHERE id = :id AND status = 'waiting'"),
-                {"q": self.queue, "id": task_id},
-            ).rowcount
-        if moved != 1:
-            raise FleetError(f"task {task_id} could not be routed to {self.queue}")
         expected = {}
         for slot, url in task["upload_urls"].items():
             data = os.urandom(64 * 1024) + slot.encode()
@@ -443,25 +427,8 @@ class Submitter:
             expected[slot] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         return Submitted(task_id, expected)
 
-    def row(self, task_id: str) -> dict[str, Any]:
-        """The task's row: status, worker_id, reason, attempts, times."""
-        from sqlalchemy import text
-
-        with self.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    text(
-                        "SELECT status, worker_id, reason, attempts, started_at, finished_at "
-                        "FROM tasks WHERE id = :id"
-                    ),
-                    {"id": task_id},
-                )
-                .mappings()
-                .one()
-            )
-        return dict(row)
-
     def query(self, task_id: str) -> dict[str, Any]:
+        """The task as query_task shows it: status, worker_id, reason, attempts, times."""
         r = self.http.get(f"{self.api_url}/query_task/{task_id}", timeout=30)
         r.raise_for_status()
         result: dict[str, Any] = r.json()

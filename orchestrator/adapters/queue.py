@@ -12,6 +12,8 @@ from rq.job import Job, JobStatus
 
 from orchestrator.errors import QueueError
 
+# The job the worker runs, by name: the API does not import the worker (a unit test holds the
+# name to worker.job.run_task).
 JOB_FUNC = "worker.job.run_task"
 # Margin on top of the task's own timeout before RQ kills the job horse; the job enforces the
 # task timeout itself (stopping the container), RQ's timeout is only the last resort.

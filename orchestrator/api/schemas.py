@@ -47,6 +47,14 @@ class TaskCreate(msgspec.Struct, forbid_unknown_fields=True):
             description="http(s) URL POSTed the task (signed, see README) on done/error/killed"
         ),
     ] = None
+    queue: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="the worker pool to run on: a queue some live worker listens on "
+            "(GET /workers lists them; 422 otherwise). Default: 'gpu' when the task needs GPUs, "
+            "else 'default'"
+        ),
+    ] = None
 
 
 class InputSpecRead(msgspec.Struct):
@@ -168,7 +176,8 @@ class TaskRead(msgspec.Struct, omit_defaults=True):
     params: dict[str, Any]
     # The limits the task runs under: cpus, memory_bytes, gpus, timeout_s (s), pids.
     resources: dict[str, Any]
-    # The RQ queue it is routed to: "gpu" when it needs GPUs, else "default".
+    # The RQ queue it is routed to: the one create_task named, else "gpu" when it needs GPUs,
+    # else "default".
     queue: str
     attempts: int
     created_at: datetime

@@ -58,7 +58,13 @@ class TaskController(Controller):
     ) -> TaskCreated:
         overrides = data.resources.overrides() if data.resources is not None else None
         created = tasks.create_task(
-            services, catalog, data.pipeline, data.params, overrides, notify_url=data.notify_url
+            services,
+            catalog,
+            data.pipeline,
+            data.params,
+            overrides,
+            notify_url=data.notify_url,
+            queue=data.queue,
         )
         return task_created(created.task, created.spec, created.upload_urls)
 

@@ -69,11 +69,13 @@ class Client:
         params: dict[str, Any] | None = None,
         resources: dict[str, Any] | None = None,
         notify_url: str | None = None,
+        queue: str | None = None,
     ) -> Task:
         """Create a task; the answer has ``task_id``, ``upload_urls`` and ``inputs``.
 
         ``notify_url``: an http(s) URL the API POSTs the task to when it ends (webhook); the
-        API refuses (422 ``InvalidRequest``) one it cannot use."""
+        API refuses (422 ``InvalidRequest``) one it cannot use. ``queue``: the worker pool to
+        run on, one some live worker listens on (422 otherwise)."""
         body: dict[str, Any] = {"pipeline": pipeline}
         if params:
             body["params"] = params
@@ -81,6 +83,8 @@ class Client:
             body["resources"] = resources
         if notify_url is not None:
             body["notify_url"] = notify_url
+        if queue is not None:
+            body["queue"] = queue
         return self._json("POST", "/create_task", json=body)
 
     def start_task(self, task_id: str) -> Task:

@@ -65,7 +65,20 @@ class Plan:
         return demand_of(self.resources_dict)
 
 
-def queue_for(resources: Resources) -> str:
+# A queue a create request may name: what RQ keys and the tasks.queue column (50) hold.
+QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
+
+
+def queue_for(resources: Resources, requested: str | None = None) -> str:
+    """The queue a task goes to: the one the request names (a worker pool of the operator's),
+    else "gpu" for a task that needs GPUs, else "default"."""
+    if requested is not None:
+        if not QUEUE_NAME.match(requested):
+            raise ValueError(
+                f"queue {requested!r} must be 1-50 of a-z, 0-9, '_', '.', '-' "
+                "(starting with a letter or digit)"
+            )
+        return requested
     return GPU_QUEUE if resources.gpus > 0 else DEFAULT_QUEUE
 
 
@@ -74,14 +87,16 @@ def plan_task(
     params: Mapping[str, Any] | None,
     resources: Mapping[str, Any] | None = None,
     bounds: ResourceBounds = DEFAULT_BOUNDS,
+    queue: str | None = None,
 ) -> Plan:
-    """Validate ``params`` and the ``resources`` overrides against ``spec``.
+    """Validate ``params``, the ``resources`` overrides and a requested ``queue`` against
+    ``spec``.
 
-    Raises ``ValueError`` naming the first bad parameter or resource field.
+    Raises ``ValueError`` naming the first bad parameter or resource field, or the queue.
     """
     validated = spec.validate_params(params)
     limits = override_resources(spec.resources, resources, bounds)
-    return Plan(params=validated, resources=limits, queue=queue_for(limits))
+    return Plan(params=validated, resources=limits, queue=queue_for(limits, queue))
 
 
 def parse_size(value: Any, field: str) -> int:

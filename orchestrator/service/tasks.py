@@ -67,6 +67,7 @@ def create_task(
     resources: Mapping[str, Any] | None = None,
     *,
     notify_url: str | None = None,
+    queue: str | None = None,
 ) -> Created:
     """Validate, refuse what no live worker could ever run, store the task, sign upload URLs."""
     if notify_url is not None:
@@ -79,7 +80,7 @@ def create_task(
         known = ", ".join(sorted(catalog)) or "none"
         raise InvalidRequest(f"unknown pipeline {pipeline!r} (known: {known})")
     try:
-        plan = plan_task(spec, params, resources)
+        plan = plan_task(spec, params, resources, queue=queue)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
     problem = _placement_problem(services, plan)

@@ -37,7 +37,7 @@ def fleet_hosts(stack: Stack) -> Iterator[tuple[list[fleet.FakeHost], fleet.Subm
     queue = f"fleet-test-{uuid.uuid4().hex[:8]}"
     # One slot per worker: a task at a time, so that a busy host leaves the next to the other.
     worker_env = {"WORKER_QUEUES": queue, "WORKER_SLOTS": "1"}
-    submitter = fleet.Submitter(stack.api_url, stack.api_key, stack.env["DATABASE_URL"], queue)
+    submitter = fleet.Submitter(stack.api_url, stack.api_key, queue)
     try:
         with fleet.fake_hosts(HOSTS, stack.env, stack.datadir, extra_env=worker_env) as hosts:
             try:
@@ -55,7 +55,7 @@ def wait_rows(
 ) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + timeout_s
     while True:
-        rows = {t: submitter.row(t) for t in task_ids}
+        rows = {t: submitter.query(t) for t in task_ids}
         if all(r["status"] in TERMINAL for r in rows.values()):
             return rows
         if time.monotonic() > deadline:
@@ -135,7 +135,7 @@ def test_killing_a_host_mid_task_moves_the_task(
     item = submitter.submit(tmp_path, {"sleep_s": 8})
     deadline = time.monotonic() + 120
     while True:
-        row = submitter.row(item.task_id)
+        row = submitter.query(item.task_id)
         if row["status"] == "running" and containers_of(item.task_id):
             break
         assert row["status"] in ("waiting", "pending", "running"), row
@@ -152,7 +152,7 @@ def test_killing_a_host_mid_task_moves_the_task(
 
     rerun_s = None
     while True:
-        row = submitter.row(item.task_id)
+        row = submitter.query(item.task_id)
         elapsed = time.monotonic() - killed_at
         if (
             rerun_s is None

@@ -31,3 +31,10 @@ def test_slot_count() -> None:
     assert slot_count(3, cpus=16) == 3
     assert slot_count(0, cpus=4) == 4
     assert slot_count(0, cpus=0) == 1
+
+
+def test_the_queued_function_is_the_worker_job() -> None:
+    # The API enqueues by name (it does not import the worker); the name must be the job's.
+    from worker.job import run_task
+
+    assert f"{run_task.__module__}.{run_task.__qualname__}" == JOB_FUNC

@@ -78,6 +78,20 @@ def test_a_dead_worker_no_longer_lists_the_tasks_re_run_elsewhere(local: Local) 
         delete_pipeline_tasks(svc, pipeline)
 
 
+def test_a_task_may_name_the_queue_of_a_worker_pool(local: Local) -> None:
+    client, svc = local
+    with fake_worker(svc, queues=("site-b",)):
+        r = client.post("/create_task", json={"pipeline": "checksum", "queue": "site-b"})
+        assert r.status_code == 201, r.text
+        assert client.get(f"/query_task/{r.json()['task_id']}").json()["queue"] == "site-b"
+        r = client.post("/create_task", json={"pipeline": "checksum", "queue": "nobody-listens"})
+        assert r.status_code == 422, r.text
+        assert "no live worker takes tasks from queue 'nobody-listens'" in r.json()["detail"]
+        r = client.post("/create_task", json={"pipeline": "checksum", "queue": "Bad Name"})
+        assert r.status_code == 422, r.text
+        assert "queue 'Bad Name'" in r.json()["detail"]
+
+
 def test_workers_needs_the_key(local: Local) -> None:
     client, svc = local
     if not svc.settings.api_key:

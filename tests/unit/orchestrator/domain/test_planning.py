@@ -66,6 +66,17 @@ def test_gpu_tasks_go_to_the_gpu_queue() -> None:
     assert plan_task(_spec(gpus=1), None).queue == GPU_QUEUE
 
 
+def test_a_named_queue_wins_over_the_routing_by_resources() -> None:
+    assert plan_task(_spec(gpus=1), None, queue="site-b.gpu").queue == "site-b.gpu"
+    assert plan_task(_spec(gpus=0), None, queue="pool_2").queue == "pool_2"
+
+
+@pytest.mark.parametrize("queue", ["", "Pool", "-x", "a b", "x" * 51, "q:1"])
+def test_a_bad_queue_name_is_refused_naming_it(queue: str) -> None:
+    with pytest.raises(ValueError, match="queue"):
+        plan_task(_spec(), None, queue=queue)
+
+
 def test_resources_round_trip_through_a_dict() -> None:
     plan = plan_task(_spec(), None)
     stored = plan.resources_dict
