@@ -12,7 +12,7 @@ help:
 	@echo "make up      start the local stack on :8000 (installs what is missing first)"
 	@echo "make down    stop a running dev stack"
 	@echo "make test    run the whole test suite (starts its own stack on ports +100)"
-	@echo "make lint    ruff check, ruff format --check, mypy"
+	@echo "make lint    ruff check, ruff format --check, mypy, import contracts (lint-imports)"
 	@echo "make images  seed the base image, build the pipeline and api/worker images"
 	@echo "make compose-config  validate compose.yml with .env.example"
 	@echo "make compose-test    bring compose.yml up for real (local images) and run tasks through it"
@@ -60,6 +60,7 @@ lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy orchestrator hooks worker pipelines devstack tests bench
+	.venv/bin/lint-imports
 
 clean:
 	-@if [ -x $(PY) ]; then $(PY) -m devstack down --profile dev; \
