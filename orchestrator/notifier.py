@@ -39,8 +39,8 @@ from orchestrator.domain.webhook import (
     delivered,
     forbidden_address,
 )
-from orchestrator.service.background import PassLoop
 from orchestrator.settings import Settings
+from orchestrator.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def _private_target(url: str) -> str | None:
     return None
 
 
-class NotifyLoop(PassLoop):
+class NotifyLoop(Ticker):
     """Runs ``Notifier.run_pass`` in a background thread of the API process."""
 
     def __init__(self, services: Services, render: Render, interval_s: float | None = None) -> None:

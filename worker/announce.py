@@ -8,9 +8,7 @@ announcing (its host died) is shown as lost by the API after ``worker_lost_after
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -19,8 +17,6 @@ from orchestrator.db.workers import WorkerAnnouncement
 from orchestrator.domain.capacity import Capacity, free_after
 from worker.admission import demands
 from worker.hardware import Hardware
-
-log = logging.getLogger(__name__)
 
 
 def hardware_dict(hw: Hardware) -> dict[str, Any]:
@@ -61,39 +57,3 @@ def build_announcement(
         ).as_dict(),
         running=[t.id for t in running],
     )
-
-
-class Announcer:
-    """Calls ``announce_once`` every ``interval_s`` in a daemon thread; errors are logged and
-    retried at the next tick (an outage of PostgreSQL must not stop the worker)."""
-
-    def __init__(self, announce_once: Callable[[], None], interval_s: float) -> None:
-        self._announce_once = announce_once
-        self._interval_s = interval_s
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="announcer", daemon=True)
-        self._failing = False
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join(timeout=self._interval_s + 10)
-
-    def tick(self) -> bool:
-        try:
-            self._announce_once()
-        except Exception as exc:
-            if not self._failing:
-                log.warning("worker announcement failed; will retry", extra={"error": str(exc)})
-            self._failing = True
-            return False
-        if self._failing:
-            log.info("worker announcement works again")
-        self._failing = False
-        return True
-
-    def _loop(self) -> None:
-        while not self._done.wait(self._interval_s):
-            self.tick()

@@ -6,10 +6,18 @@ import logging
 import threading
 import time
 from types import TracebackType
+from typing import Protocol
 
-from orchestrator.db.repository import TaskRepository
+from orchestrator.ticker import Ticker
 
 log = logging.getLogger(__name__)
+
+
+class HeartbeatStore(Protocol):
+    """The two calls a heartbeat makes (``TaskRepository`` has them)."""
+
+    def heartbeat(self, task_id: str, worker_id: str) -> bool: ...
+    def kill_requested(self, task_id: str) -> bool: ...
 
 
 class Heartbeat:
@@ -25,7 +33,7 @@ class Heartbeat:
 
     def __init__(
         self,
-        repo: TaskRepository,
+        repo: HeartbeatStore,
         task_id: str,
         worker_id: str,
         *,
@@ -37,15 +45,21 @@ class Heartbeat:
         self._task_id = task_id
         self._worker_id = worker_id
         self._interval_s = interval_s
-        self._kill_poll_s = kill_poll_s
         self.stop = stop or threading.Event()
         self.kill_requested = threading.Event()
         self.lost = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{task_id}", daemon=True)
+        self._next_beat = 0.0
+        self._ticker = Ticker(
+            f"heartbeat-{task_id}",
+            self._tick,
+            min(kill_poll_s, interval_s),
+            stop_timeout_s=max(interval_s, kill_poll_s) + 5,
+            log_extra={"task_id": task_id, "worker_id": worker_id},
+        )
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        self._next_beat = time.monotonic() + self._interval_s
+        self._ticker.start()
         return self
 
     def __exit__(
@@ -54,29 +68,20 @@ class Heartbeat:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._done.set()
-        self._thread.join(timeout=max(self._interval_s, self._kill_poll_s) + 5)
+        self._ticker.stop()
 
-    def _loop(self) -> None:
-        next_beat = time.monotonic() + self._interval_s
-        while not self._done.wait(min(self._kill_poll_s, self._interval_s)):
-            try:
-                if self._repo.kill_requested(self._task_id):
-                    if not self.kill_requested.is_set():
-                        log.info("kill requested", extra={"task_id": self._task_id})
-                    self.kill_requested.set()
-                    self.stop.set()
-                if time.monotonic() >= next_beat:
-                    next_beat = time.monotonic() + self._interval_s
-                    if not self._repo.heartbeat(self._task_id, self._worker_id):
-                        log.warning(
-                            "task no longer held by this worker; stopping its run",
-                            extra={"task_id": self._task_id, "worker_id": self._worker_id},
-                        )
-                        self.lost.set()
-                        self.stop.set()
-            except Exception as exc:
+    def _tick(self) -> None:
+        if self._repo.kill_requested(self._task_id):
+            if not self.kill_requested.is_set():
+                log.info("kill requested", extra={"task_id": self._task_id})
+            self.kill_requested.set()
+            self.stop.set()
+        if time.monotonic() >= self._next_beat:
+            self._next_beat = time.monotonic() + self._interval_s
+            if not self._repo.heartbeat(self._task_id, self._worker_id):
                 log.warning(
-                    "heartbeat failed; will retry",
-                    extra={"task_id": self._task_id, "error": str(exc)},
+                    "task no longer held by this worker; stopping its run",
+                    extra={"task_id": self._task_id, "worker_id": self._worker_id},
                 )
+                self.lost.set()
+                self.stop.set()

@@ -35,7 +35,8 @@ from orchestrator.db.repository import TaskRepository
 from orchestrator.db.workers import WorkerRepository
 from orchestrator.domain.capacity import Capacity
 from orchestrator.settings import Settings
-from worker.announce import Announcer, build_announcement
+from orchestrator.ticker import Ticker
+from worker.announce import build_announcement
 from worker.hardware import Hardware
 
 log = logging.getLogger("worker")
@@ -151,8 +152,10 @@ class Supervisor:
         """Announce, start the slots, supervise until signalled and every slot is gone."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        announcer = Announcer(self.announce_once, self.settings.worker_announce_interval_s)
-        announcer.tick()  # at once, so the API sees this worker before it takes any task
+        announcer = Ticker(
+            "worker announcement", self.announce_once, self.settings.worker_announce_interval_s
+        )
+        announcer.tick_once()  # at once, so the API sees this worker before it takes any task
         announcer.start()
         self._slots = [_Slot(index=k) for k in range(self.slots)]
         try:

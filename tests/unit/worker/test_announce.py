@@ -4,7 +4,8 @@ from typing import Any
 
 from orchestrator.db.repository import RunningTask
 from orchestrator.domain.capacity import Capacity
-from worker.announce import Announcer, build_announcement
+from orchestrator.ticker import Ticker
+from worker.announce import build_announcement
 from worker.hardware import Gpu, Hardware, discover
 
 from .test_hardware import FakeNvml
@@ -76,7 +77,7 @@ def test_announcer_survives_failures_and_recovers() -> None:
         if len(calls) == 1:
             raise RuntimeError("database down")
 
-    announcer = Announcer(flaky, interval_s=60)
-    assert announcer.tick() is False
-    assert announcer.tick() is True
+    announcer = Ticker("worker announcement", flaky, interval_s=60)
+    assert announcer.tick_once() is False
+    assert announcer.tick_once() is True
     assert len(calls) == 2

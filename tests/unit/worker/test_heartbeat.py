@@ -30,7 +30,7 @@ def wait_for(event: threading.Event, seconds: float = 5) -> bool:
 
 
 def make(repo: FakeRepo) -> Heartbeat:
-    return Heartbeat(repo, "t", "w", interval_s=0.05, kill_poll_s=0.02)  # type: ignore[arg-type]
+    return Heartbeat(repo, "t", "w", interval_s=0.05, kill_poll_s=0.02)
 
 
 def test_beats_while_running_and_stops_on_exit() -> None:
