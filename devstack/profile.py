@@ -9,18 +9,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.defaults import (
+    DEV_API_PORT,
+    DEV_HOOK_PORT,
+    DEV_POSTGRES_PORT,
+    DEV_REDIS_PORT,
+    DEV_S3_PORT,
+    DEV_TUS_PORT,
+)
+
 PROFILES = ("dev", "test")
 HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
 class Ports:
-    postgres: int = 15432
-    redis: int = 16379
-    s3: int = 18333  # MinIO
-    tus: int = 11080  # tusd
-    api: int = 8000
-    hooks: int = 8001  # the API's internal listener for tusd's hooks (loopback only)
+    postgres: int = DEV_POSTGRES_PORT
+    redis: int = DEV_REDIS_PORT
+    s3: int = DEV_S3_PORT  # MinIO
+    tus: int = DEV_TUS_PORT  # tusd
+    api: int = DEV_API_PORT
+    hooks: int = DEV_HOOK_PORT  # the API's internal listener for tusd's hooks (loopback only)
 
     def shifted(self, by: int) -> Ports:
         return Ports(**{name: port + by for name, port in vars(self).items()})

@@ -13,17 +13,25 @@ from urllib.parse import urlsplit
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orchestrator.defaults import (
+    DEV_HOOK_PORT,
+    DEV_POSTGRES_PORT,
+    DEV_REDIS_PORT,
+    DEV_S3_PORT,
+    DEV_TUS_PORT,
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     # --- state and queue -------------------------------------------------------------------
     database_url: str = Field(
-        "postgresql+psycopg://orchestrator@127.0.0.1:15432/orchestrator",
+        f"postgresql+psycopg://orchestrator@127.0.0.1:{DEV_POSTGRES_PORT}/orchestrator",
         description="SQLAlchemy URL of the PostgreSQL database holding task state (the truth).",
     )
     redis_url: str = Field(
-        "redis://127.0.0.1:16379/0", description="Redis URL of the RQ job queues."
+        f"redis://127.0.0.1:{DEV_REDIS_PORT}/0", description="Redis URL of the RQ job queues."
     )
     db_connect_timeout_s: int = Field(
         2,
@@ -46,7 +54,7 @@ class Settings(BaseSettings):
 
     # --- object storage --------------------------------------------------------------------
     s3_endpoint: str = Field(
-        "http://127.0.0.1:18333",
+        f"http://127.0.0.1:{DEV_S3_PORT}",
         description="S3 endpoint the API and workers use (scheme://host:port).",
     )
     s3_public_endpoint: str = Field(
@@ -67,7 +75,7 @@ class Settings(BaseSettings):
 
     # --- uploads and hooks -----------------------------------------------------------------
     tus_public_url: str = Field(
-        "http://127.0.0.1:11080/files/",
+        f"http://127.0.0.1:{DEV_TUS_PORT}/files/",
         description="TUS creation endpoint as clients reach it; upload URLs are built from it.",
     )
     hook_secret: str = Field(
@@ -89,7 +97,10 @@ class Settings(BaseSettings):
         "/tusd_hook. Reachable by tusd only: loopback, or a private network; never published.",
     )
     hook_port: int = Field(
-        8001, ge=1, le=65535, description="Port of the internal hook listener (see hook_host)."
+        DEV_HOOK_PORT,
+        ge=1,
+        le=65535,
+        description="Port of the internal hook listener (see hook_host).",
     )
     upload_stalled_after_s: float = Field(
         120.0,

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.adapters.storage import ObjectStorage
+from orchestrator.defaults import LOG_FILE, MANIFEST_FILE, result_key
 from orchestrator.domain.task import TaskView
 from orchestrator.errors import StorageError
 from pipelines.spec import PipelineSpec
@@ -34,8 +35,6 @@ from pipelines.spec import PipelineSpec
 log = logging.getLogger(__name__)
 
 PARAMS_FILE = "params.json"
-LOG_FILE = "logs.txt"
-MANIFEST_FILE = "manifest.json"
 CHUNK = 1024 * 1024
 # Names the worker itself writes next to the outputs; a pipeline output of the same name is
 # stored under "out/" instead, so neither is silently replaced.
@@ -171,10 +170,6 @@ def manifest_entry(name: str, path: Path) -> ManifestEntry:
 
 def build_manifest(files: list[tuple[str, Path]]) -> list[ManifestEntry]:
     return [manifest_entry(name, path) for name, path in files]
-
-
-def result_key(task_id: str, name: str) -> str:
-    return f"{task_id}/{name}"
 
 
 def store_results(

@@ -31,9 +31,10 @@ from orchestrator.client.errors import (
     Unreachable,
     api_error,
 )
+from orchestrator.defaults import DEV_API_PORT
 
 TERMINAL = frozenset({"done", "error", "killed"})
-DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_URL = f"http://127.0.0.1:{DEV_API_PORT}"
 # Connect, read timeouts (s) of ordinary calls; log following reads without a limit.
 TIMEOUT = (10.0, 60.0)
 _COPY_BLOCK = 1024 * 1024

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from orchestrator.adapters.logstream import LogStream
 from orchestrator.bootstrap import Services
 from orchestrator.db.repository import TaskRepository
+from orchestrator.defaults import LOG_FILE, result_key
 from orchestrator.service.tasks import get_task
 
-LOG_FILE = "logs.txt"
 BLOCK_MS = 1000  # one blocking stream read (ms): how often a follower looks at the task
 FOLLOWER_THREADS = 64  # log reads running at once per API process (the rest wait their turn)
 DRAIN_GRACE_S = 3.0  # after the task is terminal, wait this long (s) for the end marker
@@ -51,7 +51,7 @@ def open_log(services: Services, task_id: str, follow: bool) -> LiveLog | Stored
 
 def stored_log_url(services: Services, task_id: str) -> str | None:
     settings = services.settings
-    key = f"{task_id}/{LOG_FILE}"
+    key = result_key(task_id, LOG_FILE)
     if services.storage.stat_size(settings.results_bucket, key) is None:
         return None
     return services.storage.presign_get(

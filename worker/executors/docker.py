@@ -25,6 +25,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import DeviceRequest
 
+from orchestrator.defaults import STOP_GRACE_S
 from orchestrator.errors import ExecutorError
 from orchestrator.processes import pid_alive
 from worker.command import expand
@@ -44,9 +45,6 @@ log = logging.getLogger(__name__)
 IN_ROOT = "/in"
 OUT_ROOT = "/out"
 USER = "10001:10001"
-# A stopped run is discarded, so it gets only a short grace before SIGKILL; together with the
-# 1 s kill poll this keeps "kill request → container gone" well inside 10 s.
-STOP_GRACE_S = 3
 POLL_S = 0.25
 STATS_EVERY_S = 1.0
 FAST_SAMPLE_S = 0.2

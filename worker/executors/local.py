@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 import pipelines
+from orchestrator.defaults import STOP_GRACE_S
 from worker.command import expand
 from worker.executors.base import OutcomeKind, RunOutcome, RunRequest, RunStats, read_tail
 from worker.logpump import LogPump, follow_file
@@ -31,7 +32,6 @@ from worker.logpump import LogPump, follow_file
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
-STOP_GRACE_S = 3
 # Interpreter start-up needs some address space of its own beyond what the pipeline uses.
 MIN_ADDRESS_SPACE = 64 * 1024**2
 OOM_MARKERS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory")
