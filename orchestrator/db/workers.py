@@ -91,9 +91,10 @@ class WorkerRepository:
             )
 
     def all(self) -> list[WorkerView]:
-        """Every registered worker. ``running`` comes from the tasks table now, not from the
-        worker's last announcement: a worker that died keeps its row, and the tasks re-run
-        elsewhere (or finished) since it last spoke must not stay listed on it."""
+        """Every registered worker. ``running`` is what the worker last announced, less what the
+        tasks table no longer places on it: a worker that died keeps its row, and the tasks
+        re-run elsewhere (or finished) since it last spoke must not stay listed on it. (New
+        tasks appear with its next announcement, together with the free capacity they take.)"""
         with self._sessions() as s:
             rows = list(s.scalars(select(Worker).order_by(Worker.id)))
             held = s.execute(
@@ -101,12 +102,15 @@ class WorkerRepository:
                 .where(Task.status == TaskStatus.RUNNING.value, Task.worker_id.is_not(None))
                 .order_by(Task.started_at)
             ).all()
-        by_worker: dict[str, list[str]] = defaultdict(list)
+        on: dict[str, set[str]] = defaultdict(set)
         for task_id, member in held:
             assert member is not None  # filtered by the query
             # tasks.worker_id is "<worker>/<slot>": the registry row is the worker.
-            by_worker[member.rpartition("/")[0]].append(task_id)
-        return [replace(_view(r), running=by_worker.get(r.id, [])) for r in rows]
+            on[member.rpartition("/")[0]].add(task_id)
+        return [
+            replace(view, running=[t for t in view.running if t in on[view.id]])
+            for view in map(_view, rows)
+        ]
 
     def alive(self, seen_after: datetime) -> list[WorkerView]:
         """Workers up and heard from since ``seen_after``."""

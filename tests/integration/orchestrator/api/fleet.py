@@ -31,9 +31,10 @@ def fake_worker(
     memory_bytes: int = 4 * GiB,
     gpus: int = 0,
     running: tuple[str, ...] = (),
+    worker_id: str | None = None,
 ) -> Iterator[str]:
     """A live worker row of the given capacity (announcing ``running``), deleted afterwards."""
-    worker_id = f"test-{uuid.uuid4().hex[:12]}"
+    worker_id = worker_id or f"test-{uuid.uuid4().hex[:12]}"
     capacity = {"cpus": cpus, "memory_bytes": memory_bytes, "gpus": gpus}
     services.workers.announce(
         WorkerAnnouncement(

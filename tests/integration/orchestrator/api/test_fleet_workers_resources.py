@@ -6,6 +6,7 @@ workers written here, or holds whatever else is registered (demands no real host
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -61,19 +62,23 @@ def test_workers_lists_shape_and_states(local: Local) -> None:
 
 
 def test_a_dead_worker_no_longer_lists_the_tasks_re_run_elsewhere(local: Local) -> None:
-    """The registry row keeps what a worker last announced; the listing trusts the tasks table."""
+    """The registry row keeps what a worker last announced; the listing drops what the tasks
+    table no longer places on that worker."""
     client, svc = local
     pipeline = "workers-listing-test"
+    alive_id = f"test-{uuid.uuid4().hex[:12]}"
+    moved = insert_task(svc, pipeline, status="running", worker_id=f"{alive_id}/slot1")
+    finished = insert_task(svc, pipeline, status="done", worker_id=f"{alive_id}/slot0")
     try:
-        with fake_worker(svc) as alive_id:
-            moved = insert_task(svc, pipeline, status="running", worker_id=f"{alive_id}/slot1")
-            finished = insert_task(svc, pipeline, status="done", worker_id=f"{alive_id}/slot0")
-            with fake_worker(svc, running=(moved, finished)) as dead_id:
-                age_worker(svc, dead_id, svc.settings.worker_lost_after_s + 5)
-                listed = _workers(client)
-                assert listed[dead_id]["state"] == "lost"
-                assert listed[dead_id]["running"] == []
-                assert listed[alive_id]["running"] == [moved]
+        with (
+            fake_worker(svc, worker_id=alive_id, running=(moved,)),
+            fake_worker(svc, running=(moved, finished)) as dead_id,
+        ):
+            age_worker(svc, dead_id, svc.settings.worker_lost_after_s + 5)
+            listed = _workers(client)
+            assert listed[dead_id]["state"] == "lost"
+            assert listed[dead_id]["running"] == []
+            assert listed[alive_id]["running"] == [moved]
     finally:
         delete_pipeline_tasks(svc, pipeline)
 
