@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any
 
 from orchestrator.db.repository import RunningTask, TaskRepository
-from orchestrator.domain.capacity import Capacity, demand_of, free_after
+from orchestrator.domain.capacity import Capacity, Verdict, decide, demand_of
 from orchestrator.domain.task import TaskView
+from pipelines.spec import Resources
 from worker.hardware import Hardware
 
 log = logging.getLogger(__name__)
@@ -25,20 +24,6 @@ MiB = 1024**2
 # Memory left to the host (the worker itself, dockerd, the page cache) when no explicit
 # WORKER_MEMORY_BYTES caps what tasks may take.
 HOST_RESERVE_BYTES = 512 * MiB
-
-
-class Verdict(StrEnum):
-    RUN = "run"  # fits what is free now: claim it
-    WAIT = "wait"  # fits this worker, not now: put it back, try again shortly
-    NEVER = "never"  # larger than this worker's whole capacity: leave it to another worker
-
-
-def decide(demand: Capacity, capacity: Capacity, running: Iterable[Capacity]) -> Verdict:
-    if not capacity.fits(demand):
-        return Verdict.NEVER
-    if free_after(capacity, running).fits(demand):
-        return Verdict.RUN
-    return Verdict.WAIT
 
 
 def capacity_of(hardware: Hardware, *, cpus: float = 0.0, memory_bytes: int = 0) -> Capacity:
@@ -77,14 +62,10 @@ class Admission:
         self.capacity = capacity
 
     def try_claim(self, task_id: str) -> Admitted:
-        verdict: Verdict | None = None
+        def verdict(resources: Resources, running: list[RunningTask]) -> Verdict:
+            return decide(demand_of(resources), self.capacity, demands(running))
 
-        def admit(resources: dict[str, Any], running: list[RunningTask]) -> bool:
-            nonlocal verdict
-            verdict = decide(demand_of(resources), self.capacity, demands(running))
-            return verdict is Verdict.RUN
-
-        claim = self._repo.claim_in_group(task_id, self.member, group=self.group, admit=admit)
+        claim = self._repo.claim_in_group(task_id, self.member, group=self.group, verdict=verdict)
         if not claim.pending:
             return Admitted(None)
-        return Admitted(verdict, claim.task)
+        return Admitted(claim.verdict, claim.task)

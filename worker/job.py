@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from dataclasses import dataclass
 
 from orchestrator.db.engine import UNAVAILABLE
-from orchestrator.domain.planning import resources_from_dict
 from orchestrator.domain.status import TaskStatus
-from orchestrator.domain.task import TaskView
+from orchestrator.domain.task import ResultFile, RunStats, TaskView
 from orchestrator.errors import OrchestratorError
 from orchestrator.logs import task_context
 from pipelines import registry
@@ -40,6 +39,16 @@ FINISH_RETRY_MAX_S = 4.0
 def run_task(task_id: str) -> None:
     """RQ entry point (``worker.job.run_task``)."""
     TaskRunner(bootstrap.current()).run(task_id)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a claimed task ends: the state it moves to, why, and what its run left."""
+
+    status: TaskStatus
+    reason: str | None = None
+    results: list[ResultFile] | None = None
+    stats: RunStats | None = None
 
 
 class TaskRunner:
@@ -73,7 +82,7 @@ class TaskRunner:
         task_id = task.id
         spec = registry.get(task.pipeline)
         if spec is None:
-            self._finish(task_id, TaskStatus.ERROR, f"unknown pipeline '{task.pipeline}'")
+            self._finish(task_id, Ending(TaskStatus.ERROR, f"unknown pipeline '{task.pipeline}'"))
             return
         heartbeat = Heartbeat(
             self._repo,
@@ -83,35 +92,34 @@ class TaskRunner:
             kill_poll_s=self._settings.kill_poll_interval_s,
         )
         run_dir: RunDir | None = None
-        fields: dict[str, Any] = {}
         try:
             run_dir = RunDir.create(self._settings.worker_work_dir, task_id)
             with heartbeat:
-                status, reason, fields = self._execute(task, spec, run_dir, heartbeat)
+                ending = self._execute(task, spec, run_dir, heartbeat)
             if heartbeat.lost.is_set():
                 log.warning("result discarded: the task was taken from this worker")
         except Exception as exc:
             # A bug or an outage of a backing service: the task must still end, with a
             # reason, rather than wait for the reconciler's heartbeat timeout.
             log.exception("task failed inside the worker")
-            status, reason = TaskStatus.ERROR, f"worker failed: {exc}"
+            ending = Ending(TaskStatus.ERROR, f"worker failed: {exc}")
         try:
-            self._finish(task_id, status, reason, **fields)
+            self._finish(task_id, ending)
         finally:
             if run_dir is not None:
                 run_dir.remove()
 
     def _execute(
         self, task: TaskView, spec: PipelineSpec, run_dir: RunDir, heartbeat: Heartbeat
-    ) -> tuple[TaskStatus, str | None, dict[str, Any]]:
+    ) -> Ending:
         started = time.monotonic()
         try:
             inputs = stage_inputs(self._ctx.services.storage, task, spec, run_dir)
         except InputUnreadable as exc:
-            return TaskStatus.ERROR, str(exc), {}
+            return Ending(TaskStatus.ERROR, str(exc))
         write_params_file(run_dir, task.params)
         log.info("inputs staged", extra={"seconds": round(time.monotonic() - started, 3)})
-        resources = resources_from_dict(task.resources)
+        resources = task.resources
         outcome: RunOutcome = self._ctx.executor.run(
             RunRequest(
                 task_id=task.id,
@@ -133,7 +141,7 @@ class TaskRunner:
             extra={
                 "outcome": outcome.kind.value,
                 "exit_code": outcome.exit_code,
-                **_stats(outcome),
+                **outcome.stats.as_dict(),
             },
         )
         try:
@@ -146,10 +154,10 @@ class TaskRunner:
             )
         except OrchestratorError as exc:
             if status is TaskStatus.DONE:
-                return TaskStatus.ERROR, f"results could not be stored: {exc}", {}
+                return Ending(TaskStatus.ERROR, f"results could not be stored: {exc}")
             log.warning("log could not be stored", extra={"error": str(exc)})
             results = []
-        return status, reason, {"results": results, "stats": _stats(outcome)}
+        return Ending(status, reason, results, outcome.stats)
 
     def _live_log(self, task_id: str) -> LineSink:
         stream = self._ctx.services.logs
@@ -165,7 +173,7 @@ class TaskRunner:
         except Exception as exc:  # readers then stop at the task's terminal state instead
             log.warning("cannot close the live log", extra={"error": str(exc)})
 
-    def _finish(self, task_id: str, status: TaskStatus, reason: str | None, **fields: Any) -> None:
+    def _finish(self, task_id: str, ending: Ending) -> None:
         # The run's outcome is worth retrying through a database outage: given up, the task
         # would wait for the reconciler's heartbeat timeout and then run again. Retrying is
         # safe: the write is conditional on this worker still holding the task.
@@ -175,11 +183,12 @@ class TaskRunner:
             try:
                 won = self._repo.transition(
                     task_id,
-                    status,
+                    ending.status,
                     expected=TaskStatus.RUNNING,
-                    reason=reason,
+                    reason=ending.reason,
                     held_by=self._ctx.worker_id,
-                    **fields,
+                    results=ending.results,
+                    stats=ending.stats,
                 )
                 break
             except UNAVAILABLE as exc:
@@ -187,15 +196,15 @@ class TaskRunner:
                     raise
                 log.warning(
                     "database unavailable; writing the task's end again",
-                    extra={"status": status.value, "error": str(exc), "retry_in_s": pause_s},
+                    extra={
+                        "status": ending.status.value,
+                        "error": str(exc),
+                        "retry_in_s": pause_s,
+                    },
                 )
                 time.sleep(pause_s)
                 pause_s = min(pause_s * 2, FINISH_RETRY_MAX_S)
         log.info(
             "task finished" if won else "task finish lost (no longer held by this worker)",
-            extra={"status": status.value, "reason": reason},
+            extra={"status": ending.status.value, "reason": ending.reason},
         )
-
-
-def _stats(outcome: RunOutcome) -> dict[str, Any]:
-    return outcome.stats.as_dict()

@@ -28,7 +28,7 @@ from typing import Any
 
 from orchestrator.adapters.storage import ObjectStorage
 from orchestrator.defaults import LOG_FILE, MANIFEST_FILE, result_key
-from orchestrator.domain.task import TaskView
+from orchestrator.domain.task import ResultFile, TaskView
 from orchestrator.errors import StorageError
 from pipelines.spec import PipelineSpec
 
@@ -179,7 +179,7 @@ def store_results(
     run: RunDir,
     *,
     include_outputs: bool,
-) -> list[dict[str, Any]]:
+) -> list[ResultFile]:
     """Upload outputs (when asked), the log and the manifest; the task's ``results`` list.
 
     The manifest covers the outputs and the log; the returned list adds the manifest itself.
@@ -189,11 +189,11 @@ def store_results(
         files.append((LOG_FILE, run.log_path))
     entries = build_manifest(files)
     paths = dict(files)
-    results: list[dict[str, Any]] = []
+    results: list[ResultFile] = []
     for entry in entries:
         key = result_key(task_id, entry.name)
         storage.upload(bucket, key, str(paths[entry.name]), entry.content_type)
-        results.append({**asdict(entry), "key": key})
+        results.append(ResultFile(**asdict(entry), key=key))
     manifest_path = run.root / MANIFEST_FILE
     manifest_path.write_text(
         json.dumps({"task_id": task_id, "files": [asdict(e) for e in entries]}, indent=2)
@@ -201,5 +201,5 @@ def store_results(
     manifest = manifest_entry(MANIFEST_FILE, manifest_path)
     key = result_key(task_id, MANIFEST_FILE)
     storage.upload(bucket, key, str(manifest_path), "application/json")
-    results.append({**asdict(manifest), "content_type": "application/json", "key": key})
+    results.append(ResultFile(**{**asdict(manifest), "content_type": "application/json"}, key=key))
     return results

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -10,7 +10,7 @@ import msgspec
 
 from orchestrator.db.notifications import NotificationView
 from orchestrator.db.queries import TaskSummary
-from orchestrator.domain.task import InputView, TaskView
+from orchestrator.domain.task import InputView, RunStats, TaskView
 from orchestrator.service.listing import TaskPage
 from orchestrator.service.tasks import ResultLink
 from orchestrator.service.workers import ListedWorker
@@ -227,7 +227,7 @@ def task_read(
         status=task.status.value,
         reason=task.reason,
         params=task.params,
-        resources=task.resources,
+        resources=asdict(task.resources),
         queue=task.queue,
         attempts=task.attempts,
         created_at=task.created_at,
@@ -253,18 +253,13 @@ def task_read(
     )
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def stats_read(stats: dict[str, Any] | None) -> TaskStatsRead | None:
+def stats_read(stats: RunStats | None) -> TaskStatsRead | None:
     if stats is None:
         return None
-    peak = _number(stats.get("peak_memory_bytes"))
     return TaskStatsRead(
-        wall_s=_number(stats.get("wall_s")),
-        cpu_seconds=_number(stats.get("cpu_seconds")),
-        peak_memory_bytes=None if peak is None else int(peak),
+        wall_s=stats.wall_s,
+        cpu_seconds=stats.cpu_seconds,
+        peak_memory_bytes=stats.peak_memory_bytes,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,8 +16,16 @@ from sqlalchemy import CursorResult, Update, exists, func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from orchestrator.db.models import Task, TaskInput
+from orchestrator.domain.capacity import Verdict
 from orchestrator.domain.status import TaskStatus, check_transition, sources_of
-from orchestrator.domain.task import InputView, TaskView
+from orchestrator.domain.task import (
+    InputView,
+    ResultFile,
+    RunStats,
+    TaskView,
+    resources_from_dict,
+)
+from pipelines.spec import Resources
 
 
 def _updated(s: Session, stmt: Update) -> bool:
@@ -40,7 +48,7 @@ def _group_prefix(group: str) -> str:
 class RunningTask:
     id: str
     worker_id: str
-    resources: dict[str, Any]
+    resources: Resources
 
 
 @dataclass(frozen=True)
@@ -59,9 +67,11 @@ class UploadingSlot:
 @dataclass(frozen=True)
 class GroupClaim:
     """The outcome of ``claim_in_group``: ``pending`` says whether the task was still waiting
-    for a worker; ``task`` is the claimed task (None when not pending or refused by ``admit``)."""
+    for a worker, ``verdict`` what the group decided about it then (None when not pending), and
+    ``task`` is the claimed task (set iff the verdict was RUN and the claim won)."""
 
     pending: bool
+    verdict: Verdict | None = None
     task: TaskView | None = None
 
 
@@ -96,7 +106,7 @@ def _task_view(row: Task) -> TaskView:
         pipeline=row.pipeline,
         status=TaskStatus(row.status),
         params=row.params,
-        resources=row.resources,
+        resources=resources_from_dict(row.resources),
         queue=row.queue,
         reason=row.reason,
         attempts=row.attempts,
@@ -107,8 +117,8 @@ def _task_view(row: Task) -> TaskView:
         finished_at=row.finished_at,
         heartbeat_at=row.heartbeat_at,
         kill_requested_at=row.kill_requested_at,
-        results=row.results,
-        stats=row.stats,
+        results=None if row.results is None else tuple(map(ResultFile.from_dict, row.results)),
+        stats=None if row.stats is None else RunStats.from_dict(row.stats),
         inputs=tuple(_input_view(i) for i in row.inputs),
         notify_url=row.notify_url,
     )
@@ -156,7 +166,7 @@ class TaskRepository:
         task_id: str,
         pipeline: str,
         params: dict[str, Any],
-        resources: dict[str, Any],
+        resources: Resources,
         queue: str,
         slots: Sequence[tuple[str, bool]],
         notify_url: str | None = None,
@@ -166,7 +176,7 @@ class TaskRepository:
                 id=task_id,
                 pipeline=pipeline,
                 params=params,
-                resources=resources,
+                resources=asdict(resources),
                 queue=queue,
                 status=TaskStatus.WAITING.value,
                 attempts=0,
@@ -189,13 +199,20 @@ class TaskRepository:
         expected: TaskStatus | frozenset[TaskStatus] | None = None,
         reason: str | None = None,
         held_by: str | None = None,
+        results: Sequence[ResultFile] | None = None,
+        stats: RunStats | None = None,
         **fields: Any,
     ) -> bool:
-        """Move ``task_id`` to ``target`` iff it is in ``expected`` (default: every legal source).
+        """Move ``task_id`` to ``target`` iff it is in ``expected`` (default: every legal source),
+        recording a finished run's ``results`` and ``stats`` when given.
 
         With ``held_by`` (a worker id) the move also requires that worker to hold the task, so
         a worker the reconciler gave up on cannot overwrite the result of the retry.
         """
+        if results is not None:
+            fields["results"] = [r.as_dict() for r in results]
+        if stats is not None:
+            fields["stats"] = stats.as_dict()
         sources = (
             sources_of(target)
             if expected is None
@@ -298,10 +315,10 @@ class TaskRepository:
         worker_id: str,
         *,
         group: str,
-        admit: Callable[[dict[str, Any], list[RunningTask]], bool],
+        verdict: Callable[[Resources, list[RunningTask]], Verdict],
     ) -> GroupClaim:
-        """pending → running for ``worker_id`` (a member ``<group>/<member>``) iff ``admit(task
-        resources, tasks the group runs now)`` says yes.
+        """pending → running for ``worker_id`` (a member ``<group>/<member>``) iff ``verdict(task
+        resources, tasks the group runs now)`` is RUN.
 
         Decision and claim happen in one transaction under an advisory lock per group, so two
         members of one group never both admit against the same free capacity. Other groups
@@ -318,8 +335,9 @@ class TaskRepository:
             )
             if resources is None:
                 return GroupClaim(pending=False)
-            if not admit(resources, _running_in_group(s, group)):
-                return GroupClaim(pending=True)
+            decided = verdict(resources_from_dict(resources), _running_in_group(s, group))
+            if decided is not Verdict.RUN:
+                return GroupClaim(pending=True, verdict=decided)
             won = _updated(
                 s,
                 update(Task)
@@ -328,7 +346,7 @@ class TaskRepository:
             )
         if not won:
             return GroupClaim(pending=False)
-        return GroupClaim(pending=True, task=self.get(task_id))
+        return GroupClaim(pending=True, verdict=Verdict.RUN, task=self.get(task_id))
 
     def heartbeat(self, task_id: str, worker_id: str) -> bool:
         with self._sessions.begin() as s:
@@ -548,4 +566,9 @@ def _running_in_group(s: Session, group: str) -> list[RunningTask]:
         )
         .order_by(Task.started_at)
     )
-    return [RunningTask(id=r.id, worker_id=r.worker_id or "", resources=r.resources) for r in rows]
+    return [
+        RunningTask(
+            id=r.id, worker_id=r.worker_id or "", resources=resources_from_dict(r.resources)
+        )
+        for r in rows
+    ]

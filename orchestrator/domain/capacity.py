@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+from pipelines.spec import Resources
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,23 @@ class Capacity:
         )
 
 
-def demand_of(resources: Mapping[str, Any]) -> Capacity:
-    """What a task's resources (``Resources`` as a dict) take from a worker while it runs."""
-    return Capacity.of(resources)
+def demand_of(resources: Resources) -> Capacity:
+    """What a task's limits take from a worker while it runs."""
+    return Capacity(resources.cpus, resources.memory_bytes, resources.gpus)
+
+
+class Verdict(StrEnum):
+    RUN = "run"  # fits what is free now: claim it
+    WAIT = "wait"  # fits this worker, not now: put it back, try again shortly
+    NEVER = "never"  # larger than this worker's whole capacity: leave it to another worker
+
+
+def decide(demand: Capacity, capacity: Capacity, running: Iterable[Capacity]) -> Verdict:
+    if not capacity.fits(demand):
+        return Verdict.NEVER
+    if free_after(capacity, running).fits(demand):
+        return Verdict.RUN
+    return Verdict.WAIT
 
 
 def free_after(capacity: Capacity, running: Iterable[Capacity]) -> Capacity:

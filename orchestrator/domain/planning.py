@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.domain.capacity import Capacity, demand_of, why_unplaceable
@@ -57,12 +57,8 @@ class Plan:
     queue: str
 
     @property
-    def resources_dict(self) -> dict[str, Any]:
-        return asdict(self.resources)
-
-    @property
     def demand(self) -> Capacity:
-        return demand_of(self.resources_dict)
+        return demand_of(self.resources)
 
 
 # A queue a create request may name: what RQ keys and the tasks.queue column (50) hold.
@@ -198,8 +194,3 @@ def placement_problem(demand: Capacity, queue: str, workers: Iterable[Candidate]
             f"(live workers listen on: {', '.join(served) or 'nothing'})"
         )
     return why_unplaceable(demand, [w.capacity for w in listening])
-
-
-def resources_from_dict(data: dict[str, Any]) -> Resources:
-    known = Resources.__dataclass_fields__
-    return Resources(**{k: v for k, v in data.items() if k in known})

@@ -1,12 +1,73 @@
-"""Plain snapshots of a task as read from the database; what the rest of the code passes around."""
+"""Plain snapshots of a task as read from the database; what the rest of the code passes around.
+
+Everything in a snapshot is typed: the repository converts the JSON columns once, when it reads
+and when it writes them, so no other layer parses a task's dicts.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrator.domain.status import TaskStatus
+from pipelines.spec import Resources
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """One stored result of a task: what it holds and its object in the results bucket."""
+
+    name: str  # path relative to the run's output directory, "/"-separated
+    bytes: int
+    sha256: str
+    content_type: str
+    key: str  # object key in the results bucket (orchestrator.defaults.result_key)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResultFile:
+        return cls(
+            name=str(data["name"]),
+            bytes=int(data["bytes"]),
+            sha256=str(data["sha256"]),
+            content_type=str(data.get("content_type") or "application/octet-stream"),
+            key=str(data["key"]),
+        )
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What one run used: wall time (s), CPU time (s), peak memory (bytes); None: not measured."""
+
+    wall_s: float = 0.0
+    cpu_seconds: float | None = None
+    peak_memory_bytes: int | None = None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "wall_s": round(self.wall_s, 3),
+            "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 3),
+            "peak_memory_bytes": self.peak_memory_bytes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunStats:
+        cpu, peak = data.get("cpu_seconds"), data.get("peak_memory_bytes")
+        return cls(
+            wall_s=float(data.get("wall_s") or 0.0),
+            cpu_seconds=None if cpu is None else float(cpu),
+            peak_memory_bytes=None if peak is None else int(peak),
+        )
+
+
+def resources_from_dict(data: Mapping[str, Any]) -> Resources:
+    """A task's stored limits; keys this version does not know are ignored."""
+    known = Resources.__dataclass_fields__
+    return Resources(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -48,7 +109,7 @@ class TaskView:
     pipeline: str
     status: TaskStatus
     params: dict[str, Any]
-    resources: dict[str, Any]
+    resources: Resources
     queue: str
     reason: str | None
     attempts: int
@@ -59,8 +120,8 @@ class TaskView:
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
     kill_requested_at: datetime | None = None
-    results: list[dict[str, Any]] | None = None
-    stats: dict[str, Any] | None = None
+    results: tuple[ResultFile, ...] | None = None
+    stats: RunStats | None = None
     inputs: tuple[InputView, ...] = field(default_factory=tuple)
     notify_url: str | None = None  # where terminal states are POSTed (webhooks)
 

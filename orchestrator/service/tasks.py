@@ -19,7 +19,6 @@ from orchestrator.domain.planning import (
     Plan,
     placement_problem,
     plan_task,
-    resources_from_dict,
 )
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
@@ -92,7 +91,7 @@ def create_task(
             task_id=task_id,
             pipeline=spec.name,
             params=plan.params,
-            resources=plan.resources_dict,
+            resources=plan.resources,
             queue=plan.queue,
             slots=[(slot.name, slot.required) for slot in spec.inputs],
             notify_url=notify_url,
@@ -123,8 +122,7 @@ def get_task(services: Services, task_id: str) -> TaskView:
 
 
 def enqueue(services: Services, task: TaskView) -> None:
-    timeout_s = resources_from_dict(task.resources).timeout_s
-    services.queue.enqueue(task.id, task.queue, timeout_s)
+    services.queue.enqueue(task.id, task.queue, task.resources.timeout_s)
     log.info("task queued", extra={"queue": task.queue})
 
 
@@ -192,17 +190,17 @@ def result_links(services: Services, task: TaskView) -> list[ResultLink] | None:
     for item in task.results:
         try:
             url = services.storage.presign_get(
-                settings.results_bucket, item["key"], settings.presign_expiry_s, item["name"]
+                settings.results_bucket, item.key, settings.presign_expiry_s, item.name
             )
         except Exception as exc:  # presigning is local, so this is a storage config problem
-            raise StorageError(f"cannot presign {item.get('key')}: {exc}") from exc
+            raise StorageError(f"cannot presign {item.key}: {exc}") from exc
         links.append(
             ResultLink(
-                name=item["name"],
+                name=item.name,
                 url=url,
-                bytes=int(item.get("bytes", 0)),
-                sha256=str(item.get("sha256", "")),
-                content_type=str(item.get("content_type", "application/octet-stream")),
+                bytes=item.bytes,
+                sha256=item.sha256,
+                content_type=item.content_type,
             )
         )
     return links

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from orchestrator.domain.task import RunStats
 from pipelines.spec import Resources
 from worker.logpump import LineSink
 
@@ -21,20 +22,6 @@ class OutcomeKind(StrEnum):
     TIMEOUT = "timeout"  # stopped at its wall-clock limit
     KILLED = "killed"  # stopped because the stop event was set (kill request, task lost)
     FAILED = "failed"  # never ran or could not be run; ``reason`` says why
-
-
-@dataclass(frozen=True)
-class RunStats:
-    wall_s: float = 0.0
-    cpu_seconds: float | None = None
-    peak_memory_bytes: int | None = None
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return {
-            "wall_s": round(self.wall_s, 3),
-            "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 3),
-            "peak_memory_bytes": self.peak_memory_bytes,
-        }
 
 
 @dataclass(frozen=True)

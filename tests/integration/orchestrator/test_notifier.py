@@ -30,6 +30,7 @@ from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.webhook import DeliveryState, verify
 from orchestrator.notifier import Notifier
 from orchestrator.settings import Settings
+from pipelines.spec import Resources
 
 SECRET = "test-webhook-secret"
 
@@ -129,7 +130,7 @@ def terminal_task(services: Services, url: str, status: TaskStatus = TaskStatus.
         task_id=task_id,
         pipeline="checksum",
         params={},
-        resources={"cpus": 1},
+        resources=Resources(cpus=1),
         queue="nobody-listens",
         slots=[],
         notify_url=url,

@@ -10,7 +10,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ def pending_task(services: Services, queue: str) -> str:
         task_id=task_id,
         pipeline=SPEC.name,
         params=SPEC.validate_params({}),
-        resources=asdict(SPEC.resources),
+        resources=SPEC.resources,
         queue=queue,
         slots=[],  # nothing to upload: straight to pending
     )
@@ -188,7 +187,7 @@ def waiting_with_optional(services: Services, queue: str) -> str:
         task_id=task_id,
         pipeline=SPEC.name,
         params=SPEC.validate_params({}),
-        resources=asdict(SPEC.resources),
+        resources=SPEC.resources,
         queue=queue,
         slots=[("data", True), ("extra", False)],
     )
@@ -232,7 +231,7 @@ def test_waiting_task_missing_a_required_input_never_starts(
         task_id=task_id,
         pipeline=SPEC.name,
         params={},
-        resources=asdict(SPEC.resources),
+        resources=SPEC.resources,
         queue=queue_name,
         slots=[("data", True), ("extra", False)],
     )
@@ -255,7 +254,7 @@ def uploading_task(services: Services, queue: str, data: bytes, *, store: bool) 
         task_id=task_id,
         pipeline=SPEC.name,
         params=SPEC.validate_params({}),
-        resources=asdict(SPEC.resources),
+        resources=SPEC.resources,
         queue=queue,
         slots=[("data", True)],
     )

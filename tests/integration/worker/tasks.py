@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ def create_pending(
         task_id=task_id,
         pipeline=SPEC.name,
         params=SPEC.validate_params(params),
-        resources=asdict(resources or SPEC.resources),
+        resources=resources or SPEC.resources,
         queue=queue,
         slots=[(s.name, s.required) for s in SPEC.inputs],
     )

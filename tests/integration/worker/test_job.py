@@ -123,20 +123,20 @@ def test_done_with_results_manifest_and_stats(
     task = get(services, task_id)
     assert task.status is TaskStatus.DONE, task.reason
     assert task.reason is None and task.worker_id == context.worker_id and task.attempts == 1
-    results = {r["name"]: r for r in task.results or []}
+    results = {r.name: r for r in task.results or []}
     assert sorted(results) == ["checksums.json", "logs.txt", "manifest.json"]
     for r in results.values():
-        body = fetch(services, r["key"], tmp_path)
-        assert r["key"] == f"{task_id}/{r['name']}"
-        assert (r["bytes"], r["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
-    checksums = json.loads(fetch(services, results["checksums.json"]["key"], tmp_path))
+        body = fetch(services, r.key, tmp_path)
+        assert r.key == f"{task_id}/{r.name}"
+        assert (r.bytes, r.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    checksums = json.loads(fetch(services, results["checksums.json"].key, tmp_path))
     assert checksums == {
         "first": {"sha256": hashlib.sha256(first).hexdigest(), "bytes": len(first)},
         "second": {"sha256": hashlib.sha256(second).hexdigest(), "bytes": len(second)},
     }
     manifest = json.loads(fetch(services, f"{task_id}/manifest.json", tmp_path))
     assert {f["name"] for f in manifest["files"]} == {"checksums.json", "logs.txt"}
-    assert task.stats is not None and task.stats["wall_s"] > 0
+    assert task.stats is not None and task.stats.wall_s > 0
     assert list(Path(services.settings.worker_work_dir).iterdir()) == []  # run dir cleaned
     lines, ended = services.logs.read(task_id)
     assert ended and any(line.startswith("wrote ") for _, line in lines)  # live log, closed
@@ -168,7 +168,7 @@ def test_oom_through_the_job(services: Services, context: WorkerContext, tmp_pat
     run_task(task_id)
     task = get(services, task_id)
     assert (task.status, task.reason) == (TaskStatus.ERROR, "out of memory: limit 64 MiB")
-    assert [r["name"] for r in task.results or []] == ["logs.txt", "manifest.json"]
+    assert [r.name for r in task.results or []] == ["logs.txt", "manifest.json"]
 
 
 def test_kill_request_stops_a_running_task_within_10_s(
@@ -196,7 +196,7 @@ def test_kill_request_stops_a_running_task_within_10_s(
     assert (task.status, task.reason) == (TaskStatus.KILLED, "killed on request")
     assert took < 10, took
     assert docker_client.containers.list(all=True, filters=label) == []
-    assert "logs.txt" in [r["name"] for r in task.results or []]
+    assert "logs.txt" in [r.name for r in task.results or []]
 
 
 def test_two_jobs_for_one_task_run_it_once(

@@ -42,7 +42,7 @@ from hooks.protocol import HookRequest, HookType, decode_request
 from orchestrator.domain.capability import upload_url
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import InputView, TaskView
-from pipelines.spec import InputSlot, MiB, PipelineSpec
+from pipelines.spec import InputSlot, MiB, PipelineSpec, Resources
 from tests.hookdata import hook_request, recorded
 
 SECRET = "token-secret"
@@ -156,7 +156,7 @@ def task(*inputs: InputView, status: TaskStatus = TaskStatus.WAITING) -> TaskVie
         pipeline="demo",
         status=status,
         params={},
-        resources={},
+        resources=Resources(),
         queue="default",
         reason=None,
         attempts=0,

@@ -5,6 +5,7 @@ from typing import Any
 from orchestrator.db.repository import RunningTask
 from orchestrator.domain.capacity import Capacity
 from orchestrator.ticker import Ticker
+from pipelines.spec import Resources
 from worker.announce import build_announcement
 from worker.hardware import Gpu, Hardware, discover
 
@@ -14,7 +15,7 @@ GiB = 1024**3
 
 
 def running(task_id: str, cpus: float, mem_gib: float, gpus: int = 0) -> RunningTask:
-    resources = {"cpus": cpus, "memory_bytes": int(mem_gib * GiB), "gpus": gpus, "timeout_s": 1}
+    resources = Resources(cpus=cpus, memory_bytes=int(mem_gib * GiB), gpus=gpus, timeout_s=1)
     return RunningTask(id=task_id, worker_id="h:1/slot0", resources=resources)
 
 

@@ -11,7 +11,7 @@ import pytest
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import InputView, TaskView
 from orchestrator.errors import StorageError
-from pipelines.spec import InputSlot, PipelineSpec
+from pipelines.spec import InputSlot, PipelineSpec, Resources
 from worker.staging import (
     InputUnreadable,
     RunDir,
@@ -54,7 +54,7 @@ def task(*inputs: InputView) -> TaskView:
         pipeline="t",
         status=TaskStatus.RUNNING,
         params={},
-        resources={},
+        resources=Resources(),
         queue="default",
         reason=None,
         attempts=1,
@@ -148,13 +148,13 @@ def test_store_results_uploads_outputs_log_and_manifest(run: RunDir) -> None:
     run.log_path.write_text("hello\n")
     storage = FakeStorage()
     results = store_results(storage, "results", "t1", run, include_outputs=True)  # type: ignore[arg-type]
-    assert [r["name"] for r in results] == ["checksums.json", "logs.txt", "manifest.json"]
+    assert [r.name for r in results] == ["checksums.json", "logs.txt", "manifest.json"]
     for r in results:
-        body = storage.objects[("results", r["key"])]
-        assert r["key"] == f"t1/{r['name']}"
-        assert r["sha256"] == hashlib.sha256(body).hexdigest()
-        assert r["bytes"] == len(body)
-        assert set(r) == {"name", "key", "bytes", "sha256", "content_type"}
+        body = storage.objects[("results", r.key)]
+        assert r.key == f"t1/{r.name}"
+        assert r.sha256 == hashlib.sha256(body).hexdigest()
+        assert r.bytes == len(body)
+        assert set(r.as_dict()) == {"name", "key", "bytes", "sha256", "content_type"}
     manifest = json.loads(storage.objects[("results", "t1/manifest.json")])
     assert [f["name"] for f in manifest["files"]] == ["checksums.json", "logs.txt"]
     assert storage.content_types[("results", "t1/logs.txt")] == "text/plain"
@@ -165,4 +165,4 @@ def test_failed_run_stores_only_the_log(run: RunDir) -> None:
     run.log_path.write_text("error: bad\n")
     storage = FakeStorage()
     results = store_results(storage, "results", "t1", run, include_outputs=False)  # type: ignore[arg-type]
-    assert [r["name"] for r in results] == ["logs.txt", "manifest.json"]
+    assert [r.name for r in results] == ["logs.txt", "manifest.json"]

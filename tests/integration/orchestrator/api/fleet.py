@@ -19,7 +19,7 @@ from sqlalchemy import delete, update
 from orchestrator.bootstrap import Services
 from orchestrator.db.models import Task, Worker
 from orchestrator.db.workers import WorkerAnnouncement
-from pipelines.spec import GiB
+from pipelines.spec import GiB, Resources
 
 
 @contextmanager
@@ -92,7 +92,12 @@ def insert_task(
     """A task row written directly (no slots), with the times a test needs."""
     task_id = str(uuid.uuid4())
     services.tasks.create(
-        task_id=task_id, pipeline=pipeline, params={}, resources={}, queue="default", slots=[]
+        task_id=task_id,
+        pipeline=pipeline,
+        params={},
+        resources=Resources(),
+        queue="default",
+        slots=[],
     )
     values: dict[str, Any] = {
         k: v

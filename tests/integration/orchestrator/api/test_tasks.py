@@ -15,6 +15,7 @@ from minio import Minio
 from orchestrator.bootstrap import Services
 from orchestrator.domain.capability import parse_upload_query, verify_slot_token
 from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.task import ResultFile, RunStats
 from orchestrator.settings import Settings
 from tests.slots import fill_slot
 
@@ -131,20 +132,20 @@ def test_query_done_task_presigns_fresh_result_urls(
     key = f"{task_id}/checksums.json"
     s3.put_object(settings.results_bucket, key, io.BytesIO(content), len(content))
     results = [
-        {
-            "name": "checksums.json",
-            "key": key,
-            "bytes": len(content),
-            "sha256": hashlib.sha256(content).hexdigest(),
-            "content_type": "application/json",
-        }
+        ResultFile(
+            name="checksums.json",
+            key=key,
+            bytes=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            content_type="application/json",
+        )
     ]
     assert services.tasks.transition(
         task_id,
         TaskStatus.DONE,
         expected=TaskStatus.RUNNING,
         results=results,
-        stats={"wall_s": 1.5},
+        stats=RunStats(wall_s=1.5),
     )
     task = api.query(task_id)
     assert task["status"] == "done" and task["finished_at"]
@@ -152,7 +153,7 @@ def test_query_done_task_presigns_fresh_result_urls(
     assert task["stats"] == {"wall_s": 1.5, "cpu_seconds": None, "peak_memory_bytes": None}
     [item] = task["results"]
     assert {k: item[k] for k in ("name", "bytes", "sha256", "content_type")} == {
-        k: results[0][k] for k in ("name", "bytes", "sha256", "content_type")
+        k: results[0].as_dict()[k] for k in ("name", "bytes", "sha256", "content_type")
     }
     assert requests.get(item["url"], timeout=30).content == content
     assert "X-Amz-Expires=" + str(settings.presign_expiry_s) in item["url"]

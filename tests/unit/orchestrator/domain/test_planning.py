@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from orchestrator.domain.planning import (
     DEFAULT_QUEUE,
     GPU_QUEUE,
     plan_task,
-    resources_from_dict,
 )
+from orchestrator.domain.task import resources_from_dict
 from pipelines.spec import GiB, InputSlot, Param, PipelineSpec, Resources
 
 
@@ -79,7 +81,7 @@ def test_a_bad_queue_name_is_refused_naming_it(queue: str) -> None:
 
 def test_resources_round_trip_through_a_dict() -> None:
     plan = plan_task(_spec(), None)
-    stored = plan.resources_dict
+    stored = asdict(plan.resources)
     assert stored["memory_bytes"] == 4 * GiB
     assert resources_from_dict({**stored, "unknown_future_field": 1}) == plan.resources
 
