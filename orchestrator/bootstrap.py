@@ -11,6 +11,8 @@ from orchestrator.adapters.logstream import LogStream, RedisLogStream
 from orchestrator.adapters.queue import RQTaskQueue, TaskQueue
 from orchestrator.adapters.storage import MinioStorage, ObjectStorage
 from orchestrator.db.engine import Timeouts, make_engine, make_sessionmaker
+from orchestrator.db.notifications import NotificationRepository
+from orchestrator.db.queries import TaskQueries
 from orchestrator.db.repository import TaskRepository
 from orchestrator.db.workers import WorkerRepository
 from orchestrator.settings import Settings
@@ -22,6 +24,8 @@ class Services:
     engine: Engine
     redis: Redis
     tasks: TaskRepository
+    queries: TaskQueries
+    notifications: NotificationRepository
     storage: ObjectStorage
     queue: TaskQueue
     workers: WorkerRepository
@@ -49,6 +53,8 @@ def build_services(settings: Settings | None = None) -> Services:
         engine=engine,
         redis=redis,
         tasks=TaskRepository(sessions),
+        queries=TaskQueries(engine),
+        notifications=NotificationRepository(engine),
         storage=MinioStorage(settings),
         queue=RQTaskQueue(redis),
         workers=WorkerRepository(sessions),

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import requests
 
 from orchestrator.bootstrap import Services
-from orchestrator.db.notifications import Claim, NotificationRepository
+from orchestrator.db.notifications import Claim
 from orchestrator.domain.task import TaskView
 from orchestrator.domain.webhook import (
     DeliveryState,
@@ -68,7 +68,7 @@ class Notifier:
         self._services = services
         self._render = render
         self._threads = threads
-        self._repo = NotificationRepository(services.engine)
+        self._repo = services.notifications
         self._settings = services.settings
 
     def run_pass(self) -> NotifyReport:

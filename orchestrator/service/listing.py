@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orchestrator.bootstrap import Services
-from orchestrator.db.queries import TaskQueries, TaskSummary
+from orchestrator.db.queries import TaskSummary
 from orchestrator.domain.listing import Cursor, encode_cursor, parse_filter
 from orchestrator.errors import InvalidRequest
 
@@ -38,7 +38,7 @@ def list_tasks(
         )
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
-    items, more = TaskQueries(services.engine).page(f)
+    items, more = services.queries.page(f)
     last = items[-1] if items and more else None
     return TaskPage(
         tasks=items,

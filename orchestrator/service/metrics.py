@@ -37,7 +37,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from rq import Queue
 
 from orchestrator.bootstrap import Services
-from orchestrator.db.queries import HistogramRow, TaskQueries
+from orchestrator.db.queries import HistogramRow
 from orchestrator.domain.fleet import WORKER_STATES
 from orchestrator.domain.histogram import (
     DURATION_BUCKETS_S,
@@ -136,7 +136,7 @@ class StateCollector:
 
     def _postgres(self) -> Iterator[Metric]:
         svc = self._services
-        queries = TaskQueries(svc.engine)
+        queries = svc.queries
         tasks = GaugeMetricFamily(f"{PREFIX}_tasks", "Tasks by state.", labels=["state"])
         for status, n in queries.count_by_status().items():
             tasks.add_metric([status.value], n)

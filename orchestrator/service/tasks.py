@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrator.bootstrap import Services
-from orchestrator.db.notifications import NotificationRepository, NotificationView
+from orchestrator.db.notifications import NotificationView
 from orchestrator.domain.capability import upload_url
 from orchestrator.domain.capacity import Capacity
 from orchestrator.domain.planning import (
@@ -210,4 +210,4 @@ def notifications_of(services: Services, task: TaskView) -> list[NotificationVie
     """The task's webhook notifications and their attempts; None when it has no notify_url."""
     if task.notify_url is None:
         return None
-    return NotificationRepository(services.engine).for_task(task.id)
+    return services.notifications.for_task(task.id)
