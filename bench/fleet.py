@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def recovery(env: dict[str, str], datadir: Path, tmp: Path) -> dict[str, Any]:
     hosts_env = {"WORKER_QUEUES": queue, "WORKER_SLOTS": "1"}
     try:
         with fleet.fake_hosts(["host-a", "host-b"], env, datadir, extra_env=hosts_env) as hosts:
-            fleet.wait_registered(env["REDIS_URL"], [h.name for h in hosts])
+            fleet.wait_announced(env["API_URL"], env["API_KEY"], [h.name for h in hosts], queue)
             item = sub.submit(tmp, {"sleep_s": 8})
             while (row := sub.query(item.task_id))["status"] != "running":
                 time.sleep(0.1)
@@ -94,23 +95,31 @@ def throughput(
 ) -> dict[str, Any]:
     queue = f"bench-throughput-{uuid.uuid4().hex[:8]}"
     sub = fleet.Submitter(env["API_URL"], env["API_KEY"], queue)
+    names = [f"host-{chr(ord('a') + n)}" for n in range(workers)]
+    hosts_env = {"WORKER_QUEUES": queue, "WORKER_SLOTS": "1"}
     try:
-        # Queued before any worker listens: the figure is the workers' drain rate, not the
-        # upload rate of this script.
-        with ThreadPoolExecutor(4) as pool:
-            items = list(pool.map(lambda _: sub.submit(tmp), range(tasks)))
-        ids = [i.task_id for i in items]
-        names = [f"host-{chr(ord('a') + n)}" for n in range(workers)]
-        hosts_env = {"WORKER_QUEUES": queue, "WORKER_SLOTS": "1"}
-        with fleet.fake_hosts(names, env, datadir, extra_env=hosts_env):
+        with fleet.fake_hosts(names, env, datadir, extra_env=hosts_env) as hosts:
+            # create_task takes a queue only while a live worker listens on it. The workers
+            # are announced, then stalled while every task is queued, so that the figure is
+            # their drain rate, not the upload rate of this script.
+            fleet.wait_announced(env["API_URL"], env["API_KEY"], names, queue)
+            for host in hosts:
+                host.pause()
+            try:
+                with ThreadPoolExecutor(4) as pool:
+                    items = list(pool.map(lambda _: sub.submit(tmp), range(tasks)))
+            finally:
+                for host in hosts:
+                    host.resume()
+            ids = [i.task_id for i in items]
             rows = wait_terminal(sub, ids, timeout_s=60 + 30 * tasks)
     finally:
         sub.close()
     failed = [r for r in rows if r["status"] != "done"]
-    first = min(r["started_at"] for r in rows)
-    last = max(r["finished_at"] for r in rows)
-    span = (last - first).total_seconds()
-    runs = [(r["finished_at"] - r["started_at"]).total_seconds() for r in rows]
+    started = [datetime.fromisoformat(r["started_at"]) for r in rows]
+    finished = [datetime.fromisoformat(r["finished_at"]) for r in rows]
+    span = (max(finished) - min(started)).total_seconds()
+    runs = [(f - s).total_seconds() for s, f in zip(started, finished, strict=True)]
     per_host = {n: sum(1 for r in rows if fleet.worker_host(r["worker_id"]) == n) for n in names}
     return {
         "workers": workers,

@@ -89,13 +89,19 @@ def _used_subnets() -> set[int]:
 
 
 class Forwarder:
-    """Accept on ``listen`` and pipe each connection to ``target`` (threads; test-sized load)."""
+    """Accept on ``listen`` and pipe each connection to ``target`` (threads; test-sized load).
+
+    ``freeze`` makes it behave like a stopped server behind it: connections are still accepted
+    and every byte is taken, but nothing is passed on until ``thaw``."""
 
     def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
-        self.listen = listen
         self.target = target
         self._server = socket.create_server(listen)
+        self.listen: tuple[str, int] = self._server.getsockname()[:2]  # port 0: the one given
         self._server.settimeout(0.5)
+        self.accepted = 0  # connections accepted so far
+        self._thawed = threading.Event()
+        self._thawed.set()
         self._stop = threading.Event()
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -114,6 +120,7 @@ class Forwarder:
                 continue
             except OSError:
                 return
+            self.accepted += 1
             threading.Thread(target=self._connect, args=(client,), daemon=True).start()
 
     def _connect(self, client: socket.socket) -> None:
@@ -132,6 +139,7 @@ class Forwarder:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(1 << 16):
+                self._thawed.wait()
                 dst.sendall(data)
             dst.shutdown(socket.SHUT_WR)
         except OSError:
@@ -140,8 +148,15 @@ class Forwarder:
                 with contextlib.suppress(OSError):
                     sock.close()
 
+    def freeze(self) -> None:
+        self._thawed.clear()
+
+    def thaw(self) -> None:
+        self._thawed.set()
+
     def close(self) -> None:
         self._stop.set()
+        self._thawed.set()
         self._server.close()
         self._thread.join(timeout=2)
         with self._lock:
@@ -257,17 +272,32 @@ class FakeHost:
     def worker_alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def _tree(self) -> list[psutil.Process]:
+        if self.process is None:
+            return []
+        try:
+            root = psutil.Process(self.process.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def pause(self) -> None:
+        """A stalled machine: SIGSTOP the worker's whole process tree (``resume`` undoes it)."""
+        for proc in self._tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for proc in self._tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGCONT)
+
     def kill(self, task_ids: list[str] | None = None) -> list[str]:
         """A dead machine: SIGKILL the worker's whole process tree (RQ's work horses run in
         sessions of their own, so a process group is not enough), then remove the pipeline
         containers it ran. Returns the removed container names."""
         if self.process is not None:
-            try:
-                tree = psutil.Process(self.process.pid)
-                procs = [tree, *tree.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                procs = []
-            for proc in procs:
+            for proc in self._tree():
                 with contextlib.suppress(psutil.NoSuchProcess):
                     proc.send_signal(signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -355,28 +385,32 @@ def fake_hosts(
             host.destroy()
 
 
-def wait_registered(redis_url: str, names: list[str], timeout_s: float = 60) -> None:
-    """Until an RQ worker is registered from each fake host (RQ records the host name of every
-    worker it registers, whatever the worker calls itself)."""
-    import redis
+def wait_announced(
+    api_url: str, api_key: str, names: list[str], queue: str, timeout_s: float = 60
+) -> None:
+    """Until GET /workers lists a live worker on each fake host that takes tasks from
+    ``queue``: what create_task checks before it accepts a task for that queue. (A worker
+    announces itself before its slots take work; RQ's own registrations can be left over from
+    an earlier run on the same host names.)"""
+    import requests
 
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
     deadline = time.monotonic() + timeout_s
-    try:
+    with requests.Session() as http:
+        http.headers["X-API-Key"] = api_key
         while True:
-            hosts = set()
-            for key in client.smembers("rq:workers"):
-                hostname = client.hget(str(key), "hostname")
-                if hostname:
-                    hosts.add(str(hostname))
-            missing = [n for n in names if n not in hosts]
+            r = http.get(f"{api_url.rstrip('/')}/workers", timeout=30)
+            r.raise_for_status()
+            live = {
+                w["host"]
+                for w in r.json()["workers"]
+                if w["state"] == "up" and queue in w["queues"]
+            }
+            missing = [n for n in names if n not in live]
             if not missing:
                 return
             if time.monotonic() > deadline:
-                raise FleetError(f"workers never registered with RQ: {', '.join(missing)}")
+                raise FleetError(f"workers never announced themselves: {', '.join(missing)}")
             time.sleep(0.3)
-    finally:
-        client.close()
 
 
 # --- tasks on a queue of their own -------------------------------------------------------------

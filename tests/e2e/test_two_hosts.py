@@ -41,7 +41,7 @@ def fleet_hosts(stack: Stack) -> Iterator[tuple[list[fleet.FakeHost], fleet.Subm
     try:
         with fleet.fake_hosts(HOSTS, stack.env, stack.datadir, extra_env=worker_env) as hosts:
             try:
-                fleet.wait_registered(stack.env["REDIS_URL"], HOSTS)
+                fleet.wait_announced(stack.api_url, stack.api_key, HOSTS, queue)
             except fleet.FleetError as exc:
                 logs = "\n".join(f"--- {h.name}\n{h.log_tail()}" for h in hosts)
                 pytest.fail(f"{exc}\n{logs}", pytrace=False)

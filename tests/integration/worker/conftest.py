@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="session")
-def docker_client() -> Iterator[docker.DockerClient]:
+def docker_client(stack: Any) -> Iterator[docker.DockerClient]:
+    # The stack runs the Docker engine (there is no system daemon): it must be up first, also
+    # when these tests run alone.
     client = docker.from_env(timeout=120)
     client.ping()
     yield client

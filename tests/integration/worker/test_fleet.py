@@ -215,11 +215,12 @@ def test_live_log_while_running_then_closed_with_stats(
     assert [line for _, line in lines if line.startswith("tick")] == [
         f"tick {n}" for n in range(1, 7)
     ]
-    stats = task.stats or {}
+    stats = task.stats
     print(f"stats: {stats}")
-    assert stats["wall_s"] >= 6
-    assert stats["cpu_seconds"] is not None and stats["cpu_seconds"] > 0
-    assert stats["peak_memory_bytes"] is not None and stats["peak_memory_bytes"] > 1 * MiB
+    assert stats is not None
+    assert stats.wall_s >= 6
+    assert stats.cpu_seconds is not None and stats.cpu_seconds > 0
+    assert stats.peak_memory_bytes is not None and stats.peak_memory_bytes > 1 * MiB
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,9 @@
-"""Every PostgreSQL round trip is bounded, against the stack's real PostgreSQL behind a proxy
-that can freeze: while frozen it accepts connections and keeps every byte without passing any on,
-which is what a SIGSTOPped server looks like from the client's side."""
+"""Every PostgreSQL round trip is bounded, against the stack's real PostgreSQL behind a
+forwarder that can freeze: while frozen it accepts connections and keeps every byte without
+passing any on, which is what a SIGSTOPped server looks like from the client's side."""
 
 from __future__ import annotations
 
-import contextlib
-import select
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from devstack.fleet import Forwarder
 from orchestrator.db.deadline import ServerTimeout
 from orchestrator.db.engine import Timeouts, make_engine
 
@@ -24,65 +22,18 @@ TIMEOUTS = Timeouts(connect_s=2, statement_s=1.0, pool_s=1.0)
 HANG_S = 30  # far beyond every timeout: a call still going then is hung
 
 
-class FreezingProxy:
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self._upstream = upstream
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self.frozen = threading.Event()
-        self.accepted = 0
-        self._closed = threading.Event()
-        self._held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            self._held.append(client)
-            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
-
-    def _pipe(self, client: socket.socket) -> None:
-        with contextlib.suppress(OSError):  # the sockets are closed under it at the end
-            self._forward(client)
-
-    def _forward(self, client: socket.socket) -> None:
-        upstream = socket.create_connection(self._upstream)
-        self._held.append(upstream)
-        ends = {client: upstream, upstream: client}
-        while not self._closed.is_set():
-            if self.frozen.is_set():
-                time.sleep(0.01)  # holds the bytes, as a stopped process does
-                continue
-            readable, _, _ = select.select(list(ends), [], [], 0.05)
-            for src in readable:
-                data = src.recv(65536)
-                if not data:
-                    return
-                ends[src].sendall(data)
-
-    def close(self) -> None:
-        self._closed.set()
-        self._listener.close()
-        for s in self._held:
-            s.close()
-
-
 @pytest.fixture
-def proxy(stack: Any) -> Iterator[FreezingProxy]:
+def proxy(stack: Any) -> Iterator[Forwarder]:
     url = urlsplit(stack.env["DATABASE_URL"])
-    p = FreezingProxy((url.hostname or "127.0.0.1", url.port or 5432))
+    p = Forwarder(("127.0.0.1", 0), (url.hostname or "127.0.0.1", url.port or 5432))
     yield p
     p.close()
 
 
 @pytest.fixture
-def engine(stack: Any, proxy: FreezingProxy) -> Iterator[Engine]:
+def engine(stack: Any, proxy: Forwarder) -> Iterator[Engine]:
     url = urlsplit(stack.env["DATABASE_URL"])
-    netloc = url.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{proxy.port}"
+    netloc = url.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{proxy.listen[1]}"
     e = make_engine(urlunsplit(url._replace(netloc=netloc)), TIMEOUTS)
     yield e
     e.dispose()
@@ -110,26 +61,26 @@ def _timed(engine: Engine, sql: str = "SELECT 1") -> tuple[BaseException | None,
 
 
 def test_a_frozen_server_fails_a_pooled_connection_at_the_deadline(
-    engine: Engine, proxy: FreezingProxy
+    engine: Engine, proxy: Forwarder
 ) -> None:
     assert _timed(engine)[0] is None  # one connection in the pool
     connections = proxy.accepted
-    proxy.frozen.set()
+    proxy.freeze()
     error, took = _timed(engine)
     assert isinstance(error, OperationalError) and isinstance(error.orig, ServerTimeout), error
     assert "did not answer within 1.5 s" in str(error)
     # The pre-ping failed alone: no reconnection attempt spent a connect timeout on top.
     assert proxy.accepted == connections
     print(f"pooled connection, frozen server: failed after {took:.2f} s")
-    proxy.frozen.clear()
+    proxy.thaw()
     assert _timed(engine)[0] is None  # the dead connection was dropped; a new one works
     assert proxy.accepted == connections + 1
 
 
 def test_a_frozen_server_fails_a_new_connection_at_the_connect_timeout(
-    engine: Engine, proxy: FreezingProxy
+    engine: Engine, proxy: Forwarder
 ) -> None:
-    proxy.frozen.set()
+    proxy.freeze()
     error, took = _timed(engine)
     assert isinstance(error, OperationalError), error
     assert "timeout" in str(error).lower()
