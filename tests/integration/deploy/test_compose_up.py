@@ -167,8 +167,13 @@ def test_a_checksum_task_through_compose(deployment: Deployment, tmp_path: Path)
         url = task["upload_urls"][slot]
         assert url.startswith(deployment.tus_url)
         assert tus_upload(url, f).startswith(deployment.tus_url)
+    uploaded = time.monotonic()
     final = client.wait_terminal(task["task_id"], timeout_s=180)
     assert final["status"] == "done", final
+    print(
+        f"checksum through compose: last upload → done seen {time.monotonic() - uploaded:.2f} s "
+        f"(polled every 0.2 s; the run itself {final['stats']['wall_s']} s)"
+    )
     assert all(r["url"].startswith(deployment.s3_url) for r in final["results"])
     checksums = json.loads(download_results(final)["checksums.json"])
     assert {slot: v["sha256"] for slot, v in checksums.items()} == sums
@@ -185,8 +190,13 @@ def test_a_volcal_task_through_compose(
     task = client.create("volcal_baseline")
     for slot, name in FILES.items():
         tus_upload(task["upload_urls"][slot], survey / name)
+    uploaded = time.monotonic()
     final = client.wait_terminal(task["task_id"], timeout_s=600)
     assert final["status"] == "done", final
+    print(
+        f"volcal_baseline through compose: last upload → done seen "
+        f"{time.monotonic() - uploaded:.2f} s (the run itself {final['stats']['wall_s']} s)"
+    )
     files = download_results(final)
     truth = json.loads((survey / "truth.json").read_text())
     report: dict[str, Any] = json.loads(files["report.json"])
