@@ -24,9 +24,8 @@ import stat
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from orchestrator.adapters.storage import ObjectStorage
 from orchestrator.defaults import LOG_FILE, MANIFEST_FILE, result_key
 from orchestrator.domain.task import ResultFile, TaskView
 from orchestrator.errors import StorageError
@@ -104,8 +103,20 @@ def content_type(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
+class Downloads(Protocol):
+    """The one storage call staging inputs makes (``ObjectStorage`` has it)."""
+
+    def download(self, bucket: str, key: str, path: str) -> None: ...
+
+
+class Uploads(Protocol):
+    """The one storage call storing results makes (``ObjectStorage`` has it)."""
+
+    def upload(self, bucket: str, key: str, path: str, content_type: str) -> None: ...
+
+
 def stage_inputs(
-    storage: ObjectStorage, task: TaskView, spec: PipelineSpec, run: RunDir
+    storage: Downloads, task: TaskView, spec: PipelineSpec, run: RunDir
 ) -> dict[str, str | None]:
     """Download every filled slot into ``run.in_dir``; slot → file name (None: empty slot)."""
     names: dict[str, str | None] = {}
@@ -173,7 +184,7 @@ def build_manifest(files: list[tuple[str, Path]]) -> list[ManifestEntry]:
 
 
 def store_results(
-    storage: ObjectStorage,
+    storage: Uploads,
     bucket: str,
     task_id: str,
     run: RunDir,

@@ -91,7 +91,7 @@ def test_run_dir_is_usable_by_the_unprivileged_pipeline_user(run: RunDir) -> Non
 def test_inputs_land_under_slot_file_names(run: RunDir) -> None:
     storage = FakeStorage({("uploads", "k1"): b"lasdata"})
     names = stage_inputs(
-        storage,  # type: ignore[arg-type]
+        storage,
         task(done("pre", "Survey 2024.LAZ", "k1", 7), InputView("mask", False, "empty")),
         SPEC,
         run,
@@ -102,18 +102,18 @@ def test_inputs_land_under_slot_file_names(run: RunDir) -> None:
 
 def test_missing_object_names_the_slot(run: RunDir) -> None:
     with pytest.raises(InputUnreadable, match=r"input 'pre' could not be read: .*NoSuchKey"):
-        stage_inputs(FakeStorage(), task(done("pre", "a.las", "gone", 3)), SPEC, run)  # type: ignore[arg-type]
+        stage_inputs(FakeStorage(), task(done("pre", "a.las", "gone", 3)), SPEC, run)
 
 
 def test_truncated_object_is_unreadable(run: RunDir) -> None:
     storage = FakeStorage({("uploads", "k1"): b"abc"})
     with pytest.raises(InputUnreadable, match="got 3 bytes, expected 10"):
-        stage_inputs(storage, task(done("pre", "a.las", "k1", 10)), SPEC, run)  # type: ignore[arg-type]
+        stage_inputs(storage, task(done("pre", "a.las", "k1", 10)), SPEC, run)
 
 
 def test_required_slot_never_uploaded(run: RunDir) -> None:
     with pytest.raises(InputUnreadable, match="input 'pre' could not be read"):
-        stage_inputs(FakeStorage(), task(), SPEC, run)  # type: ignore[arg-type]
+        stage_inputs(FakeStorage(), task(), SPEC, run)
 
 
 def test_params_file(run: RunDir) -> None:
@@ -147,7 +147,7 @@ def test_store_results_uploads_outputs_log_and_manifest(run: RunDir) -> None:
     (run.out_dir / "checksums.json").write_text('{"x": 1}')
     run.log_path.write_text("hello\n")
     storage = FakeStorage()
-    results = store_results(storage, "results", "t1", run, include_outputs=True)  # type: ignore[arg-type]
+    results = store_results(storage, "results", "t1", run, include_outputs=True)
     assert [r.name for r in results] == ["checksums.json", "logs.txt", "manifest.json"]
     for r in results:
         body = storage.objects[("results", r.key)]
@@ -164,5 +164,5 @@ def test_failed_run_stores_only_the_log(run: RunDir) -> None:
     (run.out_dir / "partial.bin").write_bytes(b"x")
     run.log_path.write_text("error: bad\n")
     storage = FakeStorage()
-    results = store_results(storage, "results", "t1", run, include_outputs=False)  # type: ignore[arg-type]
+    results = store_results(storage, "results", "t1", run, include_outputs=False)
     assert [r.name for r in results] == ["logs.txt", "manifest.json"]

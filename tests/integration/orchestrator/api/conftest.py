@@ -251,6 +251,13 @@ class RecordingQueue:
         self._real.ping()
 
 
+def enqueued(services: Services) -> list[tuple[str, str, int]]:
+    """What the in-process app of ``local`` enqueued: (task id, queue, timeout s)."""
+    queue = services.queue
+    assert isinstance(queue, RecordingQueue)
+    return queue.enqueued
+
+
 @pytest.fixture
 def local(settings: Settings, services: Services) -> Iterator[tuple[TestClient[Any], Services]]:
     """An in-process app over the real services, with a recording queue and test pipelines."""

@@ -18,7 +18,7 @@ from orchestrator.domain.task import TaskView
 from orchestrator.settings import Settings
 from pipelines import registry
 
-from .conftest import LAS_SPEC, Upload, settings_of
+from .conftest import LAS_SPEC, Upload, enqueued, settings_of
 
 Local = tuple[TestClient[Any], Services]
 
@@ -85,10 +85,10 @@ def test_optional_slot_left_empty_waits_for_start_task(local: Local, uploads: An
     assert send(client, services.settings, up.post_finish()).status_code == 200
     # The client may still upload the optional slot: the hook does not queue yet.
     assert client.get(f"/query_task/{task['task_id']}").json()["status"] == "waiting"
-    assert services.queue.enqueued == []  # type: ignore[attr-defined]
+    assert enqueued(services) == []
     # An optional slot is not needed to start.
     assert client.post(f"/start_task/{task['task_id']}").json()["status"] == "pending"
-    assert services.queue.enqueued == [(task["task_id"], "default", 600)]  # type: ignore[attr-defined]
+    assert enqueued(services) == [(task["task_id"], "default", 600)]
 
 
 def test_every_slot_filled_queues_without_start_task(local: Local, uploads: Any) -> None:
@@ -103,7 +103,7 @@ def test_every_slot_filled_queues_without_start_task(local: Local, uploads: Any)
         up.store()
         assert send(client, services.settings, up.post_finish()).status_code == 200
     assert client.get(f"/query_task/{task['task_id']}").json()["status"] == "pending"
-    assert services.queue.enqueued == [(task["task_id"], "default", 600)]  # type: ignore[attr-defined]
+    assert enqueued(services) == [(task["task_id"], "default", 600)]
 
 
 # --- outages -----------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def test_racing_finishes_queue_exactly_once(local: Local, uploads: Any, round_: 
     assert task_now is not None and task_now.status is TaskStatus.PENDING
     assert all(i.done for i in task_now.inputs)
     assert [i.key for i in task_now.inputs] == [ups[0].object_id, ups[1].object_id]
-    assert services.queue.enqueued == [(task["task_id"], "default", 300)]  # type: ignore[attr-defined]
+    assert enqueued(services) == [(task["task_id"], "default", 300)]
 
 
 def test_racing_uploads_into_one_slot_bind_it_once(local: Local, uploads: Any) -> None:
@@ -255,6 +255,6 @@ def test_racing_kill_and_last_finish_never_both_win(local: Local, uploads: Any) 
         final = services.tasks.get(task_id)
         assert final is not None and final.status is TaskStatus.KILLED
         assert final.reason == "killed on request"
-        enqueued = [t for t, _, _ in services.queue.enqueued]  # type: ignore[attr-defined]
+        queued = [t for t, _, _ in enqueued(services)]
         # Either the kill won while waiting (never queued) or killed the pending task.
-        assert enqueued.count(task_id) <= 1
+        assert queued.count(task_id) <= 1
