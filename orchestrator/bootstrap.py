@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from redis import Redis
-from sqlalchemy import Engine
 
 from orchestrator.adapters.logstream import LogStream, RedisLogStream
 from orchestrator.adapters.queue import RQTaskQueue, TaskQueue
 from orchestrator.adapters.storage import MinioStorage, ObjectStorage
 from orchestrator.db.engine import Timeouts, make_engine, make_sessionmaker
+from orchestrator.db.locks import PassLock
 from orchestrator.db.notifications import NotificationRepository
 from orchestrator.db.queries import TaskQueries
 from orchestrator.db.repository import TaskRepository
@@ -20,20 +21,28 @@ from orchestrator.settings import Settings
 
 @dataclass
 class Services:
+    """What the use cases of one process call: repositories and adapters, no raw clients."""
+
     settings: Settings
-    engine: Engine
-    redis: Redis
     tasks: TaskRepository
     queries: TaskQueries
     notifications: NotificationRepository
+    locks: PassLock
     storage: ObjectStorage
     queue: TaskQueue
     workers: WorkerRepository
     logs: LogStream
+    # Set by build_services: end the connection pools (at exit), forget them (in a fork).
+    _close: Callable[[], None] = field(default=lambda: None, repr=False)
+    _forget: Callable[[], None] = field(default=lambda: None, repr=False)
 
     def close(self) -> None:
-        self.engine.dispose()
-        self.redis.close()
+        self._close()
+
+    def forget_connections(self) -> None:
+        """In a forked child: drop the parent's pooled connections without closing them
+        (closing would break them for the parent), so that this process opens its own."""
+        self._forget()
 
 
 def build_services(settings: Settings | None = None) -> Services:
@@ -48,15 +57,21 @@ def build_services(settings: Settings | None = None) -> Services:
     )
     redis = Redis.from_url(settings.redis_url)
     sessions = make_sessionmaker(engine)
+
+    def close() -> None:
+        engine.dispose()
+        redis.close()
+
     return Services(
         settings=settings,
-        engine=engine,
-        redis=redis,
         tasks=TaskRepository(sessions),
         queries=TaskQueries(engine),
         notifications=NotificationRepository(engine),
+        locks=PassLock(engine),
         storage=MinioStorage(settings),
         queue=RQTaskQueue(redis),
         workers=WorkerRepository(sessions),
         logs=RedisLogStream(redis),
+        _close=close,
+        _forget=lambda: engine.dispose(close=False),
     )

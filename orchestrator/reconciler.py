@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 
 from orchestrator.bootstrap import Services
 from orchestrator.domain.status import TaskStatus
@@ -72,12 +72,9 @@ class Reconciler:
         self._pending_grace = timedelta(seconds=pending_grace_s)
 
     def run_pass(self) -> ReconcileReport:
-        # A transaction-scoped lock is released when the transaction ends, even if this pass
-        # crashes half-way; a session lock could stay stuck on a pooled connection.
-        with self._services.engine.begin() as conn:
-            if not conn.scalar(select(func.pg_try_advisory_xact_lock(LOCK_KEY))):
+        with self._services.locks.try_hold(LOCK_KEY) as now:
+            if now is None:
                 return ReconcileReport(ran=False)
-            now = conn.execute(select(func.now())).scalar_one()
             report = ReconcileReport()
             report.recovered = recover_finished_uploads(self._services, now)
             self._start_idle_waiting(now, report)

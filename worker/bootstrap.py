@@ -79,9 +79,7 @@ def current() -> WorkerContext:
         _context = build_context(Settings())
     elif _context.pid != os.getpid():
         parent = _context
-        # Documented SQLAlchemy idiom for a forked child: forget the parent's pooled
-        # connections without closing them (closing would break them for the parent).
-        parent.services.engine.dispose(close=False)
+        parent.services.forget_connections()
         _context = build_context(
             parent.settings, worker_id=parent.worker_id, hardware=parent.hardware
         )

@@ -30,6 +30,7 @@ import sys
 import time
 from typing import Any
 
+from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
@@ -182,7 +183,8 @@ def run_slot(settings: Settings, *, group: str, index: int, capacity: Capacity) 
     admission = Admission(
         context.services.tasks, group=group, member=context.worker_id, capacity=capacity
     )
-    redis = context.services.redis
+    # RQ's own connection: the slot's work loop (dequeue, registrations) is RQ's, not ours.
+    redis = Redis.from_url(settings.redis_url)
     queues = [Queue(name, connection=redis) for name in settings.queues]
 
     def sweep(*_: Any) -> None:
@@ -203,6 +205,7 @@ def run_slot(settings: Settings, *, group: str, index: int, capacity: Capacity) 
         worker.work(logging_level=settings.log_level.upper(), with_scheduler=False)
     finally:
         context.services.close()
+        redis.close()
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from redis import Redis
@@ -30,6 +31,7 @@ def job_id(task_id: str) -> str:
 class TaskQueue(Protocol):
     def enqueue(self, task_id: str, queue: str, timeout_s: int) -> None: ...
     def is_live(self, task_id: str) -> bool: ...
+    def depths(self, always: Iterable[str] = ()) -> dict[str, int]: ...
     def ping(self) -> None: ...
 
 
@@ -59,6 +61,17 @@ class RQTaskQueue:
         except RedisError as exc:
             raise QueueError(f"cannot read job of task {task_id}: {exc}") from exc
         return status in LIVE_STATES
+
+    def depths(self, always: Iterable[str] = ()) -> dict[str, int]:
+        """Jobs waiting in each queue RQ knows of, and in ``always`` (0 before its first job)."""
+        try:
+            known = {q.name for q in Queue.all(connection=self._redis)}
+            return {
+                name: Queue(name, connection=self._redis).count
+                for name in sorted(known | set(always))
+            }
+        except RedisError as exc:
+            raise QueueError(f"cannot read queue depths: {exc}") from exc
 
     def ping(self) -> None:
         try:

@@ -34,7 +34,6 @@ from contextlib import contextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
-from rq import Queue
 
 from orchestrator.bootstrap import Services
 from orchestrator.db.queries import HistogramRow
@@ -103,11 +102,6 @@ def _histogram(
     return family
 
 
-def queue_names(known: Iterable[str]) -> list[str]:
-    """The queues RQ knows of, and the two the API routes to even before their first job."""
-    return sorted(set(known) | {DEFAULT_QUEUE, GPU_QUEUE})
-
-
 class StateCollector:
     """Reads the shared state at every scrape; a source that fails is reported, not raised."""
 
@@ -170,13 +164,12 @@ class StateCollector:
         )
 
     def _redis(self) -> Iterator[Metric]:
-        redis = self._services.redis
         depth = GaugeMetricFamily(
             f"{PREFIX}_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"]
         )
-        known = [q.name for q in Queue.all(connection=redis)]
-        for name in queue_names(known):
-            depth.add_metric([name], Queue(name, connection=redis).count)
+        # The two queues the API routes to are listed even before their first job.
+        for name, count in self._services.queue.depths((DEFAULT_QUEUE, GPU_QUEUE)).items():
+            depth.add_metric([name], count)
         yield depth
 
 

@@ -25,7 +25,6 @@ from orchestrator.api.tasks import task_document
 from orchestrator.app import create_app
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.db.migrate import upgrade
-from orchestrator.db.notifications import NotificationRepository
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.webhook import DeliveryState, verify
 from orchestrator.notifier import Notifier
@@ -148,7 +147,7 @@ def run_until(notifier: Notifier, done: Callable[[], bool], timeout_s: float = 2
 
 
 def state_of(services: Services, task_id: str) -> DeliveryState | None:
-    found = NotificationRepository(services.engine).for_task(task_id)
+    found = services.notifications.for_task(task_id)
     return found[0].state if found else None
 
 
@@ -212,7 +211,7 @@ def test_retried_until_2xx(services: Services, receiver: Receiver) -> None:
     notifier = Notifier(services, task_document)
     run_until(notifier, lambda: state_of(services, task_id) is DeliveryState.DELIVERED)
 
-    [n] = NotificationRepository(services.engine).for_task(task_id)
+    [n] = services.notifications.for_task(task_id)
     assert [a["status_code"] for a in n.attempts] == [500, 500, 200]
     assert all(a["duration_s"] >= 0 for a in n.attempts)
     assert len(receiver.received) == 3
@@ -226,7 +225,7 @@ def test_gives_up_after_max_attempts(services: Services, receiver: Receiver) -> 
     task_id = terminal_task(services, receiver.url)
     notifier = Notifier(services, task_document)
     run_until(notifier, lambda: state_of(services, task_id) is DeliveryState.FAILED)
-    [n] = NotificationRepository(services.engine).for_task(task_id)
+    [n] = services.notifications.for_task(task_id)
     assert [a["status_code"] for a in n.attempts] == [503, 503, 503]  # max_attempts = 3
     assert n.next_attempt_at is None
     for _ in range(3):
@@ -249,11 +248,11 @@ def test_unreachable_and_redirect_are_failures(services: Services, receiver: Rec
             and state_of(services, unreachable) is DeliveryState.FAILED
         ),
     )
-    [r] = NotificationRepository(services.engine).for_task(redirected)
+    [r] = services.notifications.for_task(redirected)
     assert [a["status_code"] for a in r.attempts] == [302, 302, 302]
     assert r.attempts[0]["error"] == "redirect not followed"
     assert all(x.path == "/hook" for x in receiver.received)  # /elsewhere never asked
-    [u] = NotificationRepository(services.engine).for_task(unreachable)
+    [u] = services.notifications.for_task(unreachable)
     assert [a["status_code"] for a in u.attempts] == [None, None, None]
     assert all("Connection" in a["error"] for a in u.attempts)
 

@@ -24,6 +24,7 @@ from orchestrator.domain.task import TaskView
 from orchestrator.reconciler import LOCK_KEY, Reconciler
 from orchestrator.settings import Settings
 from pipelines.checksum.spec import SPEC
+from tests.raw import raw_engine, raw_redis
 from tests.slots import fill_slot
 
 
@@ -61,7 +62,7 @@ def pending_task(services: Services, queue: str) -> str:
 
 def age(services: Services, task_id: str, seconds: int) -> None:
     """Pretend the task's last update and heartbeat were ``seconds`` ago."""
-    with services.engine.begin() as conn:
+    with raw_engine(services).begin() as conn:
         conn.execute(
             text(
                 "UPDATE tasks SET updated_at = now() - make_interval(secs => :s),"
@@ -83,7 +84,7 @@ def fill(services: Services, task_id: str, slot: str, key: str) -> None:
 
 
 def queued_ids(services: Services, queue: str) -> list[str]:
-    return list(Queue(queue, connection=services.redis).job_ids)
+    return list(Queue(queue, connection=raw_redis(services)).job_ids)
 
 
 def test_pending_task_without_a_job_is_enqueued_again(
@@ -128,7 +129,7 @@ def test_lost_worker_is_retried_then_failed_after_max_attempts(
             assert task.worker_id is None and task.heartbeat_at is None
             assert task.attempts == attempt
             assert services.queue.is_live(task_id)
-            Queue(queue_name, connection=services.redis).empty()
+            Queue(queue_name, connection=raw_redis(services)).empty()
     assert task_id in report.failed
     assert (task.status, task.reason) == (
         TaskStatus.ERROR,
@@ -166,7 +167,7 @@ def test_only_one_replica_reconciles_at_a_time(
 ) -> None:
     task_id = pending_task(services, queue_name)
     age(services, task_id, 60)
-    with services.engine.begin() as other_replica:
+    with raw_engine(services).begin() as other_replica:
         # The stack's own API reconciles too: wait for the lock between two of its passes.
         deadline = time.monotonic() + 60
         while not other_replica.execute(
@@ -220,7 +221,7 @@ def test_optional_inputs_left_empty_start_after_quiet_period(
     report = eager.run_pass()
     assert task_id in report.started
     assert get(services, task_id).status is TaskStatus.PENDING
-    assert Queue(queue_name, connection=services.redis).count == 1
+    assert Queue(queue_name, connection=raw_redis(services)).count == 1
 
 
 def test_waiting_task_missing_a_required_input_never_starts(
@@ -276,7 +277,7 @@ def uploading_task(services: Services, queue: str, data: bytes, *, store: bool) 
         path.write_bytes(data)
         services.storage.upload(bucket, key, str(path), "application/octet-stream")
         path.unlink()
-    with services.engine.begin() as conn:  # the last upload activity was a while ago
+    with raw_engine(services).begin() as conn:  # the last upload activity was a while ago
         conn.execute(
             text(
                 "UPDATE task_inputs SET updated_at = now() - interval '5 seconds' "

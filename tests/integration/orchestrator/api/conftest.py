@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -246,6 +246,9 @@ class RecordingQueue:
 
     def is_live(self, task_id: str) -> bool:
         return any(t == task_id for t, _, _ in self.enqueued)
+
+    def depths(self, always: Iterable[str] = ()) -> dict[str, int]:
+        return self._real.depths(always)
 
     def ping(self) -> None:
         self._real.ping()

@@ -20,6 +20,7 @@ from orchestrator.bootstrap import Services
 from orchestrator.db.models import Task, Worker
 from orchestrator.db.workers import WorkerAnnouncement
 from pipelines.spec import GiB, Resources
+from tests.raw import raw_engine
 
 
 @contextmanager
@@ -64,13 +65,13 @@ def fake_worker(
     try:
         yield worker_id
     finally:
-        with services.engine.begin() as conn:
+        with raw_engine(services).begin() as conn:
             conn.execute(delete(Worker).where(Worker.id == worker_id))
 
 
 def age_worker(services: Services, worker_id: str, seconds: float) -> None:
     """Pretend the worker was last heard from ``seconds`` ago (by the database's clock)."""
-    with services.engine.begin() as conn:
+    with raw_engine(services).begin() as conn:
         conn.execute(
             update(Worker)
             .where(Worker.id == worker_id)
@@ -112,13 +113,13 @@ def insert_task(
         if v is not None
     }
     if values:
-        with services.engine.begin() as conn:
+        with raw_engine(services).begin() as conn:
             conn.execute(update(Task).where(Task.id == task_id).values(**values))
     return task_id
 
 
 def delete_pipeline_tasks(services: Services, pipeline: str) -> None:
-    with services.engine.begin() as conn:
+    with raw_engine(services).begin() as conn:
         conn.execute(delete(Task).where(Task.pipeline == pipeline))
 
 

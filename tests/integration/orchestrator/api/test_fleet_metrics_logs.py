@@ -22,6 +22,7 @@ from orchestrator.bootstrap import Services
 from orchestrator.domain.histogram import DURATION_BUCKETS_S, LATENCY_BUCKETS_S, le_label
 from orchestrator.domain.status import TaskStatus
 from tests.hookdata import hook_request
+from tests.raw import raw_redis
 
 from .fleet import delete_pipeline_tasks, fake_worker, insert_task, serve
 
@@ -171,7 +172,7 @@ def task_id(local: Local) -> Iterator[str]:
     r = client.post("/create_task", json={"pipeline": "checksum"})
     assert r.status_code == 201, r.text
     yield r.json()["task_id"]
-    svc.redis.delete(f"task-logs:{r.json()['task_id']}")
+    raw_redis(svc).delete(f"task-logs:{r.json()['task_id']}")
 
 
 def test_logs_of_an_unknown_task_are_404(local: Local) -> None:

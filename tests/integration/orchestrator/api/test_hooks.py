@@ -17,6 +17,7 @@ from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
 from orchestrator.settings import Settings
 from tests.hookdata import hook_request
+from tests.raw import raw_engine
 
 from .conftest import Api, Upload, request_uri
 
@@ -211,7 +212,7 @@ def test_a_stalled_upload_is_shown_and_can_be_superseded(
     ok(api.hook(old.post_create()))
     # No progress for longer than UPLOAD_STALLED_AFTER_S: set the clock of the slot back
     # rather than wait.
-    with services.engine.begin() as conn:
+    with raw_engine(services).begin() as conn:
         conn.execute(
             text(
                 "UPDATE task_inputs SET updated_at = now() - interval '1 day' "
