@@ -171,7 +171,7 @@ class TaskController(Controller):
     def kill(
         self, task_id: FromPath[str], services: NamedDependency[Services]
     ) -> Response[TaskStatusRead]:
-        outcome = tasks.kill_task(services, task_id)
+        outcome = tasks.kill_task(services.tasks, task_id)
         body = TaskStatusRead(
             task_id=outcome.task.id,
             status=outcome.task.status.value,

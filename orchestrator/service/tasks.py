@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.bootstrap import Services
 from orchestrator.db.notifications import NotificationView
@@ -34,6 +34,25 @@ KILL_REASON = "killed on request"
 # A task can change state under us at most a few times (waiting → pending → running); after
 # that many lost races something else is wrong.
 MAX_RACES = 4
+
+
+class TaskReader(Protocol):
+    def get(self, task_id: str) -> TaskView | None: ...
+
+
+class KillableTasks(TaskReader, Protocol):
+    """The calls ``kill_task`` makes (``TaskRepository`` has them)."""
+
+    def transition(
+        self,
+        task_id: str,
+        target: TaskStatus,
+        *,
+        expected: TaskStatus | frozenset[TaskStatus] | None = None,
+        reason: str | None = None,
+    ) -> bool: ...
+
+    def request_kill(self, task_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +134,11 @@ def _placement_problem(services: Services, plan: Plan) -> str | None:
 
 
 def get_task(services: Services, task_id: str) -> TaskView:
-    task = services.tasks.get(task_id)
+    return _existing(services.tasks, task_id)
+
+
+def _existing(tasks: TaskReader, task_id: str) -> TaskView:
+    task = tasks.get(task_id)
     if task is None:
         raise NotFound(f"unknown task {task_id}")
     return task
@@ -162,20 +185,21 @@ def start_task(services: Services, task_id: str) -> TaskView:
         return task
 
 
-def kill_task(services: Services, task_id: str) -> KillOutcome:
+def kill_task(tasks: KillableTasks, task_id: str) -> KillOutcome:
+    """waiting/pending → killed at once; running → a kill request its worker acts on."""
     with task_context(task_id):
         for _ in range(MAX_RACES):
-            task = get_task(services, task_id)
+            task = _existing(tasks, task_id)
             if task.status in (TaskStatus.WAITING, TaskStatus.PENDING):
-                if services.tasks.transition(
+                if tasks.transition(
                     task_id, TaskStatus.KILLED, expected=task.status, reason=KILL_REASON
                 ):
                     log.info("task killed", extra={"was": task.status.value})
-                    return KillOutcome(get_task(services, task_id), kill_requested=False)
+                    return KillOutcome(_existing(tasks, task_id), kill_requested=False)
             elif task.status is TaskStatus.RUNNING:
-                if services.tasks.request_kill(task_id):
+                if tasks.request_kill(task_id):
                     log.info("kill requested for running task")
-                    return KillOutcome(get_task(services, task_id), kill_requested=True)
+                    return KillOutcome(_existing(tasks, task_id), kill_requested=True)
             else:
                 raise Conflict(f"task is already {task.status.value}", status=task.status.value)
         raise Conflict("task changed state during the kill; try again", status=task.status.value)
