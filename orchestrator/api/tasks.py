@@ -58,7 +58,9 @@ class TaskController(Controller):
     ) -> TaskCreated:
         overrides = data.resources.overrides() if data.resources is not None else None
         created = tasks.create_task(
-            services,
+            services.tasks,
+            services.workers,
+            services.settings,
             catalog,
             data.pipeline,
             data.params,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from orchestrator.bootstrap import Services
 from orchestrator.db.notifications import NotificationView
+from orchestrator.db.workers import WorkerView
 from orchestrator.domain.capability import upload_url
 from orchestrator.domain.capacity import Capacity
 from orchestrator.domain.planning import (
@@ -26,7 +27,8 @@ from orchestrator.domain.webhook import validate_notify_url
 from orchestrator.errors import Conflict, InvalidRequest, NotFound, QueueError, StorageError
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
-from pipelines.spec import PipelineSpec
+from orchestrator.settings import Settings
+from pipelines.spec import PipelineSpec, Resources
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,29 @@ KILL_REASON = "killed on request"
 # A task can change state under us at most a few times (waiting → pending → running); after
 # that many lost races something else is wrong.
 MAX_RACES = 4
+
+
+class NewTasks(Protocol):
+    """The call ``create_task`` makes to store a task (``TaskRepository`` has it)."""
+
+    def create(
+        self,
+        *,
+        task_id: str,
+        pipeline: str,
+        params: dict[str, Any],
+        resources: Resources,
+        queue: str,
+        slots: Sequence[tuple[str, bool]],
+        notify_url: str | None = None,
+    ) -> TaskView: ...
+
+
+class LiveWorkers(Protocol):
+    """What ``create_task`` asks the worker registry (``WorkerRepository`` has it)."""
+
+    def now(self) -> datetime: ...
+    def alive(self, seen_after: datetime) -> list[WorkerView]: ...
 
 
 class TaskReader(Protocol):
@@ -78,7 +103,9 @@ class ResultLink:
 
 
 def create_task(
-    services: Services,
+    tasks: NewTasks,
+    workers: LiveWorkers,
+    settings: Settings,
     catalog: Catalog,
     pipeline: str,
     params: dict[str, Any] | None,
@@ -101,12 +128,12 @@ def create_task(
         plan = plan_task(spec, params, resources, queue=queue)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
-    problem = _placement_problem(services, plan)
+    problem = _placement_problem(workers, settings.worker_lost_after_s, plan)
     if problem is not None:
         raise InvalidRequest(problem)
     task_id = str(uuid.uuid4())
     with task_context(task_id):
-        task = services.tasks.create(
+        task = tasks.create(
             task_id=task_id,
             pipeline=spec.name,
             params=plan.params,
@@ -116,7 +143,6 @@ def create_task(
             notify_url=notify_url,
         )
         log.info("task created", extra={"pipeline": spec.name, "queue": plan.queue})
-    settings = services.settings
     urls = {
         slot.name: upload_url(
             settings.tus_public_url, settings.upload_token_secret, task_id, slot.name
@@ -126,9 +152,8 @@ def create_task(
     return Created(task=task, spec=spec, upload_urls=urls)
 
 
-def _placement_problem(services: Services, plan: Plan) -> str | None:
-    workers = services.workers
-    seen_after = workers.now() - timedelta(seconds=services.settings.worker_lost_after_s)
+def _placement_problem(workers: LiveWorkers, lost_after_s: float, plan: Plan) -> str | None:
+    seen_after = workers.now() - timedelta(seconds=lost_after_s)
     live = [Candidate(w.queues, Capacity.of(w.capacity)) for w in workers.alive(seen_after)]
     return placement_problem(plan.demand, plan.queue, live)
 
