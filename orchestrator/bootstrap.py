@@ -10,7 +10,8 @@ from redis import Redis
 from orchestrator.adapters.logstream import LogStream, RedisLogStream
 from orchestrator.adapters.queue import RQTaskQueue, TaskQueue
 from orchestrator.adapters.storage import MinioStorage, ObjectStorage
-from orchestrator.db.engine import Timeouts, make_engine, make_sessionmaker
+from orchestrator.db.database import Database
+from orchestrator.db.engine import Timeouts, make_engine
 from orchestrator.db.locks import PassLock
 from orchestrator.db.notifications import NotificationRepository
 from orchestrator.db.queries import TaskQueries
@@ -56,7 +57,7 @@ def build_services(settings: Settings | None = None) -> Services:
         ),
     )
     redis = Redis.from_url(settings.redis_url)
-    sessions = make_sessionmaker(engine)
+    db = Database(engine)
 
     def close() -> None:
         engine.dispose()
@@ -64,13 +65,13 @@ def build_services(settings: Settings | None = None) -> Services:
 
     return Services(
         settings=settings,
-        tasks=TaskRepository(sessions),
-        queries=TaskQueries(engine),
-        notifications=NotificationRepository(engine),
-        locks=PassLock(engine),
+        tasks=TaskRepository(db),
+        queries=TaskQueries(db),
+        notifications=NotificationRepository(db),
+        locks=PassLock(db),
         storage=MinioStorage(settings),
         queue=RQTaskQueue(redis),
-        workers=WorkerRepository(sessions),
+        workers=WorkerRepository(db),
         logs=RedisLogStream(redis),
         _close=close,
         _forget=lambda: engine.dispose(close=False),

@@ -6,6 +6,7 @@
     ├── InvalidRequest      bad parameters or body              → 422 / 400
     ├── HookRefused         a hook names storage its upload does not own → 403
     └── DependencyError     a backing service failed (transient) → 503
+        ├── DatabaseError   PostgreSQL down, frozen past the deadline, or out of connections
         ├── StorageError    S3
         ├── QueueError      Redis / RQ
         └── ExecutorError   Docker engine / local runner
@@ -39,6 +40,10 @@ class HookRefused(OrchestratorError):
 
 
 class DependencyError(OrchestratorError):
+    pass
+
+
+class DatabaseError(DependencyError):
     pass
 
 

@@ -12,10 +12,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from orchestrator.db.engine import UNAVAILABLE
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import ResultFile, RunStats, TaskView
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import DatabaseError, OrchestratorError
 from orchestrator.logs import task_context
 from pipelines import registry
 from pipelines.spec import PipelineSpec
@@ -191,7 +190,7 @@ class TaskRunner:
                     stats=ending.stats,
                 )
                 break
-            except UNAVAILABLE as exc:
+            except DatabaseError as exc:
                 if time.monotonic() + pause_s > give_up_at:
                     raise
                 log.warning(

@@ -1,4 +1,5 @@
-"""Exception handlers: orchestrator errors (and raw outages of the backing services) as JSON.
+"""Exception handlers: the orchestrator's own errors as JSON (adapters and repositories raise
+those, ``from`` the foreign error, so nothing here knows SQLAlchemy, Redis or MinIO).
 
 Bodies follow Litestar's own error shape, ``{"status_code", "detail", ...extra}``.
 """
@@ -9,10 +10,7 @@ import logging
 
 from litestar import MediaType, Request, Response
 from litestar.types import ExceptionHandlersMap
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from orchestrator.db.engine import UNAVAILABLE
 from orchestrator.errors import Conflict, DependencyError, HookRefused, InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
@@ -48,8 +46,7 @@ def refused_hook(request: Request, exc: Exception) -> Response[dict[str, object]
 def unavailable(request: Request, exc: Exception) -> Response[dict[str, object]]:
     # Transient by definition: callers (tusd included) retry on 503.
     log.warning("%s %s: backing service unavailable: %s", request.method, request.url.path, exc)
-    detail = str(exc) if isinstance(exc, DependencyError) else f"{type(exc).__name__}: {exc}"
-    return _json(503, f"service unavailable: {detail}")
+    return _json(503, f"service unavailable: {exc}")
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
@@ -58,7 +55,4 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     InvalidRequest: invalid,
     HookRefused: refused_hook,
     DependencyError: unavailable,
-    **dict.fromkeys(UNAVAILABLE, unavailable),
-    RedisConnectionError: unavailable,
-    RedisTimeoutError: unavailable,
 }

@@ -9,8 +9,8 @@ as the server is frozen, and holds a worker thread meanwhile.
 ``DeadlineConnection`` bounds each wait on the socket (a statement, a commit, the pool's
 pre-ping) by the server's statement_timeout plus ``MARGIN_S``. Past it the connection is
 closed, as its protocol state is unknown, and ``ServerTimeout`` is raised: a
-``psycopg.OperationalError``, which SQLAlchemy wraps as its own ``OperationalError`` and the API
-answers with 503.
+``psycopg.OperationalError``, which SQLAlchemy wraps as its own ``OperationalError``, the
+repositories' ``Database`` turns into ``DatabaseError``, and the API answers with 503.
 """
 
 from __future__ import annotations

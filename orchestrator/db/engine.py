@@ -1,19 +1,12 @@
-"""Engine and session factory, built by the bootstrap from settings (never at import)."""
+"""The engine, built by the bootstrap from settings (never at import)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.db.deadline import bound_round_trips
-
-# What a call raises while PostgreSQL is down, restarting, frozen or out of connections: worth
-# a 503 or a retry, unlike a bug (ProgrammingError) or bad data (IntegrityError).
-UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeoutError)
 
 
 @dataclass(frozen=True)
@@ -37,7 +30,3 @@ def make_engine(database_url: str, timeouts: Timeouts, pool_size: int = 5) -> En
     )
     bound_round_trips(engine, timeouts.statement_s)
     return engine
-
-
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)

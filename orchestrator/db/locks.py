@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
+
+from orchestrator.db.database import Database
 
 
 class PassLock:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     @contextmanager
     def try_hold(self, key: int) -> Iterator[datetime | None]:
@@ -20,7 +22,7 @@ class PassLock:
 
         The lock is transaction-scoped: it ends with the block's transaction even if the pass
         crashes half-way, where a session lock could stay stuck on a pooled connection."""
-        with self._engine.begin() as conn:
+        with self._db.begin() as conn:
             if not conn.scalar(select(func.pg_try_advisory_xact_lock(key))):
                 yield None
                 return

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, exists, func, literal, select, update
+from sqlalchemy import Connection, Row, and_, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from orchestrator.db.database import Database
 from orchestrator.db.models import Notification, Task
 from orchestrator.domain.status import TERMINAL
 from orchestrator.domain.webhook import DeliveryState, Outcome
@@ -78,8 +79,8 @@ class Claim:
 
 
 class NotificationRepository:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def create_missing(self, limit: int = 500) -> int:
         """One pending notification, due now, for each terminal task with a notify_url that
@@ -109,7 +110,7 @@ class NotificationRepository:
             # Counted from RETURNING: rowcount of INSERT ... SELECT is not reliable here.
             .returning(Notification.id)
         )
-        with self._engine.begin() as conn:
+        with self._db.begin() as conn:
             return len(conn.execute(stmt).all())
 
     @contextmanager
@@ -126,16 +127,16 @@ class NotificationRepository:
             .limit(1)
             .with_for_update(skip_locked=True)
         )
-        with self._engine.begin() as conn:
+        with self._db.begin() as conn:
             row = conn.execute(q).first()
             yield None if row is None else Claim(conn, _view(row))
 
     def for_task(self, task_id: str) -> list[NotificationView]:
         q = select(TABLE).where(Notification.task_id == task_id).order_by(Notification.created_at)
-        with self._engine.connect() as conn:
+        with self._db.connect() as conn:
             return [_view(r) for r in conn.execute(q)]
 
     def get(self, notification_id: str) -> NotificationView | None:
-        with self._engine.connect() as conn:
+        with self._db.connect() as conn:
             row = conn.execute(select(TABLE).where(Notification.id == notification_id)).first()
             return None if row is None else _view(row)

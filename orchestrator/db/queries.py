@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, extract, func, or_, select
+from sqlalchemy import ColumnElement, and_, extract, func, or_, select
 
-from orchestrator.db.engine import make_sessionmaker
+from orchestrator.db.database import Database
 from orchestrator.db.models import Task
 from orchestrator.domain.listing import TaskFilter
 from orchestrator.domain.status import TERMINAL, TaskStatus
@@ -45,8 +45,8 @@ class HistogramRow:
 
 
 class TaskQueries:
-    def __init__(self, engine: Engine) -> None:
-        self._sessions = make_sessionmaker(engine)
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def page(self, f: TaskFilter) -> tuple[list[TaskSummary], bool]:
         """Newest first, keyset-paginated on (created_at, id); also whether more follow."""
@@ -78,7 +78,7 @@ class TaskQueries:
                 )
             )
         q = q.order_by(Task.created_at.desc(), Task.id.desc()).limit(f.limit + 1)
-        with self._sessions() as s:
+        with self._db.session() as s:
             rows = s.execute(q).all()
         items = [
             TaskSummary(
@@ -98,7 +98,7 @@ class TaskQueries:
 
     def count_by_status(self) -> dict[TaskStatus, int]:
         """How many tasks are in each state (every state present, zero included)."""
-        with self._sessions() as s:
+        with self._db.session() as s:
             rows = s.execute(select(Task.status, func.count()).group_by(Task.status)).all()
         counts = dict.fromkeys(TaskStatus, 0)
         for status, n in rows:
@@ -144,7 +144,7 @@ class TaskQueries:
             .where(*conditions)
             .group_by(*group)
         )
-        with self._sessions() as s:
+        with self._db.session() as s:
             rows = s.execute(q).all()
         n = len(group)
         return [

@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Update, exists, func, select, update
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload
 
+from orchestrator.db.database import Database
 from orchestrator.db.models import Task, TaskInput
 from orchestrator.domain.capacity import Verdict
 from orchestrator.domain.status import TaskStatus, check_transition, sources_of
@@ -125,12 +126,12 @@ def _task_view(row: Task) -> TaskView:
 
 
 class TaskRepository:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # --- reads -----------------------------------------------------------------------------
     def get(self, task_id: str) -> TaskView | None:
-        with self._sessions() as s:
+        with self._db.session() as s:
             row = s.get(Task, task_id, options=[selectinload(Task.inputs)])
             return _task_view(row) if row else None
 
@@ -152,11 +153,11 @@ class TaskRepository:
             q = q.where(Task.updated_at < older_than)
         if heartbeat_before is not None:
             q = q.where(func.coalesce(Task.heartbeat_at, Task.started_at) < heartbeat_before)
-        with self._sessions() as s:
+        with self._db.session() as s:
             return [_task_view(r) for r in s.scalars(q.order_by(Task.created_at).limit(limit))]
 
     def ping(self) -> None:
-        with self._sessions() as s:
+        with self._db.session() as s:
             s.execute(select(1))
 
     # --- task lifecycle --------------------------------------------------------------------
@@ -171,7 +172,7 @@ class TaskRepository:
         slots: Sequence[tuple[str, bool]],
         notify_url: str | None = None,
     ) -> TaskView:
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             task = Task(
                 id=task_id,
                 pipeline=pipeline,
@@ -223,7 +224,7 @@ class TaskRepository:
         cond = [Task.id == task_id, Task.status.in_([s.value for s in sources])]
         if held_by is not None:
             cond.append(Task.worker_id == held_by)
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             return _updated(s, update(Task).where(*cond).values(**values))
 
     def release_stale(
@@ -247,7 +248,7 @@ class TaskRepository:
             held,
             func.coalesce(Task.heartbeat_at, Task.started_at) < heartbeat_before,
         ]
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             return _updated(s, update(Task).where(*cond).values(**values))
 
     def idle_with_required_inputs(self, idle_before: datetime, limit: int = 500) -> list[str]:
@@ -263,7 +264,7 @@ class TaskRepository:
             .order_by(Task.created_at)
             .limit(limit)
         )
-        with self._sessions() as s:
+        with self._db.session() as s:
             return list(s.scalars(q))
 
     def queue_if_complete(
@@ -286,7 +287,7 @@ class TaskRepository:
             cond.append(
                 ~exists().where(TaskInput.task_id == task_id, TaskInput.updated_at >= idle_before)
             )
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             return _updated(
                 s,
                 update(Task)
@@ -306,7 +307,7 @@ class TaskRepository:
     def running_in_group(self, group: str) -> list[RunningTask]:
         """Running tasks held by the processes of worker ``group`` (``worker_id`` =
         ``<group>/<member>``), oldest first."""
-        with self._sessions() as s:
+        with self._db.session() as s:
             return _running_in_group(s, group)
 
     def claim_in_group(
@@ -326,7 +327,7 @@ class TaskRepository:
         """
         if not worker_id.startswith(_group_prefix(group)):
             raise ValueError(f"worker {worker_id!r} is not a member of group {group!r}")
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             s.execute(select(func.pg_advisory_xact_lock(group_lock_key(group))))
             resources = s.scalar(
                 select(Task.resources).where(
@@ -349,7 +350,7 @@ class TaskRepository:
         return GroupClaim(pending=True, verdict=Verdict.RUN, task=self.get(task_id))
 
     def heartbeat(self, task_id: str, worker_id: str) -> bool:
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             return _updated(
                 s,
                 update(Task)
@@ -363,7 +364,7 @@ class TaskRepository:
 
     def request_kill(self, task_id: str) -> bool:
         """Flag a running task for its worker to stop; False unless it is running."""
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             return _updated(
                 s,
                 update(Task)
@@ -372,7 +373,7 @@ class TaskRepository:
             )
 
     def kill_requested(self, task_id: str) -> bool:
-        with self._sessions() as s:
+        with self._db.session() as s:
             at = s.scalar(select(Task.kill_requested_at).where(Task.id == task_id))
             return at is not None
 
@@ -394,7 +395,7 @@ class TaskRepository:
         free = (TaskInput.state == "empty") | (
             (TaskInput.state == "uploading") & (TaskInput.updated_at <= stalled_before)
         )
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             return _updated(
                 s,
                 update(TaskInput)
@@ -413,7 +414,7 @@ class TaskRepository:
 
     def slot_upload_created(self, task_id: str, slot: str, key: str, upload_id: str) -> bool:
         """post-create: record tusd's full id of the upload that holds the slot."""
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             return _updated(
                 s,
                 update(TaskInput)
@@ -428,7 +429,7 @@ class TaskRepository:
 
     def slot_progress(self, task_id: str, slot: str, key: str, offset: int) -> bool:
         """Record bytes received by the holding upload; never moves backwards."""
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             return _updated(
                 s,
                 update(TaskInput)
@@ -447,7 +448,7 @@ class TaskRepository:
     def uploading_slots(self, idle_before: datetime, limit: int = 500) -> list[UploadingSlot]:
         """Slots of waiting tasks whose bound upload has been quiet since ``idle_before``: the
         candidates for a post-finish that never arrived."""
-        with self._sessions() as s:
+        with self._db.session() as s:
             rows = s.execute(
                 select(TaskInput)
                 .join(Task, Task.id == TaskInput.task_id)
@@ -486,7 +487,7 @@ class TaskRepository:
         key: str,
     ) -> bool:
         """Fill the slot with the verified upload that holds it; a replay changes nothing."""
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             return _updated(
                 s,
                 update(TaskInput)
@@ -512,7 +513,7 @@ class TaskRepository:
     def slot_freed(self, task_id: str, slot: str, key: str) -> bool:
         """Empty a slot whose upload was terminated, only while its task still waits."""
         waiting = exists().where(Task.id == task_id, Task.status == TaskStatus.WAITING.value)
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             return _updated(
                 s,
                 update(TaskInput)

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.db.database import Database
 from orchestrator.db.models import Task, Worker
 from orchestrator.domain.status import TaskStatus
 
@@ -61,8 +61,8 @@ def _view(row: Worker) -> WorkerView:
 
 
 class WorkerRepository:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def announce(self, a: WorkerAnnouncement) -> None:
         """Insert or refresh a worker's row; last_seen_at is the database's clock, not ours."""
@@ -79,11 +79,11 @@ class WorkerRepository:
         }
         stmt = insert(Worker).values(id=a.id, **values)
         stmt = stmt.on_conflict_do_update(index_elements=[Worker.id], set_=values)
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             s.execute(stmt)
 
     def stopped(self, worker_id: str) -> None:
-        with self._sessions.begin() as s:
+        with self._db.transaction() as s:
             s.execute(
                 update(Worker)
                 .where(Worker.id == worker_id)
@@ -95,7 +95,7 @@ class WorkerRepository:
         tasks table no longer places on it: a worker that died keeps its row, and the tasks
         re-run elsewhere (or finished) since it last spoke must not stay listed on it. (New
         tasks appear with its next announcement, together with the free capacity they take.)"""
-        with self._sessions() as s:
+        with self._db.session() as s:
             rows = list(s.scalars(select(Worker).order_by(Worker.id)))
             held = s.execute(
                 select(Task.id, Task.worker_id)
@@ -114,7 +114,7 @@ class WorkerRepository:
 
     def alive(self, seen_after: datetime) -> list[WorkerView]:
         """Workers up and heard from since ``seen_after``."""
-        with self._sessions() as s:
+        with self._db.session() as s:
             rows = s.scalars(
                 select(Worker).where(Worker.state == "up", Worker.last_seen_at >= seen_after)
             )
@@ -122,7 +122,7 @@ class WorkerRepository:
 
     def now(self) -> datetime:
         """The database's clock: liveness compares timestamps it wrote itself."""
-        with self._sessions() as s:
+        with self._db.session() as s:
             value = s.scalar(select(func.now()))
             assert value is not None
             return value

@@ -1,0 +1,60 @@
+"""The engine as the repositories use it: sessions and connections whose outage errors arrive
+as the orchestrator's own ``DatabaseError``.
+
+PostgreSQL down, restarting, frozen past the deadline or out of pooled connections is worth a
+503 or a retry, unlike a bug (ProgrammingError) or bad data (IntegrityError), which pass
+through unchanged. Translating here, once, keeps SQLAlchemy out of every caller's except
+clauses (the API's error handlers, the worker's retry of a run's end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.errors import DatabaseError
+
+_OUTAGES = (OperationalError, InterfaceError, PoolTimeoutError)
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except _OUTAGES as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise DatabaseError(f"PostgreSQL unavailable: {type(cause).__name__}: {cause}") from exc
+
+
+class Database:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session for reads (and writes the caller commits)."""
+        with _translated(), self._sessions() as s:
+            yield s
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in a transaction committed at the end of the block (rolled back on error)."""
+        with _translated(), self._sessions.begin() as s:
+            yield s
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with _translated(), self._engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection in a transaction committed at the end of the block."""
+        with _translated(), self._engine.begin() as conn:
+            yield conn
