@@ -42,8 +42,9 @@ from hooks.protocol import HookRequest, HookType, decode_request
 from orchestrator.domain.capability import upload_url
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import InputView, TaskView
-from pipelines.spec import InputSlot, MiB, PipelineSpec, Resources
+from pipelines.spec import InputSlot, MiB, PipelineSpec
 from tests.hookdata import hook_request, recorded
+from tests.taskviews import task_view
 
 SECRET = "token-secret"
 TASK_ID = "6f1c1a9e-1d2b-4c3d-8e4f-5a6b7c8d9e0f"
@@ -151,16 +152,10 @@ def legacy(state: str, slot: str = "pre", *, by: str | None = PRE_ID) -> InputVi
 def task(*inputs: InputView, status: TaskStatus = TaskStatus.WAITING) -> TaskView:
     """A task of SPEC with the given slots (the others empty)."""
     given = {i.slot: i for i in inputs}
-    return TaskView(
+    return task_view(
         id=TASK_ID,
         pipeline="demo",
         status=status,
-        params={},
-        resources=Resources(),
-        queue="default",
-        reason=None,
-        attempts=0,
-        worker_id=None,
         created_at=NOW - timedelta(hours=1),
         inputs=tuple(given.get(s.name, free(s.name)) for s in SPEC.inputs),
     )

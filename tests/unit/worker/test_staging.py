@@ -3,7 +3,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,8 @@ import pytest
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import InputView, TaskView
 from orchestrator.errors import StorageError
-from pipelines.spec import InputSlot, PipelineSpec, Resources
+from pipelines.spec import InputSlot, PipelineSpec
+from tests.taskviews import task_view
 from worker.staging import (
     InputUnreadable,
     RunDir,
@@ -49,18 +49,8 @@ SPEC = PipelineSpec(
 
 
 def task(*inputs: InputView) -> TaskView:
-    return TaskView(
-        id="t1",
-        pipeline="t",
-        status=TaskStatus.RUNNING,
-        params={},
-        resources=Resources(),
-        queue="default",
-        reason=None,
-        attempts=1,
-        worker_id="w",
-        created_at=datetime.now(UTC),
-        inputs=inputs,
+    return task_view(
+        pipeline="t", status=TaskStatus.RUNNING, attempts=1, worker_id="w", inputs=inputs
     )
 
 

@@ -18,6 +18,7 @@ from orchestrator.service.tasks import create_task
 from orchestrator.settings import Settings
 from pipelines.checksum.spec import SPEC as CHECKSUM
 from pipelines.spec import GiB, Resources
+from tests.taskviews import task_view
 
 SECRET = "unit-test-secret"
 SETTINGS = Settings(
@@ -44,16 +45,12 @@ class FakeTasks:
         slots: Sequence[tuple[str, bool]],
         notify_url: str | None = None,
     ) -> TaskView:
-        task = TaskView(
+        task = task_view(
             id=task_id,
             pipeline=pipeline,
-            status=TaskStatus.WAITING,
             params=params,
             resources=resources,
             queue=queue,
-            reason=None,
-            attempts=0,
-            worker_id=None,
             created_at=NOW,
             inputs=tuple(InputView(slot, required, "empty") for slot, required in slots),
             notify_url=notify_url,

@@ -12,7 +12,7 @@ from orchestrator.domain.status import TaskStatus, check_transition, sources_of
 from orchestrator.domain.task import TaskView
 from orchestrator.errors import Conflict, NotFound
 from orchestrator.service.tasks import KILL_REASON, kill_task
-from pipelines.spec import Resources
+from tests.taskviews import task_view
 
 
 class FakeTasks:
@@ -60,19 +60,8 @@ class FakeTasks:
         return True
 
 
-def _task(status: TaskStatus, task_id: str = "t1") -> TaskView:
-    return TaskView(
-        id=task_id,
-        pipeline="checksum",
-        status=status,
-        params={},
-        resources=Resources(),
-        queue="default",
-        reason=None,
-        attempts=0,
-        worker_id=None,
-        created_at=datetime.now(UTC),
-    )
+def _task(status: TaskStatus) -> TaskView:
+    return task_view(status=status)
 
 
 @pytest.mark.parametrize("status", [TaskStatus.WAITING, TaskStatus.PENDING])
