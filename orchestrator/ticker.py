@@ -65,7 +65,7 @@ class Ticker:
                 "%s failed; will retry",
                 self.name,
                 exc_info=not self._failing,
-                extra={"error": str(exc)},
+                extra={**self._log_extra, "error": str(exc)},
             )
             self._failing = True
             return False

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from orchestrator.db.repository import RunningTask, TaskRepository
+from orchestrator.db.repository import GroupClaim, RunningTask, TaskRepository
 from orchestrator.domain.capacity import Capacity, Verdict, decide, demand_of
-from orchestrator.domain.task import TaskView
 from pipelines.spec import Resources
 from worker.hardware import Hardware
 
@@ -42,14 +40,6 @@ def demands(running: Iterable[RunningTask]) -> list[Capacity]:
     return [demand_of(t.resources) for t in running]
 
 
-@dataclass(frozen=True)
-class Admitted:
-    """The result of one admission attempt; ``task`` is set iff the verdict is RUN."""
-
-    verdict: Verdict | None  # None: the task was not pending any more (nothing to decide)
-    task: TaskView | None = None
-
-
 class Admission:
     """Admission for one slot ``member`` (a worker id ``<group>/<slot>``) of worker ``group``."""
 
@@ -61,11 +51,11 @@ class Admission:
         self.member = member
         self.capacity = capacity
 
-    def try_claim(self, task_id: str) -> Admitted:
+    def try_claim(self, task_id: str) -> GroupClaim:
+        """The claim's ``verdict`` is None when the task was not pending any more (nothing to
+        decide); its ``task`` is set iff the verdict is RUN."""
+
         def verdict(resources: Resources, running: list[RunningTask]) -> Verdict:
             return decide(demand_of(resources), self.capacity, demands(running))
 
-        claim = self._repo.claim_in_group(task_id, self.member, group=self.group, verdict=verdict)
-        if not claim.pending:
-            return Admitted(None)
-        return Admitted(claim.verdict, claim.task)
+        return self._repo.claim_in_group(task_id, self.member, group=self.group, verdict=verdict)

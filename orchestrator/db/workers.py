@@ -98,9 +98,9 @@ class WorkerRepository:
         with self._db.session() as s:
             rows = list(s.scalars(select(Worker).order_by(Worker.id)))
             held = s.execute(
-                select(Task.id, Task.worker_id)
-                .where(Task.status == TaskStatus.RUNNING.value, Task.worker_id.is_not(None))
-                .order_by(Task.started_at)
+                select(Task.id, Task.worker_id).where(
+                    Task.status == TaskStatus.RUNNING.value, Task.worker_id.is_not(None)
+                )
             ).all()
         on: dict[str, set[str]] = defaultdict(set)
         for task_id, member in held:
