@@ -11,7 +11,6 @@ import anyio
 import anyio.to_thread
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 
 from orchestrator.api.auth import api_key_guard, listener_guard
 from orchestrator.api.deps import provide_catalog, provide_metrics, provide_services
@@ -19,6 +18,7 @@ from orchestrator.api.errors import EXCEPTION_HANDLERS
 from orchestrator.api.health import HealthController
 from orchestrator.api.hooks import HookController
 from orchestrator.api.metrics import MetricsController, count_request
+from orchestrator.api.openapi import StrictStructSchemaPlugin, openapi_config
 from orchestrator.api.pages import PageController, static_router
 from orchestrator.api.pipelines import PipelineController
 from orchestrator.api.tasks import TaskController, task_document
@@ -108,11 +108,6 @@ def create_app(
         lifespan=[lifespan],
         # Logging is configured once per process by orchestrator.logs (JSON lines).
         logging_config=None,
-        openapi_config=OpenAPIConfig(
-            title="Upload orchestrator",
-            version="0.1.0",
-            description="Tasks fed by resumable TUS uploads, run in containers, "
-            "results via presigned URLs.",
-            path="/schema",
-        ),
+        openapi_config=openapi_config(),
+        plugins=[StrictStructSchemaPlugin()],
     )

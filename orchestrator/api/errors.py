@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+from litestar.exceptions.responses import ExceptionResponseContent
 from litestar.types import ExceptionHandlersMap
 
 from orchestrator.errors import Conflict, DependencyError, HookRefused, InvalidRequest, NotFound
@@ -22,6 +24,20 @@ def _json(code: int, detail: str, **extra: object) -> Response[dict[str, object]
         status_code=code,
         media_type=MediaType.JSON,
     )
+
+
+def http_error(request: Request, exc: Exception) -> Response[object]:
+    """Litestar's own errors (401 from a guard, 400 from validation, 405, ...) in its own shape,
+    but always as JSON: its default takes the media type of the route, which is text/plain on
+    /metrics and the logs, and would label a JSON body as text."""
+    assert isinstance(exc, HTTPException)
+    return ExceptionResponseContent(
+        status_code=exc.status_code,
+        detail=exc.detail,
+        media_type=MediaType.JSON,
+        headers=exc.headers,
+        extra=exc.extra,
+    ).to_response(request)
 
 
 def not_found(_: Request, exc: Exception) -> Response[dict[str, object]]:
@@ -50,6 +66,7 @@ def unavailable(request: Request, exc: Exception) -> Response[dict[str, object]]
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    HTTPException: http_error,
     NotFound: not_found,
     Conflict: conflict,
     InvalidRequest: invalid,

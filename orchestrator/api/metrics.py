@@ -10,11 +10,16 @@ from litestar.types import HTTPScope, Message, Scope
 from prometheus_client import CollectorRegistry
 
 from orchestrator.api.auth import PUBLIC, bearer_or_key_guard
+from orchestrator.api.openapi import KEY_OR_BEARER, errors
 from orchestrator.service.metrics import CONTENT_TYPE, HTTP_REQUESTS, render
+
+# Litestar appends the charset to a text/ media type itself: without it here, it is sent once.
+MEDIA_TYPE = CONTENT_TYPE.replace("; charset=utf-8", "")
 
 
 class MetricsController(Controller):
     tags = ["metrics"]
+    security = KEY_OR_BEARER
 
     @get(
         "/metrics",
@@ -24,9 +29,11 @@ class MetricsController(Controller):
         guards=[bearer_or_key_guard],
         opt={PUBLIC: True},
         summary="Prometheus metrics: tasks, queues, workers, durations, hooks, requests",
+        media_type=MEDIA_TYPE,
+        responses=errors(401, 503),
     )
     def metrics(self, metrics: NamedDependency[CollectorRegistry]) -> Response[bytes]:
-        return Response(render(metrics), media_type=CONTENT_TYPE)
+        return Response(render(metrics), media_type=MEDIA_TYPE)
 
 
 def _handler_name(scope: Scope) -> str:

@@ -8,6 +8,7 @@ import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
 
+from orchestrator.api.openapi import KEY_REQUIRED, errors
 from orchestrator.service.catalog import Catalog
 from pipelines.spec import InputSlot, Param, PipelineSpec
 
@@ -97,12 +98,14 @@ def pipeline_read(spec: PipelineSpec) -> PipelineRead:
 
 class PipelineController(Controller):
     tags = ["pipelines"]
+    security = KEY_REQUIRED
 
     @get(
         "/pipelines",
         operation_id="list_pipelines",
         sync_to_thread=False,
         summary="Every pipeline: its input slots, parameters with bounds, default resources",
+        responses=errors(401),
     )
     def list_pipelines(self, catalog: NamedDependency[Catalog]) -> PipelinesRead:
         return PipelinesRead(pipelines=[pipeline_read(catalog[name]) for name in sorted(catalog)])

@@ -11,6 +11,7 @@ import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Redirect, Stream
 from litestar.status_codes import (
@@ -20,6 +21,7 @@ from litestar.status_codes import (
     HTTP_307_TEMPORARY_REDIRECT,
 )
 
+from orchestrator.api.openapi import KEY_REQUIRED, errors, redirect
 from orchestrator.api.schemas import (
     SlotDisplay,
     TaskCreate,
@@ -32,16 +34,19 @@ from orchestrator.api.schemas import (
     task_read,
 )
 from orchestrator.bootstrap import Services
+from orchestrator.domain.listing import MAX_LIMIT
 from orchestrator.domain.task import TaskView
 from orchestrator.service import listing, tasks
 from orchestrator.service.catalog import Catalog
 from orchestrator.service.logs import LiveLog, open_log
 
-TEXT = "text/plain; charset=utf-8"
+# Litestar adds "; charset=utf-8" to text/ media types itself.
+TEXT = "text/plain"
 
 
 class TaskController(Controller):
     tags = ["tasks"]
+    security = KEY_REQUIRED
 
     @post(
         "/create_task",
@@ -49,6 +54,7 @@ class TaskController(Controller):
         status_code=HTTP_201_CREATED,
         sync_to_thread=True,
         summary="Create a task; returns one TUS upload URL per input slot",
+        responses=errors(401, 422, 503),
     )
     def create(
         self,
@@ -76,6 +82,7 @@ class TaskController(Controller):
         status_code=HTTP_200_OK,
         sync_to_thread=True,
         summary="Queue a task whose required inputs are all uploaded (idempotent)",
+        responses=errors(401, 404, 409, 503),
     )
     def start(self, task_id: FromPath[str], services: NamedDependency[Services]) -> TaskStatusRead:
         task = tasks.start_task(services, task_id)
@@ -86,6 +93,7 @@ class TaskController(Controller):
         operation_id="query_task",
         sync_to_thread=True,
         summary="A task's state, uploads and (when done) freshly presigned result URLs",
+        responses=errors(401, 404, 503),
     )
     def query(self, task_id: FromPath[str], services: NamedDependency[Services]) -> TaskRead:
         return _read(services, task_id)
@@ -95,6 +103,7 @@ class TaskController(Controller):
         operation_id="list_tasks",
         sync_to_thread=True,
         summary="Tasks newest first, filtered, with a cursor for the next page",
+        responses=errors(401, 422, 503),
     )
     def list_tasks(
         self,
@@ -111,7 +120,19 @@ class TaskController(Controller):
         created_before: Annotated[
             str | None, Parameter(description="ISO 8601, exclusive; no offset = UTC")
         ] = None,
-        limit: Annotated[str | None, Parameter(description="page size, 1..500 (50)")] = None,
+        limit: Annotated[
+            str | None,
+            Parameter(
+                description="page size, 1..500 (50)",
+                # Parsed by the service (a 422 that names it), documented as what it accepts.
+                schema_extra={
+                    "oneOf": None,
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_LIMIT,
+                },
+            ),
+        ] = None,
         cursor: Annotated[
             str | None, Parameter(description="next_cursor of the previous page")
         ] = None,
@@ -132,6 +153,15 @@ class TaskController(Controller):
         operation_id="task_logs",
         sync_to_thread=True,
         summary="The container log: live and followed while running, stored after (307)",
+        description="200: the log as text/plain, streamed (and, with follow, followed until "
+        "the run ends). 307: the run is over and its stored log is at the presigned Location. "
+        "409: the task has not run yet (waiting or pending, nothing logged), so there is no "
+        "log to follow.",
+        media_type=TEXT,
+        responses={
+            **redirect("The run is over: its stored logs.txt, presigned, is at Location"),
+            **errors(401, 404, 409, 503),
+        },
     )
     def logs(
         self,
@@ -160,6 +190,7 @@ class TaskController(Controller):
         operation_id="get_task",
         sync_to_thread=True,
         summary="Alias of query_task",
+        responses=errors(401, 404, 503),
     )
     def get_task(self, task_id: FromPath[str], services: NamedDependency[Services]) -> TaskRead:
         return _read(services, task_id)
@@ -168,7 +199,18 @@ class TaskController(Controller):
         "/kill_task/{task_id:str}",
         operation_id="kill_task",
         sync_to_thread=True,
+        status_code=HTTP_200_OK,
         summary="Kill a task: at once unless running; a running one is stopped by its worker",
+        description="200: the task is killed. 202: it is running, and its worker was asked "
+        "to stop it (it becomes `killed` within seconds; `kill_requested` is true).",
+        responses={
+            HTTP_202_ACCEPTED: ResponseSpec(
+                TaskStatusRead,
+                description="Running: the kill was requested from its worker",
+                generate_examples=False,
+            ),
+            **errors(401, 404, 409, 503),
+        },
     )
     def kill(
         self, task_id: FromPath[str], services: NamedDependency[Services]

@@ -535,14 +535,19 @@ def cmd_watch(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _read_logs(client: Client, task_id: str, tail: collections.deque[str]) -> None:
-    """Follow the log into ``tail`` until it ends; a broken stream is tried again."""
-    for _attempt in range(5):
+    """Follow the log into ``tail`` until it ends; a broken stream is tried again, and a task
+    still waiting for its inputs (409: nothing to follow yet) is asked again until it runs."""
+    failures = 0
+    while failures < 5:
         try:
             tail.clear()  # the stream starts from the first line each time
             for line in client.logs(task_id, follow=True):
                 tail.append(line)
             return
+        except Conflict:
+            time.sleep(1.0)
         except ClientError:
+            failures += 1
             time.sleep(1.0)
 
 

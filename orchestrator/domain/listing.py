@@ -86,12 +86,13 @@ def parse_time(value: str, name: str) -> datetime:
 
 
 def parse_limit(value: str | None) -> int:
-    if value is None or value == "":
+    if value is None:
         return DEFAULT_LIMIT
-    try:
-        limit = int(value)
-    except ValueError as exc:
-        raise ValueError(f"limit: must be an integer from 1 to {MAX_LIMIT}, got {value!r}") from exc
+    # Decimal digits only, as the OpenAPI document's integer: int() would also take " 5", "+5",
+    # "1_0" and other scripts' digits.
+    if not value.isascii() or not value.isdigit():
+        raise ValueError(f"limit: must be an integer from 1 to {MAX_LIMIT}, got {value!r}")
+    limit = int(value)
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit: must be from 1 to {MAX_LIMIT}, got {limit}")
     return limit

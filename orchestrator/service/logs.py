@@ -16,6 +16,8 @@ from orchestrator.adapters.logstream import LogStream
 from orchestrator.bootstrap import Services
 from orchestrator.db.repository import TaskRepository
 from orchestrator.defaults import LOG_FILE, result_key
+from orchestrator.domain.status import TaskStatus
+from orchestrator.errors import Conflict
 from orchestrator.service.tasks import get_task
 
 BLOCK_MS = 1000  # one blocking stream read (ms): how often a follower looks at the task
@@ -39,14 +41,29 @@ class StoredLog:
 
 
 def open_log(services: Services, task_id: str, follow: bool) -> LiveLog | StoredLog:
-    """Raise ``NotFound`` for an unknown task."""
+    """Raise ``NotFound`` for an unknown task, and ``Conflict`` for following the log of a task
+    that waits for its inputs: it may never run, so the stream would stay open and empty."""
     task = get_task(services, task_id)
     batch, ended = services.logs.read(task_id, START)
-    if not batch and not ended and task.status.terminal:
-        stored = stored_log_url(services, task_id)
-        if stored is not None:
-            return StoredLog(stored)
+    if not batch and not ended:
+        if task.status.terminal:
+            stored = stored_log_url(services, task_id)
+            if stored is not None:
+                return StoredLog(stored)
+            if task.started_at is None:
+                # Killed (or failed) before any run: no line will ever come, nothing to wait for.
+                return LiveLog(_nothing())
+        elif follow and task.status is TaskStatus.WAITING:
+            raise Conflict(
+                f"task {task_id} is waiting for its inputs and has logged nothing: there is "
+                "no log to follow until it runs (follow=false reads what there is)",
+                status=task.status.value,
+            )
     return LiveLog(follow_stream(services.logs, services.tasks, task_id, batch, ended, follow))
+
+
+def _nothing() -> Generator[bytes, None, None]:
+    yield from ()
 
 
 def stored_log_url(services: Services, task_id: str) -> str | None:

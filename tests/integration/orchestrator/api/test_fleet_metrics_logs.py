@@ -190,6 +190,14 @@ def test_logs_without_follow_return_what_is_there(local: Local, task_id: str) ->
     assert r.text == "first line\nsecond line\n"
 
 
+def test_following_the_log_of_a_task_waiting_for_inputs_is_409(local: Local, task_id: str) -> None:
+    client, _ = local
+    r = client.get(f"/tasks/{task_id}/logs")
+    assert r.status_code == 409, r.text
+    assert r.json()["status"] == "waiting"
+    assert "waiting for its inputs" in r.json()["detail"]
+
+
 def test_logs_of_a_task_with_no_output_yet_end_at_once(local: Local, task_id: str) -> None:
     client, _ = local
     t0 = time.monotonic()
@@ -294,6 +302,8 @@ def test_many_followers_leave_the_other_endpoints_answering(
     pool, and query_task still answers at once."""
     _, svc = local
     headers = {"X-API-Key": svc.settings.api_key}
+    # A run that has begun: a waiting task with nothing logged is refused to followers (409).
+    svc.logs.append(task_id, ["started"])
     followers = []
     try:
         for _ in range(45):
@@ -314,4 +324,4 @@ def test_many_followers_leave_the_other_endpoints_answering(
     svc.logs.append(task_id, ["after"])
     svc.logs.close(task_id)
     r = requests.get(f"{served}/tasks/{task_id}/logs", headers=headers, timeout=30)
-    assert r.text == "after\n"
+    assert r.text == "started\nafter\n"

@@ -85,6 +85,10 @@ def test_defaults() -> None:
         ({"limit": "0"}, "^limit: "),
         ({"limit": "501"}, "^limit: "),
         ({"limit": "ten"}, "^limit: "),
+        ({"limit": "1_0"}, "^limit: "),
+        ({"limit": ""}, "^limit: "),
+        ({"limit": " 5"}, "^limit: "),
+        ({"limit": "\u0665"}, "^limit: "),  # an Arabic-Indic 5: int() would take it
         ({"created_after": "yesterday"}, "^created_after: "),
         ({"created_before": "2026-13-01"}, "^created_before: "),
         (

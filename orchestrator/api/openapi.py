@@ -1,0 +1,122 @@
+"""The OpenAPI document: security schemes, the error responses each operation documents, and
+``additionalProperties: false`` for the request bodies that refuse unknown fields.
+
+Litestar derives the success responses from the handlers' return types; everything else a
+client can get back is declared here, once, so that the document lists every status code the
+API answers (checked by schemathesis in tests/e2e/test_openapi.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import msgspec
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
+from litestar.plugins import OpenAPISchemaPlugin
+from litestar.typing import FieldDefinition
+
+from orchestrator.api.auth import API_KEY_HEADER
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.openapi.spec import Schema
+
+# Names of the security schemes, as operations cite them.
+API_KEY = "apiKey"
+BEARER = "bearer"
+HOOK_SECRET = "hookSecret"
+
+# Every client operation needs the key (app-wide guard); /metrics also takes it as a bearer token.
+KEY_REQUIRED: list[SecurityRequirement] = [{API_KEY: []}]
+KEY_OR_BEARER: list[SecurityRequirement] = [{API_KEY: []}, {BEARER: []}]
+
+
+class ErrorRead(msgspec.Struct):
+    """Every error body: Litestar's own shape, with extra fields where the error has them
+    (a 409 carries the task's ``status``, and ``missing`` inputs for start_task)."""
+
+    status_code: Annotated[int, msgspec.Meta(description="the HTTP status code, again")]
+    detail: Annotated[str, msgspec.Meta(description="what was wrong, for a person to read")]
+
+
+_MEANING = {
+    401: "Missing or invalid API key",
+    403: "The hook names storage its upload does not own",
+    404: "Unknown task (or the path names nothing)",
+    409: "The task's state forbids the call; `status` names that state",
+    422: "The request is well-formed but cannot be honoured; `detail` names the field or "
+    "the shortfall (unknown pipeline, bad parameter, no live worker that can run it)",
+    503: "A backing service (PostgreSQL, Redis, S3) is unavailable; retry later",
+}
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    """The documented error responses of one operation (every code in ``_MEANING``)."""
+    return {
+        code: ResponseSpec(ErrorRead, description=_MEANING[code], generate_examples=False)
+        for code in codes
+    }
+
+
+def redirect(description: str) -> dict[int, ResponseSpec]:
+    return {307: ResponseSpec(None, description=description, generate_examples=False)}
+
+
+class StrictStructSchemaPlugin(OpenAPISchemaPlugin):
+    """Litestar's schema of a msgspec Struct, plus ``additionalProperties: false`` when the
+    Struct is declared ``forbid_unknown_fields`` (the API then answers 400 for an unknown key,
+    so the document must not promise that extra keys are accepted)."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return (
+            not field_definition.is_union
+            and field_definition.is_subclass_of(msgspec.Struct)
+            and bool(getattr(field_definition.type_, "__struct_config__", None))
+            and field_definition.type_.__struct_config__.forbid_unknown_fields
+        )
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        # The built-in struct plugin does the work: only the strictness is added.
+        from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+
+        schema = StructSchemaPlugin().to_openapi_schema(field_definition, schema_creator)
+        schema.additional_properties = False
+        return schema
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Upload orchestrator",
+        version="0.1.0",
+        description="Tasks fed by resumable TUS uploads, run in containers, "
+        "results via presigned URLs.",
+        path="/schema",
+        components=Components(
+            security_schemes={
+                API_KEY: SecurityScheme(
+                    type="apiKey",
+                    name=API_KEY_HEADER,
+                    security_scheme_in="header",
+                    description="The API key (settings: API_KEY), on every call but "
+                    "/health and the OpenAPI document",
+                ),
+                BEARER: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="The same API key as a bearer token: what a Prometheus "
+                    "scrape sends (GET /metrics only)",
+                ),
+                HOOK_SECRET: SecurityScheme(
+                    type="http",
+                    scheme="basic",
+                    description="tusd's hook secret (settings: HOOK_SECRET) as the password "
+                    "of its -hooks-http URL. It authenticates POST /tusd_hook, which is served "
+                    "on the internal listener (HOOK_HOST:HOOK_PORT) only and is therefore not "
+                    "an operation of this document",
+                ),
+            }
+        ),
+    )
