@@ -18,7 +18,11 @@ from orchestrator.api.errors import EXCEPTION_HANDLERS
 from orchestrator.api.health import HealthController
 from orchestrator.api.hooks import HookController
 from orchestrator.api.metrics import MetricsController, count_request
-from orchestrator.api.openapi import StrictStructSchemaPlugin, openapi_config
+from orchestrator.api.openapi import (
+    StrictStructSchemaPlugin,
+    complete_document,
+    openapi_config,
+)
 from orchestrator.api.pages import PageController, static_router
 from orchestrator.api.pipelines import PipelineController
 from orchestrator.api.tasks import TaskController, task_document
@@ -59,6 +63,7 @@ def create_app(
         else:
             app.state.catalog = catalog
         app.state.services = svc
+        complete_document(app.openapi_schema, app.state.catalog)
         # Sync handlers run in the loop's default executor, which asyncio sizes from the CPU
         # count (6 threads on 2 cores): a few requests stuck on a slow database would hold them
         # all. Sized from settings instead.

@@ -12,15 +12,26 @@ from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    Discriminator,
+    Link,
+    OpenAPI,
+    OpenAPIType,
+    Reference,
+    Schema,
+    SecurityRequirement,
+    SecurityScheme,
+)
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
 from orchestrator.api.auth import API_KEY_HEADER
+from orchestrator.service.catalog import Catalog
+from pipelines.spec import Param, PipelineSpec
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
-    from litestar.openapi.spec import Schema
 
 # Names of the security schemes, as operations cite them.
 API_KEY = "apiKey"
@@ -119,4 +130,89 @@ def openapi_config() -> OpenAPIConfig:
                 ),
             }
         ),
+    )
+
+
+_JSON_TYPES = {bool: OpenAPIType.BOOLEAN, int: OpenAPIType.INTEGER, float: OpenAPIType.NUMBER}
+
+
+def _param_schema(param: Param) -> Schema:
+    return Schema(
+        type=_JSON_TYPES.get(param.kind, OpenAPIType.STRING),
+        minimum=param.minimum,
+        maximum=param.maximum,
+        enum=list(param.choices) or None,
+        default=param.default,
+        description=param.description or None,
+    )
+
+
+def _create_variant(generic: Schema, spec: PipelineSpec) -> Schema:
+    """``generic`` (TaskCreate's own schema) narrowed to one pipeline: its name as a constant,
+    its parameters as a closed object."""
+    properties = dict(generic.properties or {})
+    properties["pipeline"] = Schema(type=OpenAPIType.STRING, const=spec.name)
+    properties["params"] = Schema(
+        type=OpenAPIType.OBJECT,
+        properties={p.name: _param_schema(p) for p in spec.params},
+        additional_properties=False,
+        description="Omitted parameters take their default (GET /pipelines)",
+    )
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        title=f"TaskCreate ({spec.name})",
+        description=spec.description,
+        properties=properties,
+        required=["pipeline"],
+        additional_properties=False,
+    )
+
+
+# Operations on the task that create_task's answer names (OpenAPI links: what a generated client
+# or a stateful tester may call next with the new task_id).
+_TASK_OPERATIONS = ("start_task", "query_task", "get_task", "kill_task", "task_logs")
+
+
+def complete_document(document: OpenAPI, catalog: Catalog) -> None:
+    """What Litestar cannot derive from the handlers: create_task's body per pipeline, and the
+    links from a created task to the operations on it. Called once the catalog is loaded (in
+    the lifespan), before the document is first served."""
+    document_pipelines(document, catalog)
+    _link_created_task(document)
+
+
+def _link_created_task(document: OpenAPI) -> None:
+    create = document.paths.get("/create_task") if document.paths else None
+    responses = create.post.responses if create and create.post else None
+    created = responses.get("201") if responses else None
+    if created is None or isinstance(created, Reference):
+        return
+    created.links = {
+        operation: Link(operation_id=operation, parameters={"task_id": "$response.body#/task_id"})
+        for operation in _TASK_OPERATIONS
+    }
+
+
+def document_pipelines(document: OpenAPI, catalog: Catalog) -> None:
+    """Describe create_task's body per offered pipeline: one variant per pipeline, chosen by
+    ``pipeline``, each with that pipeline's parameters, their types, bounds and choices.
+
+    The catalog is known only once the app starts (it is loaded in the lifespan), so the
+    generic ``TaskCreate`` that Litestar derives from the Struct is rewritten then, before the
+    document is first served."""
+    schemas = document.components.schemas if document.components else None
+    generic = schemas.get("TaskCreate") if schemas else None
+    if schemas is None or generic is None or generic.one_of or not catalog:
+        return  # no pipelines to describe, or described already (a second lifespan)
+    refs: dict[str, str] = {}
+    variants: list[Schema | Reference] = []
+    for name in sorted(catalog):
+        component = f"TaskCreate_{name}"
+        schemas[component] = _create_variant(generic, catalog[name])
+        refs[name] = f"#/components/schemas/{component}"
+        variants.append(Reference(ref=refs[name]))
+    schemas["TaskCreate"] = Schema(
+        one_of=variants,
+        discriminator=Discriminator(property_name="pipeline", mapping=refs),
+        description="A task of one of the offered pipelines (GET /pipelines)",
     )
