@@ -56,6 +56,19 @@ class Client:
             task_id, lambda t: t["status"] in ("done", "error", "killed"), timeout_s
         )
 
+    def wait_log_line(self, task_id: str, prefix: str, timeout_s: float = 60) -> str:
+        """The first line of the task's live log that starts with ``prefix``, once there."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            r = self.get(f"/tasks/{task_id}/logs", params={"follow": "false"})
+            assert r.status_code == 200, r.text
+            line = next((x for x in r.text.splitlines() if x.startswith(prefix)), None)
+            if line is not None:
+                return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {prefix!r} line in the log of {task_id}: {r.text!r}")
+            time.sleep(0.2)
+
 
 def random_file(path: Path, size: int, seed: int) -> str:
     """Write ``size`` pseudo-random bytes; return their sha256."""

@@ -234,7 +234,7 @@ def test_kill_a_running_task_while_watching(
     reader.start()
     try:
         client.wait_for(task_id, lambda t: t["status"] == "running", 120)
-        time.sleep(3)  # a few ticks for the log panel
+        client.wait_log_line(task_id, "tick ")  # a tick for the log panel
         killed = cli(env, "kill", task_id, "--json")
         assert killed.returncode == 0, killed.stderr
         assert json_of(killed)["task_id"] == task_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -84,3 +85,33 @@ def make_request(tmp_path: Path, checksum_image: str) -> MakeRequest:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+# A run that prints "tick 1", waits (at most 50 s) for the file its one argument names, then
+# prints "tick 2": it ends with 0 only if something that saw "tick 1" created the file meanwhile.
+HANDSHAKE = """
+import os, sys, time
+print("tick 1", flush=True)
+for _ in range(500):
+    if os.path.exists(sys.argv[1]):
+        break
+    time.sleep(0.1)
+else:
+    sys.exit("never told to go on: 'tick 1' did not reach the live sink while the run went on")
+print("tick 2", flush=True)
+"""
+
+
+def handshake_request(make_request: MakeRequest) -> tuple[RunRequest, list[str]]:
+    """A run of ``HANDSHAKE`` whose live sink creates the file it waits for once "tick 1"
+    reaches the sink; and the list of the lines the sink receives."""
+    seen: list[str] = []
+    req = make_request(command=("python3", "-c", HANDSHAKE, "{in:go}"), inputs={"go": "go"})
+    go = req.in_dir / "go"
+
+    def sink(lines: list[str]) -> None:
+        seen.extend(lines)
+        if "tick 1" in lines:
+            go.touch()
+
+    return dataclasses.replace(req, log_sink=sink), seen

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
-import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,10 +18,12 @@ from minio import Minio
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from orchestrator.adapters.logstream import LogStream
 from orchestrator.app import create_app
 from orchestrator.bootstrap import Services
 from orchestrator.domain.histogram import DURATION_BUCKETS_S, LATENCY_BUCKETS_S, le_label
 from orchestrator.domain.status import TaskStatus
+from orchestrator.service.logs import FOLLOWER_THREADS
 from tests.hookdata import hook_request
 from tests.raw import raw_redis
 
@@ -198,78 +201,131 @@ def test_following_the_log_of_a_task_waiting_for_inputs_is_409(local: Local, tas
     assert "waiting for its inputs" in r.json()["detail"]
 
 
-def test_logs_of_a_task_with_no_output_yet_end_at_once(local: Local, task_id: str) -> None:
-    client, _ = local
-    t0 = time.monotonic()
-    r = client.get(f"/tasks/{task_id}/logs", params={"follow": "false"})
-    assert r.status_code == 200 and r.text == ""
-    assert time.monotonic() - t0 < 5
+class WatchedLogs:
+    """The real log stream, watched: it records every read (task id, ``block_ms``), and while
+    held, a blocking read (a follower waiting for new lines) waits for ``release`` before it
+    goes to Redis, so that the follower keeps its thread for as long as the test wants."""
+
+    def __init__(self, inner: LogStream) -> None:
+        self._inner = inner
+        self._open = threading.Event()
+        self._open.set()
+        self._changed = threading.Condition()
+        self.reads: list[tuple[str, int | None]] = []
+        self.held = 0  # blocking reads waiting for release now
+
+    def append(self, task_id: str, lines: list[str]) -> None:
+        self._inner.append(task_id, lines)
+
+    def close(self, task_id: str) -> None:
+        self._inner.close(task_id)
+
+    def read(
+        self, task_id: str, after: str = "0-0", block_ms: int | None = None, count: int = 1000
+    ) -> tuple[list[tuple[str, str]], bool]:
+        with self._changed:
+            self.reads.append((task_id, block_ms))
+        if block_ms is not None and not self._open.is_set():
+            with self._changed:
+                self.held += 1
+                self._changed.notify_all()
+            self._open.wait()
+            with self._changed:
+                self.held -= 1
+        return self._inner.read(task_id, after, block_ms=block_ms, count=count)
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def wait_held(self, n: int, timeout_s: float) -> bool:
+        """Until ``n`` followers wait in a held read; False after ``timeout_s`` (a safety net)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.held >= n, timeout_s)
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    logs: WatchedLogs
 
 
 @pytest.fixture
-def served(local: Local) -> Iterator[str]:
-    """The in-process app over real HTTP: chunked responses arrive as they are written."""
+def served(local: Local) -> Iterator[Served]:
+    """The in-process app over real HTTP (chunked responses arrive as they are written), its
+    log stream watched."""
     _, svc = local
-    with serve(create_app(svc, reconcile=False)) as url:
-        yield url
+    logs = WatchedLogs(svc.logs)
+    try:
+        with serve(create_app(dataclasses.replace(svc, logs=logs), reconcile=False)) as url:
+            yield Served(url, logs)
+    finally:
+        logs.release()
+
+
+def test_logs_of_a_task_with_no_output_yet_end_at_once(
+    local: Local, task_id: str, served: Served
+) -> None:
+    _, svc = local
+    r = requests.get(
+        f"{served.url}/tasks/{task_id}/logs",
+        params={"follow": "false"},
+        headers={"X-API-Key": svc.settings.api_key},
+        timeout=30,
+    )
+    assert r.status_code == 200 and r.text == ""
+    # At once: the task is still waiting for its inputs, yet not one read waited for lines.
+    blocks = [block for read_for, block in served.logs.reads if read_for == task_id]
+    assert blocks and all(block is None for block in blocks), blocks
 
 
 def test_logs_stream_live_until_the_stream_is_closed(
-    local: Local, task_id: str, served: str
+    local: Local, task_id: str, served: Served
 ) -> None:
+    """Each line is written only once the follower has received the previous ones: the
+    stream can pass only if it delivers lines while it is still open."""
     _, svc = local
     svc.logs.append(task_id, ["before"])
-    received: list[tuple[float, str]] = []
-    t0 = time.monotonic()
-
-    def writer() -> None:
-        time.sleep(1.0)
-        svc.logs.append(task_id, ["during 1", "during 2"])
-        time.sleep(1.5)
-        svc.logs.append(task_id, ["last"])
-        svc.logs.close(task_id)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
     with requests.get(
-        f"{served}/tasks/{task_id}/logs",
+        f"{served.url}/tasks/{task_id}/logs",
         headers={"X-API-Key": svc.settings.api_key},
         stream=True,
         timeout=30,
     ) as r:
         assert r.status_code == 200
         assert r.headers.get("transfer-encoding") == "chunked"
-        for line in r.iter_lines(decode_unicode=True):
-            received.append((time.monotonic() - t0, line))
-    thread.join()
-    ended = time.monotonic() - t0
-    assert [line for _, line in received] == ["before", "during 1", "during 2", "last"]
-    # Live: the first lines arrived before the writer had finished (at about 2.5 s).
-    assert received[0][0] < 1.0 and received[1][0] < 2.4
-    assert ended < 6, f"the stream ended {ended:.1f} s after it started"
+        lines = r.iter_lines(decode_unicode=True)
+        assert next(lines) == "before"
+        svc.logs.append(task_id, ["during 1", "during 2"])
+        assert [next(lines), next(lines)] == ["during 1", "during 2"]
+        svc.logs.append(task_id, ["last"])
+        svc.logs.close(task_id)
+        # The end marker ends the stream (the task is still waiting: nothing else would).
+        assert list(lines) == ["last"]
 
 
 def test_logs_follow_ends_when_the_task_is_over_without_end_marker(
-    local: Local, task_id: str, served: str
+    local: Local, task_id: str, served: Served
 ) -> None:
     _, svc = local
     svc.logs.append(task_id, ["only line"])
-
-    def killer() -> None:
-        time.sleep(1.0)
-        svc.tasks.transition(task_id, TaskStatus.KILLED, reason="killed on request")
-
-    thread = threading.Thread(target=killer)
-    thread.start()
-    t0 = time.monotonic()
-    r = requests.get(
-        f"{served}/tasks/{task_id}/logs",
+    with requests.get(
+        f"{served.url}/tasks/{task_id}/logs",
         headers={"X-API-Key": svc.settings.api_key},
+        stream=True,
         timeout=30,
-    )
-    thread.join()
-    assert r.status_code == 200 and r.text == "only line\n"
-    assert time.monotonic() - t0 < 10
+    ) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines(decode_unicode=True)
+        assert next(lines) == "only line"  # following now
+        assert svc.tasks.transition(task_id, TaskStatus.KILLED, reason="killed on request")
+        # The stream ends by itself (a client timeout would raise instead)...
+        assert list(lines) == []
+    # ...with no end marker written: the terminal state ended it.
+    _, ended = svc.logs.read(task_id)
+    assert not ended
 
 
 def test_logs_of_a_finished_task_come_from_storage(local: Local, task_id: str, s3: Minio) -> None:
@@ -296,32 +352,37 @@ def test_logs_of_a_finished_task_with_nothing_stored_are_empty(local: Local, tas
 
 
 def test_many_followers_leave_the_other_endpoints_answering(
-    local: Local, task_id: str, served: str
+    local: Local, task_id: str, served: Served
 ) -> None:
-    """More followers than the default thread pool has threads (40): they wait in their own
-    pool, and query_task still answers at once."""
+    """More followers than the API has handler threads: they wait in threads of their own, and
+    query_task answers while every one of them holds its thread (none is let go for it)."""
     _, svc = local
     headers = {"X-API-Key": svc.settings.api_key}
     # A run that has begun: a waiting task with nothing logged is refused to followers (409).
     svc.logs.append(task_id, ["started"])
+    count = svc.settings.api_threads + 5
+    holding = min(count, FOLLOWER_THREADS)
     followers = []
+    served.logs.hold()
     try:
-        for _ in range(45):
+        for _ in range(count):
             r = requests.get(
-                f"{served}/tasks/{task_id}/logs", headers=headers, stream=True, timeout=30
+                f"{served.url}/tasks/{task_id}/logs", headers=headers, stream=True, timeout=30
             )
             assert r.status_code == 200
             followers.append(r)
-        time.sleep(1.5)
-        t0 = time.monotonic()
-        q = requests.get(f"{served}/query_task/{task_id}", headers=headers, timeout=30)
+        assert served.logs.wait_held(holding, timeout_s=30), (
+            f"{served.logs.held} of {holding} followers waiting for lines"
+        )
+        q = requests.get(f"{served.url}/query_task/{task_id}", headers=headers, timeout=30)
         assert q.status_code == 200
-        assert time.monotonic() - t0 < 3
+        assert served.logs.held == holding
     finally:
+        served.logs.release()
         for r in followers:
             r.close()
     # The followers' reads stop with their clients: a new line is still served to a new one.
     svc.logs.append(task_id, ["after"])
     svc.logs.close(task_id)
-    r = requests.get(f"{served}/tasks/{task_id}/logs", headers=headers, timeout=30)
+    r = requests.get(f"{served.url}/tasks/{task_id}/logs", headers=headers, timeout=30)
     assert r.text == "started\nafter\n"
