@@ -65,6 +65,25 @@ class TaskReader(Protocol):
     def get(self, task_id: str) -> TaskView | None: ...
 
 
+class QueueableTasks(TaskReader, Protocol):
+    """The call that moves a waiting task with its inputs in to pending."""
+
+    def queue_if_complete(self, task_id: str, *, all_inputs: bool = False) -> bool: ...
+
+
+class Enqueue(Protocol):
+    def enqueue(self, task_id: str, queue: str, timeout_s: int) -> None: ...
+
+
+class Queueing(Protocol):
+    """What ``queue_if_complete`` uses (``Services`` has it)."""
+
+    @property
+    def tasks(self) -> QueueableTasks: ...
+    @property
+    def queue(self) -> Enqueue: ...
+
+
 class KillableTasks(TaskReader, Protocol):
     """The calls ``kill_task`` makes (``TaskRepository`` has them)."""
 
@@ -169,12 +188,12 @@ def _existing(tasks: TaskReader, task_id: str) -> TaskView:
     return task
 
 
-def enqueue(services: Services, task: TaskView) -> None:
+def enqueue(services: Queueing, task: TaskView) -> None:
     services.queue.enqueue(task.id, task.queue, task.resources.timeout_s)
     log.info("task queued", extra={"queue": task.queue})
 
 
-def queue_if_complete(services: Services, task_id: str, *, all_inputs: bool = False) -> bool:
+def queue_if_complete(services: Queueing, task_id: str, *, all_inputs: bool = False) -> bool:
     """waiting → pending when every required (``all_inputs``: every) input is in; the caller
     that wins enqueues.
 
@@ -185,7 +204,7 @@ def queue_if_complete(services: Services, task_id: str, *, all_inputs: bool = Fa
     if not services.tasks.queue_if_complete(task_id, all_inputs=all_inputs):
         return False
     try:
-        enqueue(services, get_task(services, task_id))
+        enqueue(services, _existing(services.tasks, task_id))
     except QueueError as exc:
         log.warning("task pending but not enqueued; the reconciler will retry: %s", exc)
     return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from hooks.decisions import (
     Accept,
@@ -25,12 +26,13 @@ from hooks.decisions import (
     verify_stored,
 )
 from hooks.protocol import HookRequest, HookResponse
-from orchestrator.bootstrap import Services
+from orchestrator.db.repository import UploadingSlot
 from orchestrator.errors import DependencyError, HookRefused, StorageError
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
 from orchestrator.service.metrics import counting_hook, rejected_hook
-from orchestrator.service.tasks import queue_if_complete
+from orchestrator.service.tasks import Enqueue, QueueableTasks, queue_if_complete
+from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,56 @@ log = logging.getLogger(__name__)
 RECOVER_AFTER_S = 2.0
 
 
-def hook_context(services: Services) -> HookContext:
+class SlotStore(QueueableTasks, Protocol):
+    """The calls the hooks make on the tasks table (``TaskRepository`` has them); each is a
+    conditional write that answers whether it won."""
+
+    def slot_reserved(
+        self,
+        task_id: str,
+        slot: str,
+        *,
+        key: str,
+        bucket: str,
+        filename: str | None,
+        size: int,
+        stalled_before: datetime,
+    ) -> bool: ...
+    def slot_upload_created(self, task_id: str, slot: str, key: str, upload_id: str) -> bool: ...
+    def slot_progress(self, task_id: str, slot: str, key: str, offset: int) -> bool: ...
+    def slot_finished(
+        self,
+        task_id: str,
+        slot: str,
+        *,
+        upload_id: str,
+        filename: str | None,
+        size: int,
+        bucket: str,
+        key: str,
+    ) -> bool: ...
+    def slot_freed(self, task_id: str, slot: str, key: str) -> bool: ...
+    def uploading_slots(self, idle_before: datetime, limit: int = 500) -> list[UploadingSlot]: ...
+
+
+class StoredSizes(Protocol):
+    def stat_size(self, bucket: str, key: str) -> int | None: ...
+
+
+class HookServices(Protocol):
+    """What the hook use case uses (``Services`` has it; tests give in-memory fakes)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def tasks(self) -> SlotStore: ...
+    @property
+    def storage(self) -> StoredSizes: ...
+    @property
+    def queue(self) -> Enqueue: ...
+
+
+def hook_context(services: HookServices) -> HookContext:
     s = services.settings
     return HookContext(
         uploads_bucket=s.uploads_bucket,
@@ -52,7 +103,7 @@ def hook_context(services: Services) -> HookContext:
     )
 
 
-def handle_hook(services: Services, catalog: Catalog, req: HookRequest) -> HookResponse:
+def handle_hook(services: HookServices, catalog: Catalog, req: HookRequest) -> HookResponse:
     """Answer one hook. Transient failures raise ``DependencyError`` (→ 503, tusd retries);
     a forged post-finish raises ``HookRefused`` (→ 4xx)."""
     hook = req.Type.value
@@ -63,7 +114,7 @@ def handle_hook(services: Services, catalog: Catalog, req: HookRequest) -> HookR
     return response
 
 
-def _answer(services: Services, catalog: Catalog, req: HookRequest) -> HookResponse:
+def _answer(services: HookServices, catalog: Catalog, req: HookRequest) -> HookResponse:
     located = locate(req, services.settings.upload_token_secret)
     if not isinstance(located, Target):
         _log(req, located)
@@ -79,7 +130,7 @@ def _answer(services: Services, catalog: Catalog, req: HookRequest) -> HookRespo
         return respond(decision)
 
 
-def _carry_out(services: Services, decision: Decision, ctx: HookContext) -> Decision:
+def _carry_out(services: HookServices, decision: Decision, ctx: HookContext) -> Decision:
     """Apply a recording decision; returns what was actually done (an Ignore if nothing)."""
     repo = services.tasks
     if isinstance(decision, Accept):
@@ -115,7 +166,7 @@ def _carry_out(services: Services, decision: Decision, ctx: HookContext) -> Deci
     return decision
 
 
-def _finish(services: Services, decision: RecordFinish) -> Decision:
+def _finish(services: HookServices, decision: RecordFinish) -> Decision:
     stored = services.storage.stat_size(decision.bucket, decision.key)
     if stored is None:
         # tusd sends post-finish after the object is complete, so a missing object is most
@@ -125,7 +176,7 @@ def _finish(services: Services, decision: RecordFinish) -> Decision:
     return _fill(services, decision, stored)
 
 
-def _fill(services: Services, decision: RecordFinish, stored: int) -> Decision:
+def _fill(services: HookServices, decision: RecordFinish, stored: int) -> Decision:
     """Fill the slot with the finished upload once storage holds ``stored`` bytes of it."""
     problem = verify_stored(decision, stored)
     if problem is not None:
@@ -150,7 +201,7 @@ def _fill(services: Services, decision: RecordFinish, stored: int) -> Decision:
     return decision if won else Ignore(f"input {decision.slot!r} was already recorded")
 
 
-def recover_finished_uploads(services: Services, now: datetime | None = None) -> list[str]:
+def recover_finished_uploads(services: HookServices, now: datetime | None = None) -> list[str]:
     """Finish, exactly as post-finish would, every bound upload that is complete in storage.
 
     tusd sends post-finish at most ``-hooks-http-retry`` times about a second apart and never

@@ -1,0 +1,334 @@
+"""The tusd hook use case (orchestrator/service/uploads.py) against in-memory fakes of the
+tasks table, the object store and the queue: what each hook records, queues or refuses.
+
+The same flows run against PostgreSQL, MinIO, Redis and the real tusd in
+tests/integration/orchestrator/api/test_hooks*.py and tests/e2e/test_tusd.py; these pin the use
+case's own logic and run in milliseconds. Requests are the bodies recorded from the real tusd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from hooks.protocol import HookRequest, HookResponse
+from orchestrator.db.repository import UploadingSlot
+from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.task import InputView, TaskView
+from orchestrator.errors import HookRefused, StorageError
+from orchestrator.service.uploads import handle_hook, recover_finished_uploads
+from orchestrator.settings import Settings
+from tests.taskviews import task_view
+from tests.unit.hooks.test_decisions import SECRET, SIZE, SPEC, TASK_ID, pre_create, request
+
+SETTINGS = Settings(upload_token_secret=SECRET, tus_public_url="https://up.example/files/")
+CATALOG = {SPEC.name: SPEC}
+BUCKET = SETTINGS.uploads_bucket
+SIZES = {"pre": SIZE, "post": SIZE, "notes": 40}  # "notes" takes at most 50 bytes
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class FakeSlots:
+    """The tasks table's slot calls, with the same conditions as TaskRepository's UPDATEs."""
+
+    rows: dict[str, TaskView]
+    queued: list[str] = field(default_factory=list)
+
+    def get(self, task_id: str) -> TaskView | None:
+        return self.rows.get(task_id)
+
+    def _slot(self, task_id: str, slot: str) -> InputView | None:
+        task = self.rows.get(task_id)
+        return task.input(slot) if task else None
+
+    def _set(self, task_id: str, slot: str, **changes: Any) -> bool:
+        task = self.rows[task_id]
+        inputs = tuple(
+            replace(i, **changes, updated_at=_now()) if i.slot == slot else i for i in task.inputs
+        )
+        self.rows[task_id] = replace(task, inputs=inputs)
+        return True
+
+    def _waiting(self, task_id: str) -> bool:
+        task = self.rows.get(task_id)
+        return task is not None and task.status is TaskStatus.WAITING
+
+    def slot_reserved(
+        self,
+        task_id: str,
+        slot: str,
+        *,
+        key: str,
+        bucket: str,
+        filename: str | None,
+        size: int,
+        stalled_before: datetime,
+    ) -> bool:
+        i = self._slot(task_id, slot)
+        if i is None or not self._waiting(task_id):
+            return False
+        stalled = i.updated_at is not None and i.updated_at <= stalled_before
+        if not (i.state == "empty" or (i.state == "uploading" and stalled)):
+            return False
+        return self._set(
+            task_id,
+            slot,
+            state="uploading",
+            upload_id=None,
+            key=key,
+            bucket=bucket,
+            filename=filename,
+            size=size,
+            offset=0,
+        )
+
+    def slot_upload_created(self, task_id: str, slot: str, key: str, upload_id: str) -> bool:
+        i = self._slot(task_id, slot)
+        if i is None or i.state != "uploading" or i.key != key:
+            return False
+        return self._set(task_id, slot, upload_id=upload_id)
+
+    def slot_progress(self, task_id: str, slot: str, key: str, offset: int) -> bool:
+        i = self._slot(task_id, slot)
+        if i is None or i.state != "uploading" or i.key != key:
+            return False
+        return self._set(task_id, slot, offset=max(i.offset, offset))
+
+    def slot_finished(
+        self,
+        task_id: str,
+        slot: str,
+        *,
+        upload_id: str,
+        filename: str | None,
+        size: int,
+        bucket: str,
+        key: str,
+    ) -> bool:
+        i = self._slot(task_id, slot)
+        if i is None or i.state == "done" or i.key != key:
+            return False
+        return self._set(
+            task_id,
+            slot,
+            state="done",
+            upload_id=upload_id,
+            filename=filename,
+            size=size,
+            offset=size,
+            bucket=bucket,
+            key=key,
+            finished_at=_now(),
+        )
+
+    def slot_freed(self, task_id: str, slot: str, key: str) -> bool:
+        i = self._slot(task_id, slot)
+        if i is None or i.key != key or not self._waiting(task_id):
+            return False
+        return self._set(
+            task_id, slot, state="empty", upload_id=None, filename=None, size=None, key=None
+        )
+
+    def uploading_slots(self, idle_before: datetime, limit: int = 500) -> list[UploadingSlot]:
+        return [
+            UploadingSlot(t.id, i.slot, i.upload_id or i.key, i.filename, i.size, i.bucket, i.key)
+            for t in self.rows.values()
+            if t.status is TaskStatus.WAITING
+            for i in t.inputs
+            if i.state == "uploading"
+            and i.key
+            and i.bucket
+            and i.size is not None
+            and i.updated_at is not None
+            and i.updated_at < idle_before
+        ][:limit]
+
+    def queue_if_complete(self, task_id: str, *, all_inputs: bool = False) -> bool:
+        task = self.rows[task_id]
+        counted = [i for i in task.inputs if all_inputs or i.required]
+        if task.status is not TaskStatus.WAITING or not all(i.done for i in counted):
+            return False
+        self.rows[task_id] = replace(task, status=TaskStatus.PENDING)
+        return True
+
+
+@dataclass
+class FakeStorage:
+    sizes: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def stat_size(self, bucket: str, key: str) -> int | None:
+        return self.sizes.get((bucket, key))
+
+
+@dataclass
+class FakeQueue:
+    jobs: list[tuple[str, str]] = field(default_factory=list)
+
+    def enqueue(self, task_id: str, queue: str, timeout_s: int) -> None:
+        self.jobs.append((task_id, queue))
+
+
+@dataclass
+class World:
+    settings: Settings
+    tasks: FakeSlots
+    storage: FakeStorage
+    queue: FakeQueue
+
+    def hook(self, req: HookRequest) -> HookResponse:
+        return handle_hook(self, CATALOG, req)
+
+    def slot(self, name: str) -> InputView:
+        task = self.tasks.get(TASK_ID)
+        assert task is not None
+        found = task.input(name)
+        assert found is not None
+        return found
+
+    @property
+    def status(self) -> TaskStatus:
+        task = self.tasks.get(TASK_ID)
+        assert task is not None
+        return task.status
+
+
+@pytest.fixture
+def world() -> World:
+    inputs = tuple(
+        InputView(slot=s.name, required=s.required, state="empty", updated_at=_now())
+        for s in SPEC.inputs
+    )
+    task = task_view(id=TASK_ID, pipeline=SPEC.name, inputs=inputs)
+    return World(SETTINGS, FakeSlots({TASK_ID: task}), FakeStorage(), FakeQueue())
+
+
+def created(world: World, slot: str) -> str:
+    """pre-create (and post-create) of a new upload into ``slot``; returns its object id."""
+    answer = world.hook(pre_create(slot, size=SIZES[slot], meta={"filename": f"{slot}.las"}))
+    assert not answer.RejectUpload, answer
+    assert answer.ChangeFileInfo is not None and answer.ChangeFileInfo.ID is not None
+    key = answer.ChangeFileInfo.ID
+    world.hook(request("post-create", **_upload(key, slot)))
+    return key
+
+
+def _upload(key: str, slot: str, **changes: Any) -> dict[str, Any]:
+    """The fields tusd sends about the upload pre-create named ``key`` (s3store: object id, then
+    "+" and the multipart id)."""
+    return {
+        "upload_id": f"{key}+multipart",
+        "size": SIZES[slot],
+        "meta": {"filename": f"{slot}.las", "slot": slot, "task_id": TASK_ID},
+        "storage": {"Bucket": BUCKET, "Key": key, "Type": "s3store"},
+        **changes,
+    }
+
+
+def finished(world: World, key: str, slot: str, **changes: Any) -> HookResponse:
+    return world.hook(request("post-finish", **_upload(key, slot, offset=SIZES[slot], **changes)))
+
+
+def test_pre_create_binds_the_slot_to_a_fresh_object_id(world: World) -> None:
+    answer = world.hook(pre_create("pre", size=SIZE, meta={"filename": "scan.las"}))
+    assert not answer.RejectUpload
+    assert answer.ChangeFileInfo is not None and answer.ChangeFileInfo.ID is not None
+    key = answer.ChangeFileInfo.ID
+    assert key.startswith(f"{TASK_ID}/pre/")
+    slot = world.slot("pre")
+    assert (slot.state, slot.key, slot.bucket, slot.size) == ("uploading", key, BUCKET, SIZE)
+
+
+def test_a_second_upload_into_a_busy_slot_is_refused_with_409(world: World) -> None:
+    first = created(world, "pre")
+    answer = world.hook(pre_create("pre", size=SIZE))
+    assert answer.RejectUpload and answer.HTTPResponse is not None
+    assert answer.HTTPResponse.StatusCode == 409
+    assert world.slot("pre").key == first  # the first upload keeps it
+
+
+def test_a_forged_upload_token_is_refused_before_the_task_is_looked_up(world: World) -> None:
+    forged = request("pre-create", uri=f"/files/?task={TASK_ID}&slot=pre&token={'0' * 64}")
+    answer = world.hook(forged)
+    assert answer.RejectUpload and answer.HTTPResponse is not None
+    assert answer.HTTPResponse.StatusCode == 403
+    assert world.slot("pre").state == "empty"
+
+
+def test_the_last_finished_input_queues_the_task_once(world: World) -> None:
+    keys = {slot: created(world, slot) for slot in ("pre", "post", "notes")}
+    for slot, key in keys.items():
+        world.storage.sizes[(BUCKET, key)] = SIZES[slot]
+        finished(world, key, slot)
+    assert all(world.slot(s).done for s in keys)
+    assert world.status is TaskStatus.PENDING
+    assert world.queue.jobs == [(TASK_ID, "default")]
+    # tusd retries a hook it did not hear back from: a replay records and queues nothing.
+    finished(world, keys["notes"], "notes")
+    assert world.queue.jobs == [(TASK_ID, "default")]
+
+
+def test_required_inputs_alone_do_not_queue_while_an_optional_slot_is_empty(
+    world: World,
+) -> None:
+    for slot in ("pre", "post"):
+        key = created(world, slot)
+        world.storage.sizes[(BUCKET, key)] = SIZES[slot]
+        finished(world, key, slot)
+    # A client may still be about to upload "notes": start_task or the grace period starts it.
+    assert world.status is TaskStatus.WAITING and world.queue.jobs == []
+
+
+def test_post_finish_before_storage_has_the_object_is_a_retryable_error(world: World) -> None:
+    key = created(world, "pre")
+    with pytest.raises(StorageError):
+        finished(world, key, "pre")
+    assert world.slot("pre").state == "uploading"
+
+
+def test_an_object_of_the_wrong_size_never_fills_the_slot(world: World) -> None:
+    key = created(world, "pre")
+    world.storage.sizes[(BUCKET, key)] = SIZE - 1
+    finished(world, key, "pre")
+    assert world.slot("pre").state == "uploading"
+
+
+def test_post_finish_naming_another_bucket_is_refused(world: World) -> None:
+    key = created(world, "pre")
+    world.storage.sizes[("results", key)] = SIZE
+    with pytest.raises(HookRefused):
+        finished(world, key, "pre", storage={"Bucket": "results", "Key": key, "Type": "s3store"})
+    assert world.slot("pre").state == "uploading"
+
+
+def test_deleting_an_input_of_a_queued_task_is_refused(world: World) -> None:
+    keys = {slot: created(world, slot) for slot in ("pre", "post", "notes")}
+    for slot, key in keys.items():
+        world.storage.sizes[(BUCKET, key)] = SIZES[slot]
+        finished(world, key, slot)
+    answer = world.hook(request("pre-terminate", **_upload(keys["pre"], "pre")))
+    assert answer.RejectTermination and answer.HTTPResponse is not None
+    assert answer.HTTPResponse.StatusCode == 409
+
+
+def test_a_terminated_upload_frees_its_slot_for_another(world: World) -> None:
+    key = created(world, "post")
+    world.hook(request("post-terminate", **_upload(key, "post")))
+    assert world.slot("post").state == "empty"
+    assert created(world, "post") != key
+
+
+def test_a_lost_post_finish_is_recovered_from_storage(world: World) -> None:
+    key = created(world, "pre")
+    world.hook(request("post-receive", **_upload(key, "pre", offset=SIZE)))
+    world.storage.sizes[(BUCKET, key)] = SIZE
+    later = _now() + timedelta(seconds=10)
+    assert recover_finished_uploads(world, later) == [f"{TASK_ID}/pre"]
+    assert world.slot("pre").done
+    assert recover_finished_uploads(world, later) == []  # nothing left to recover
