@@ -235,6 +235,15 @@ def finished(world: World, key: str, slot: str, **changes: Any) -> HookResponse:
     return world.hook(request("post-finish", **_upload(key, slot, offset=SIZES[slot], **changes)))
 
 
+def uploaded(world: World, *slots: str) -> dict[str, str]:
+    """Whole uploads into ``slots``, stored and finished; their object ids by slot."""
+    keys = {slot: created(world, slot) for slot in slots}
+    for slot, key in keys.items():
+        world.storage.sizes[(BUCKET, key)] = SIZES[slot]
+        finished(world, key, slot)
+    return keys
+
+
 def test_pre_create_binds_the_slot_to_a_fresh_object_id(world: World) -> None:
     answer = world.hook(pre_create("pre", size=SIZE, meta={"filename": "scan.las"}))
     assert not answer.RejectUpload
@@ -262,10 +271,7 @@ def test_a_forged_upload_token_is_refused_before_the_task_is_looked_up(world: Wo
 
 
 def test_the_last_finished_input_queues_the_task_once(world: World) -> None:
-    keys = {slot: created(world, slot) for slot in ("pre", "post", "notes")}
-    for slot, key in keys.items():
-        world.storage.sizes[(BUCKET, key)] = SIZES[slot]
-        finished(world, key, slot)
+    keys = uploaded(world, "pre", "post", "notes")
     assert all(world.slot(s).done for s in keys)
     assert world.status is TaskStatus.PENDING
     assert world.queue.jobs == [(TASK_ID, "default")]
@@ -277,10 +283,7 @@ def test_the_last_finished_input_queues_the_task_once(world: World) -> None:
 def test_required_inputs_alone_do_not_queue_while_an_optional_slot_is_empty(
     world: World,
 ) -> None:
-    for slot in ("pre", "post"):
-        key = created(world, slot)
-        world.storage.sizes[(BUCKET, key)] = SIZES[slot]
-        finished(world, key, slot)
+    uploaded(world, "pre", "post")
     # A client may still be about to upload "notes": start_task or the grace period starts it.
     assert world.status is TaskStatus.WAITING and world.queue.jobs == []
 
@@ -308,10 +311,7 @@ def test_post_finish_naming_another_bucket_is_refused(world: World) -> None:
 
 
 def test_deleting_an_input_of_a_queued_task_is_refused(world: World) -> None:
-    keys = {slot: created(world, slot) for slot in ("pre", "post", "notes")}
-    for slot, key in keys.items():
-        world.storage.sizes[(BUCKET, key)] = SIZES[slot]
-        finished(world, key, slot)
+    keys = uploaded(world, "pre", "post", "notes")
     answer = world.hook(request("pre-terminate", **_upload(keys["pre"], "pre")))
     assert answer.RejectTermination and answer.HTTPResponse is not None
     assert answer.HTTPResponse.StatusCode == 409
