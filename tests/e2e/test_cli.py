@@ -130,6 +130,10 @@ def _wait_for_submission(cache: Path, proc: subprocess.Popen[str]) -> str:
     raise AssertionError("submit never remembered its task")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupted_upload_resumes_on_rerun(
     env: dict[str, str], client: Client, tmp_path: Path
 ) -> None:
@@ -150,6 +154,9 @@ def test_interrupted_upload_resumes_on_rerun(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as at a terminal: a suite started in the background (`make test &`, CI
+        # runners) inherits SIGINT ignored, and Python then leaves it ignored in the child.
+        preexec_fn=_default_sigint,
     )
     try:
         task_id = _wait_for_submission(cache, proc)
