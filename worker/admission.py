@@ -9,9 +9,10 @@ the task only when its demand fits what is left. The decision itself (``decide``
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
-from orchestrator.db.repository import GroupClaim, RunningTask, TaskRepository
+from orchestrator.db.repository import GroupClaim, RunningTask
 from orchestrator.domain.capacity import Capacity, Verdict, decide, demand_of
 from pipelines.spec import Resources
 from worker.hardware import Hardware
@@ -40,12 +41,23 @@ def demands(running: Iterable[RunningTask]) -> list[Capacity]:
     return [demand_of(t.resources) for t in running]
 
 
+class GroupClaims(Protocol):
+    """The one call admission makes (``TaskRepository`` has it)."""
+
+    def claim_in_group(
+        self,
+        task_id: str,
+        worker_id: str,
+        *,
+        group: str,
+        verdict: Callable[[Resources, list[RunningTask]], Verdict],
+    ) -> GroupClaim: ...
+
+
 class Admission:
     """Admission for one slot ``member`` (a worker id ``<group>/<slot>``) of worker ``group``."""
 
-    def __init__(
-        self, repo: TaskRepository, *, group: str, member: str, capacity: Capacity
-    ) -> None:
+    def __init__(self, repo: GroupClaims, *, group: str, member: str, capacity: Capacity) -> None:
         self._repo = repo
         self.group = group
         self.member = member

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 from orchestrator.adapters.logstream import LogStream
 from orchestrator.bootstrap import Services
-from orchestrator.db.repository import TaskRepository
 from orchestrator.defaults import LOG_FILE, result_key
 from orchestrator.domain.status import TaskStatus
 from orchestrator.errors import Conflict
-from orchestrator.service.tasks import get_task
+from orchestrator.service.tasks import TaskReader, get_task
 
 BLOCK_MS = 1000  # one blocking stream read (ms): how often a follower looks at the task
 FOLLOWER_THREADS = 64  # log reads running at once per API process (the rest wait their turn)
@@ -82,7 +81,7 @@ def _chunk(batch: list[tuple[str, str]]) -> bytes:
 
 def follow_stream(
     logs: LogStream,
-    tasks: TaskRepository,
+    tasks: TaskReader,
     task_id: str,
     first: list[tuple[str, str]],
     ended: bool,

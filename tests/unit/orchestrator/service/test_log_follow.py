@@ -7,12 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.task import TaskView
 from orchestrator.service.logs import follow_stream
-
-
-@dataclass
-class FakeTask:
-    status: TaskStatus
+from tests.taskviews import task_view
 
 
 @dataclass
@@ -20,9 +17,9 @@ class FakeTasks:
     status: TaskStatus = TaskStatus.RUNNING
     reads: int = 0
 
-    def get(self, task_id: str) -> FakeTask | None:
+    def get(self, task_id: str) -> TaskView | None:
         self.reads += 1
-        return FakeTask(self.status)
+        return task_view(id=task_id, status=self.status)
 
 
 @dataclass
@@ -57,9 +54,7 @@ def run(
     kwargs: dict[str, Any] = {"block_ms": 10, "grace_s": 2.0}
     if clock is not None:
         kwargs["clock"] = clock
-    return b"".join(
-        follow_stream(stream, tasks, "t", first, ended, follow, **kwargs)  # type: ignore[arg-type]
-    )
+    return b"".join(follow_stream(stream, tasks, "t", first, ended, follow, **kwargs))
 
 
 def test_follow_until_the_end_marker() -> None:
