@@ -208,6 +208,9 @@ class Postgres(Service):
             f"unix_socket_directories={self.sockets}",
             "-c",
             "logging_collector=off",
+            "-c",
+            # As compose.yml: connections that never finish logging in hold a slot this long.
+            "authentication_timeout=5s",
         ]
         if self.profile.name == "test":
             # Throwaway data: trade crash safety for speed on a 2-core machine.

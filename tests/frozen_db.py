@@ -62,6 +62,9 @@ class Drill:
     no_database: Calls = field(default_factory=Calls)
     health: Calls = field(default_factory=Calls)
     recovered_s: float = 0.0  # thaw → /health 200 and the database endpoint 200 again
+    # What the API said after the thaw while it had not recovered yet (first and last answers):
+    # the cause, when recovery is slow.
+    not_yet: list[str] = field(default_factory=list)
 
 
 def _call(calls: Calls, url: str, headers: dict[str, str]) -> None:
@@ -143,6 +146,10 @@ def run(
         query = requests.get(f"{api_url}/query_task/{task_id}", headers=headers, timeout=30)
         if health.status_code == 200 and query.status_code == 200:
             break
+        answer = f"/health {health.status_code} {health.text[:300]} | query_task {query.text[:300]}"
+        drill.not_yet[1:] = [answer] if drill.not_yet else []
+        if not drill.not_yet:
+            drill.not_yet.append(answer)
         assert time.monotonic() < deadline, (health.text, query.text)
         time.sleep(0.1)
     drill.recovered_s = time.monotonic() - thawed
@@ -168,4 +175,5 @@ def check(drill: Drill) -> str:
     return (
         f"query_task: {drill.database.summary()}; /pipelines: {drill.no_database.summary()}; "
         f"/health: {drill.health.summary()}; recovered {drill.recovered_s:.2f} s after the thaw"
+        + (f" (meanwhile: {' ... '.join(drill.not_yet)})" if drill.not_yet else "")
     )
