@@ -11,6 +11,22 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 
+# Handling time of one tusd hook (s): a few ms is the norm, tusd gives up at 10 s.
+HOOK_BUCKETS_S: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    10,
+)
+
 # Task run time, finished_at - started_at (s): from a quick checksum to a day-long job.
 DURATION_BUCKETS_S: tuple[float, ...] = (
     1,

@@ -22,6 +22,8 @@ Metric (type, unit) — labels:
 ``orchestrator_hook_calls_total`` (counter, hook requests) — hook: tusd hook type
 ``orchestrator_hook_failures_total`` (counter, hook requests answered with an error) — hook
 ``orchestrator_hook_rejections_total`` (counter, uploads refused by a hook) — hook
+``orchestrator_hook_duration_seconds`` (histogram, s: handling time of one hook request in this
+    process, failures included) — hook
 ``orchestrator_http_requests_total`` (counter, requests) — method, handler (operation id),
     status_code
 """
@@ -32,7 +34,13 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from orchestrator.bootstrap import Services
@@ -40,6 +48,7 @@ from orchestrator.db.queries import HistogramRow
 from orchestrator.domain.fleet import WORKER_STATES
 from orchestrator.domain.histogram import (
     DURATION_BUCKETS_S,
+    HOOK_BUCKETS_S,
     LATENCY_BUCKETS_S,
     cumulative_buckets,
 )
@@ -67,21 +76,29 @@ HOOK_REJECTIONS = Counter(
     ["hook"],
     registry=None,
 )
+HOOK_SECONDS = Histogram(
+    f"{PREFIX}_hook_duration_seconds",
+    "Time to handle one tusd hook request (tusd waits for it), by hook type, in seconds.",
+    ["hook"],
+    buckets=HOOK_BUCKETS_S,
+    registry=None,
+)
 HTTP_REQUESTS = Counter(
     f"{PREFIX}_http_requests",
     "HTTP requests answered, by method, handler (operation id) and status code.",
     ["method", "handler", "status_code"],
     registry=None,
 )
-EVENT_COUNTERS = (HOOK_CALLS, HOOK_FAILURES, HOOK_REJECTIONS, HTTP_REQUESTS)
+EVENT_METRICS = (HOOK_CALLS, HOOK_FAILURES, HOOK_REJECTIONS, HOOK_SECONDS, HTTP_REQUESTS)
 
 
 @contextmanager
 def counting_hook(hook: str) -> Iterator[None]:
-    """Count one hook call, and a failure when it raises."""
+    """Count one hook call and time it; count a failure when it raises."""
     HOOK_CALLS.labels(hook).inc()
     try:
-        yield
+        with HOOK_SECONDS.labels(hook).time():
+            yield
     except BaseException:
         HOOK_FAILURES.labels(hook).inc()
         raise
@@ -176,8 +193,8 @@ class StateCollector:
 def build_registry(services: Services) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(services))
-    for counter in EVENT_COUNTERS:
-        registry.register(counter)
+    for metric in EVENT_METRICS:
+        registry.register(metric)
     return registry
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import DeviceRequest
@@ -45,7 +46,12 @@ log = logging.getLogger(__name__)
 IN_ROOT = "/in"
 OUT_ROOT = "/out"
 USER = "10001:10001"
-POLL_S = 0.25
+# How often a run looks at its stop request and its deadline (s). The container's own exit is
+# not polled for: the engine's wait endpoint answers the moment it happens (_ExitWatch).
+STOP_CHECK_S = 0.25
+# One blocking wait request (s); renewed until the container exits, so that no HTTP read
+# timeout of the client has to outlast a run.
+WAIT_REQUEST_S = 30
 STATS_EVERY_S = 1.0
 FAST_SAMPLE_S = 0.2
 TMPFS_MAX_BYTES = 512 * 1024**2
@@ -160,6 +166,40 @@ class _StatsSampler:
         self.peak.add(cpu_ns / 1e9 if cpu_ns else None, int(peak) if peak else None)
 
 
+class _ExitWatch:
+    """The engine's wait endpoint in a thread: ``exited`` is set as soon as the container
+    stops, where polling its state would notice up to a poll interval later."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self.exited = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="docker-wait", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _loop(self) -> None:
+        try:
+            while not self._done.is_set():
+                try:
+                    self._container.wait(timeout=WAIT_REQUEST_S)
+                    return
+                except requests.exceptions.RequestException:
+                    # The request's read timeout (over a unix socket it comes as a
+                    # ConnectionError): still running, ask again; a pause keeps an engine that
+                    # refuses connections from being asked in a tight loop.
+                    self._done.wait(0.05)
+        except DockerException as exc:
+            # The run's own reload surfaces it (ExecutorError) or finds the container ended.
+            log.warning("waiting for the container failed", extra={"error": str(exc)})
+        finally:
+            self.exited.set()
+
+
 def container_wall_s(state: dict[str, Any]) -> float | None:
     """Run time from the engine's own StartedAt/FinishedAt (RFC 3339, nanoseconds)."""
     started, finished = _timestamp(state.get("StartedAt")), _timestamp(state.get("FinishedAt"))
@@ -203,12 +243,7 @@ class DockerExecutor:
                 OutcomeKind.FAILED,
                 reason=f"task needs {res.gpus} GPU(s) but this worker has {have}",
             )
-        try:
-            self._client.images.get(request.image)
-        except ImageNotFound:
-            return RunOutcome(OutcomeKind.FAILED, reason=image_missing_reason(request.image))
-        except DockerException as exc:
-            raise ExecutorError(f"cannot inspect image {request.image}: {exc}") from exc
+        # A missing image is found by create (ImageNotFound): no inspect round trip first.
         if request.stop.is_set():
             return RunOutcome(OutcomeKind.KILLED)
 
@@ -302,6 +337,8 @@ class DockerExecutor:
             )
         started = time.monotonic()
         deadline = started + res.timeout_s
+        watch = _ExitWatch(container)
+        watch.start()
         sampler.start()
         pump = (
             LogPump(_follow_logs(container), request.log_sink).__enter__()
@@ -311,14 +348,18 @@ class DockerExecutor:
         kind: OutcomeKind | None = None
         try:
             while True:
-                if request.stop.wait(POLL_S):
+                if watch.exited.wait(STOP_CHECK_S):
+                    container.reload()
+                    if container.status in ("exited", "dead"):
+                        break  # it ended by itself; its own state says how
+                    raise ExecutorError(
+                        f"lost track of container {container.name}: the engine stopped "
+                        f"answering its wait while it is {container.status}"
+                    )
+                if request.stop.is_set():
                     kind = OutcomeKind.KILLED
                 elif time.monotonic() >= deadline:
                     kind = OutcomeKind.TIMEOUT
-                container.reload()
-                if container.status in ("exited", "dead"):
-                    kind = None  # it ended by itself; its own state says how
-                    break
                 if kind is not None:
                     log.info(
                         "stopping container",
@@ -331,6 +372,7 @@ class DockerExecutor:
         except DockerException as exc:
             raise ExecutorError(f"lost track of container {container.name}: {exc}") from exc
         finally:
+            watch.stop()
             sampler.stop()
             if pump is not None:
                 pump.close()

@@ -163,6 +163,23 @@ def test_hook_and_request_counters(local: Local) -> None:
     assert count(after, "orchestrator_hook_failures", hook="pre-create") == count(
         before, "orchestrator_hook_failures", hook="pre-create"
     )
+    # ...and timed: one more observation in the hook's histogram, in its +Inf bucket too.
+    timed = "orchestrator_hook_duration_seconds"
+
+    def observed(families: dict[str, list[Sample]], name: str, **labels: str) -> float:
+        return sum(
+            s.value
+            for s in families.get(timed, [])
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+    for name, labels in ((f"{timed}_count", {}), (f"{timed}_bucket", {"le": "+Inf"})):
+        assert observed(after, name, hook="pre-create", **labels) == (
+            observed(before, name, hook="pre-create", **labels) + 1
+        )
+    assert observed(after, f"{timed}_sum", hook="pre-create") > observed(
+        before, f"{timed}_sum", hook="pre-create"
+    )
     requests_ = "orchestrator_http_requests"
     assert count(after, requests_, handler="list_workers", status_code="200") >= 1
     assert count(after, requests_, handler="tusd_hook", method="POST") >= 1
