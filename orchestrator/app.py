@@ -31,6 +31,7 @@ from orchestrator.bootstrap import Services, build_services
 from orchestrator.notifier import NotifyLoop
 from orchestrator.service.background import ReconcileLoop
 from orchestrator.service.catalog import Catalog
+from orchestrator.service.health import Readiness, check
 from orchestrator.service.logs import FOLLOWER_THREADS
 from orchestrator.service.metrics import build_registry
 
@@ -71,6 +72,7 @@ def create_app(
             ThreadPoolExecutor(svc.settings.api_threads, thread_name_prefix="api-handler")
         )
         app.state.metrics = build_registry(svc)
+        app.state.readiness = Readiness(lambda: check(svc), svc.settings.health_cache_s)
         # Threads for live log followers, apart from the pool of the sync endpoints.
         app.state.log_limiter = anyio.CapacityLimiter(FOLLOWER_THREADS)
         loop = ReconcileLoop(svc) if reconcile else None

@@ -55,6 +55,7 @@ def build_services(settings: Settings | None = None) -> Services:
             statement_s=settings.db_statement_timeout_s,
             pool_s=settings.db_pool_timeout_s,
         ),
+        pool_size=settings.db_pool_size,
     )
     redis = Redis.from_url(settings.redis_url)
     db = Database(engine)

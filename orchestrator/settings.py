@@ -51,6 +51,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a request waits for a pooled PostgreSQL connection before 503.",
     )
+    db_pool_size: int = Field(
+        20,
+        ge=1,
+        description="PostgreSQL connections one process keeps open for reuse; up to 10 more "
+        "are opened under load and closed when returned. A process opens only what it uses "
+        "at once (a worker slot: one or two); the API under load uses up to this many, and "
+        "each connection opened per request instead costs a server process and a login.",
+    )
 
     # --- object storage --------------------------------------------------------------------
     s3_endpoint: str = Field(
@@ -83,6 +91,12 @@ class Settings(BaseSettings):
         description="Secret tusd sends as the password of the hook URL's userinfo "
         "(http://tusd:SECRET@api:8001/tusd_hook → Authorization: Basic); checked in constant "
         "time. Go redacts userinfo passwords in errors, so a failing hook never shows it.",
+    )
+    health_cache_s: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds GET /health may answer from its last look at PostgreSQL, Redis "
+        "and S3 (0: look on every call). Bounds the load a flood of health checks makes.",
     )
     api_threads: int = Field(
         40,

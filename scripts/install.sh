@@ -17,8 +17,9 @@ fi
 # --- Debian packages -------------------------------------------------------------------------
 # iproute2: `ip netns` for the two-host test.
 # chromium: the browser the web page tests drive (through the playwright package; no download).
+# wrk: the HTTP load of bench/api.py.
 packages=(postgresql redis-server docker.io debootstrap nodejs npm iproute2 curl
-          ca-certificates chromium)
+          ca-certificates chromium wrk)
 missing=()
 for pkg in "${packages[@]}"; do
     # NodeSource's nodejs bundles npm and conflicts with Debian's npm package: a working npm

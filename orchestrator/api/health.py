@@ -1,4 +1,5 @@
-"""GET /health: liveness plus readiness of PostgreSQL, Redis and S3."""
+"""GET /health: readiness of PostgreSQL, Redis and S3 (cached for HEALTH_CACHE_S); GET
+/health/live: the process answers, no I/O."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.di import NamedDependency
+from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 
 from orchestrator.api.auth import PUBLIC
-from orchestrator.bootstrap import Services
-from orchestrator.service.health import check
+from orchestrator.service.health import Readiness
 
 
 class HealthRead(msgspec.Struct):
@@ -39,10 +39,21 @@ class HealthController(Controller):
             )
         },
     )
-    def health(self, services: NamedDependency[Services]) -> Response[HealthRead]:
-        checks = check(services)
+    def health(self, state: State) -> Response[HealthRead]:
+        readiness: Readiness = state.readiness
+        checks = readiness.checks()
         ok = all(v == "ok" for v in checks.values())
         return Response(
             HealthRead(status="ok" if ok else "unavailable", checks=checks),
             status_code=200 if ok else 503,
         )
+
+    @get(
+        "/health/live",
+        operation_id="liveness",
+        sync_to_thread=False,
+        opt={PUBLIC: True},
+        summary="200 while the process serves requests; touches no backing service",
+    )
+    def live(self) -> HealthRead:
+        return HealthRead(status="ok", checks={})

@@ -18,7 +18,7 @@ class Timeouts:
     pool_s: float
 
 
-def make_engine(database_url: str, timeouts: Timeouts, pool_size: int = 5) -> Engine:
+def make_engine(database_url: str, timeouts: Timeouts, pool_size: int = 20) -> Engine:
     engine = create_engine(
         database_url,
         pool_size=pool_size,

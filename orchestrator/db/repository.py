@@ -85,7 +85,8 @@ def _held_by(key: str) -> Any:
     return (TaskInput.key == key) | legacy
 
 
-def _input_view(row: TaskInput) -> InputView:
+def _input_view(row: Any) -> InputView:
+    """From a ``TaskInput``, or a row of the task_inputs table (same attribute names)."""
     return InputView(
         slot=row.slot,
         required=row.required,
@@ -101,7 +102,8 @@ def _input_view(row: TaskInput) -> InputView:
     )
 
 
-def _task_view(row: Task) -> TaskView:
+def _task_view(row: Any, inputs: Iterable[Any] | None = None) -> TaskView:
+    """From a ``Task`` (its ``inputs`` loaded), or a row of the tasks table and its input rows."""
     return TaskView(
         id=row.id,
         pipeline=row.pipeline,
@@ -120,7 +122,7 @@ def _task_view(row: Task) -> TaskView:
         kill_requested_at=row.kill_requested_at,
         results=None if row.results is None else tuple(map(ResultFile.from_dict, row.results)),
         stats=None if row.stats is None else RunStats.from_dict(row.stats),
-        inputs=tuple(_input_view(i) for i in row.inputs),
+        inputs=tuple(_input_view(i) for i in (row.inputs if inputs is None else inputs)),
         notify_url=row.notify_url,
     )
 
@@ -131,9 +133,17 @@ class TaskRepository:
 
     # --- reads -----------------------------------------------------------------------------
     def get(self, task_id: str) -> TaskView | None:
-        with self._db.session() as s:
-            row = s.get(Task, task_id, options=[selectinload(Task.inputs)])
-            return _task_view(row) if row else None
+        # Core rows, not ORM objects: the read behind every query_task and hook, where the
+        # ORM's identity map and relationship loading cost more CPU than the two queries.
+        tasks, inputs = Task.__table__, TaskInput.__table__
+        with self._db.connect() as conn:
+            row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+            if row is None:
+                return None
+            slots = conn.execute(
+                select(inputs).where(inputs.c.task_id == task_id).order_by(inputs.c.position)
+            ).all()
+        return _task_view(row, slots)
 
     def by_status(
         self,

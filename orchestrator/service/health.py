@@ -1,19 +1,24 @@
-"""Readiness of each backing service, named, with its error."""
+"""Readiness of each backing service, named, with its error; and a short-lived cache of it so
+that a flood of health checks does not become a flood of PostgreSQL, Redis and S3 requests."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 from orchestrator.bootstrap import Services
 
+Checks = dict[str, str]
 
-def check(services: Services) -> dict[str, str]:
+
+def check(services: Services) -> Checks:
     probes: dict[str, Callable[[], None]] = {
         "postgres": services.tasks.ping,
         "redis": services.queue.ping,
         "s3": services.storage.ping,
     }
-    results: dict[str, str] = {}
+    results: Checks = {}
     for name, probe in probes.items():
         try:
             probe()
@@ -22,3 +27,39 @@ def check(services: Services) -> dict[str, str]:
         else:
             results[name] = "ok"
     return results
+
+
+class Readiness:
+    """``probe``'s answer, at most ``max_age_s`` old. One caller probes at a time and the
+    callers that arrive meanwhile take its answer: never one older than ``max_age_s``, so an
+    outage shows within that time, and never more than one probe in flight."""
+
+    def __init__(
+        self,
+        probe: Callable[[], Checks],
+        max_age_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._probe = probe
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: Checks | None = None
+        self._at = 0.0
+
+    def _fresh(self) -> Checks | None:
+        if self._last is not None and self._clock() - self._at < self._max_age_s:
+            return self._last
+        return None
+
+    def checks(self) -> Checks:
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh
+        with self._lock:
+            fresh = self._fresh()  # probed by the caller we waited for
+            if fresh is not None:
+                return fresh
+            self._last = self._probe()
+            self._at = self._clock()
+            return self._last

@@ -88,3 +88,23 @@ def test_health_is_503_naming_the_failing_service(stack: Any, down: str) -> None
     checks = r.json()["checks"]
     assert checks[down].startswith("error:")
     assert all(v == "ok" for k, v in checks.items() if k != down)
+
+
+def test_liveness_needs_no_key_and_no_backing_service(stack: Any) -> None:
+    dead = "127.0.0.1:1"
+    services = build_services(
+        settings_of(
+            stack.env,
+            database_url=f"postgresql+psycopg://x@{dead}/x?connect_timeout=2",
+            redis_url=f"redis://{dead}/0",
+            s3_endpoint=f"http://{dead}",
+        )
+    )
+    try:
+        with TestClient(create_app(services, catalog={}, reconcile=False)) as client:
+            live = client.get("/health/live")
+            ready = client.get("/health")
+    finally:
+        services.close()
+    assert live.status_code == 200 and live.json() == {"status": "ok", "checks": {}}
+    assert ready.status_code == 503  # the same process, not ready

@@ -1,0 +1,157 @@
+"""API requests per second against a hello-world Litestar app, on the same core, in one run.
+
+    python -m bench.api [--env .stack-test/env] [--rounds 3] [--seconds 8] [--connections 32]
+
+Starts its own API process (``python -m orchestrator serve``, the stack's settings) and a
+hello-world Litestar app under the same uvicorn settings, both pinned to CPU 0, and drives each
+with wrk pinned to CPU 1. The rounds interleave the endpoints; prints req/s and p50/p99 per
+round, then the medians and the ratio to hello-world. Needs a running stack and wrk (Debian's).
+
+Endpoints: GET /query_task of a done task (its results presigned on every call), GET
+/tasks?limit=20, GET /health (readiness, cached) and GET /health/live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from bench.flow import read_env
+
+# The servers share CPU 0; wrk runs on CPU 1.
+PINNED = ["taskset", "-c", "0", sys.executable]
+WRK = ["taskset", "-c", "1", "wrk", "-t1"]
+QUIET = ["--no-access-log", "--log-level", "warning"]
+HELLO = """
+from litestar import Litestar, get
+
+@get("/", sync_to_thread=False)
+def hello() -> dict[str, str]:
+    return {"hello": "world"}
+
+app = Litestar([hello])
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_up(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not come up")
+
+
+def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[float, float, float]:
+    """req/s, p50 ms, p99 ms."""
+    header = ["-H", f"X-API-Key: {key}"] if key else []
+    out = subprocess.run(
+        [*WRK, f"-c{connections}", f"-d{seconds}s", "--latency", *header, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def ms(pct: str) -> float:
+        value, unit = re.search(rf"{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    if "Non-2xx" in out:
+        raise RuntimeError(f"{url}: non-2xx answers\n{out}")
+    return rate, ms("50"), ms("99")
+
+
+def done_task(api: str, key: str) -> str:
+    r = requests.get(f"{api}/tasks?status=done&limit=1", headers={"X-API-Key": key}, timeout=30)
+    tasks = r.json()["tasks"]
+    if not tasks:
+        sys.exit("no done task on this stack: run one first (python -m bench.overhead)")
+    task_id: str = tasks[0]["task_id"]
+    return task_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--env", default=".stack-test/env", type=Path)
+    parser.add_argument("--rounds", default=3, type=int)
+    parser.add_argument("--seconds", default=8, type=int)
+    parser.add_argument("--connections", default=32, type=int)
+    args = parser.parse_args()
+    env = read_env(args.env)
+    key = env["API_KEY"]
+    port, hook_port, hello_port = free_port(), free_port(), free_port()
+    api = f"http://127.0.0.1:{port}"
+    server_env = {**os.environ, **env, "HOOK_PORT": str(hook_port), "LOG_LEVEL": "WARNING"}
+    servers = []
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "hello.py").write_text(HELLO)
+        try:
+            servers.append(
+                subprocess.Popen(
+                    [*PINNED, "-m", "orchestrator", "serve", "--port", str(port)],
+                    env=server_env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            servers.append(
+                subprocess.Popen(
+                    [*PINNED, "-m", "uvicorn", "hello:app", "--port", str(hello_port), *QUIET],
+                    cwd=tmp,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            wait_up(f"{api}/health/live")
+            wait_up(f"http://127.0.0.1:{hello_port}/")
+            task_id = done_task(api, key)
+            targets = {
+                "hello-world": (f"http://127.0.0.1:{hello_port}/", None),
+                "query_task (done)": (f"{api}/query_task/{task_id}", key),
+                "tasks?limit=20": (f"{api}/tasks?limit=20", key),
+                "health": (f"{api}/health", None),
+                "health/live": (f"{api}/health/live", None),
+            }
+            runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in targets}
+            for r in range(args.rounds):
+                for name, (url, k) in targets.items():
+                    runs[name].append(wrk(url, args.seconds, args.connections, k))
+                    rate, p50, p99 = runs[name][-1]
+                    print(
+                        f"round {r + 1} {name}: {rate:.0f} req/s, p50 {p50:.1f}, p99 {p99:.1f} ms"
+                    )
+        finally:
+            for s in servers:
+                s.terminate()
+                s.wait(30)
+    base = statistics.median(x[0] for x in runs["hello-world"])
+    print(f"\nmedians of {args.rounds} rounds, {args.connections} connections, one core each:")
+    for name, values in runs.items():
+        rate = statistics.median(v[0] for v in values)
+        p99 = statistics.median(v[2] for v in values)
+        print(f"  {name:18} {rate:8.0f} req/s  p99 {p99:6.1f} ms  ratio {rate / base:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Readiness answers from a look at most HEALTH_CACHE_S old, one look at a time (fakes only)."""
+
+from __future__ import annotations
+
+import threading
+
+from orchestrator.service.health import Checks, Readiness
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.looks = 0
+        self.answer: Checks = {"postgres": "ok"}
+
+    def __call__(self) -> Checks:
+        self.looks += 1
+        return dict(self.answer)
+
+
+def test_answers_within_max_age_come_from_one_look() -> None:
+    clock, probe = Clock(), Probe()
+    readiness = Readiness(probe, max_age_s=1.0, clock=clock)
+    assert readiness.checks() == {"postgres": "ok"}
+    clock.now += 0.9
+    probe.answer = {"postgres": "error: down"}
+    assert readiness.checks() == {"postgres": "ok"} and probe.looks == 1
+
+
+def test_an_outage_shows_once_the_last_look_is_max_age_old() -> None:
+    clock, probe = Clock(), Probe()
+    readiness = Readiness(probe, max_age_s=1.0, clock=clock)
+    readiness.checks()
+    probe.answer = {"postgres": "error: down"}
+    clock.now += 1.0
+    assert readiness.checks() == {"postgres": "error: down"} and probe.looks == 2
+
+
+def test_zero_max_age_looks_every_time() -> None:
+    probe = Probe()
+    readiness = Readiness(probe, max_age_s=0.0, clock=Clock())
+    for _ in range(3):
+        readiness.checks()
+    assert probe.looks == 3
+
+
+def test_callers_arriving_during_a_look_take_its_answer() -> None:
+    clock = Clock()
+    started, release = threading.Event(), threading.Event()
+    looks: list[int] = []
+
+    def slow_probe() -> Checks:
+        looks.append(1)
+        started.set()
+        release.wait(10)
+        return {"postgres": "error: frozen"}
+
+    readiness = Readiness(slow_probe, max_age_s=1.0, clock=clock)
+    answers: list[Checks] = []
+    first = threading.Thread(target=lambda: answers.append(readiness.checks()))
+    first.start()
+    assert started.wait(10)
+    others = [threading.Thread(target=lambda: answers.append(readiness.checks())) for _ in range(5)]
+    for t in others:
+        t.start()
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert len(looks) == 1
+    assert answers == [{"postgres": "error: frozen"}] * 6
