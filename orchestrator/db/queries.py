@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, extract, func, or_, select
+from sqlalchemy import ColumnElement, extract, func, select, tuple_
 
 from orchestrator.db.database import Database
 from orchestrator.db.models import Task
@@ -71,12 +71,11 @@ class TaskQueries:
             q = q.where(Task.created_at < f.created_before)
         if f.after is not None:
             c = f.after
-            q = q.where(
-                or_(
-                    Task.created_at < c.created_at,
-                    and_(Task.created_at == c.created_at, Task.id < c.task_id),
-                )
-            )
+            # A row comparison, not the equivalent OR of two conditions: PostgreSQL uses it as
+            # an index condition on ix_tasks_created_id, where the OR was a filter over every
+            # row before the cursor (a page 90,000 rows into 100,000: 25 ms with the OR,
+            # 0.13 ms with this; EXPLAIN ANALYZE, medians of 5).
+            q = q.where(tuple_(Task.created_at, Task.id) < tuple_(c.created_at, c.task_id))
         q = q.order_by(Task.created_at.desc(), Task.id.desc()).limit(f.limit + 1)
         with self._db.session() as s:
             rows = s.execute(q).all()
