@@ -71,10 +71,17 @@ def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[floa
         text=True,
         check=True,
     ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def found(pattern: str) -> re.Match[str]:
+        match = re.search(pattern, out)
+        if match is None:
+            raise RuntimeError(f"{url}: no {pattern!r} in wrk's output\n{out}")
+        return match
+
+    rate = float(found(r"Requests/sec:\s+([\d.]+)").group(1))
 
     def ms(pct: str) -> float:
-        value, unit = re.search(rf"{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        value, unit = found(rf"{pct}%\s+([\d.]+)(us|ms|s)").groups()
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     if "Non-2xx" in out:
