@@ -31,9 +31,11 @@ def http_error(request: Request, exc: Exception) -> Response[object]:
     but always as JSON: its default takes the media type of the route, which is text/plain on
     /metrics and the logs, and would label a JSON body as text."""
     assert isinstance(exc, HTTPException)
+    internal = exc.status_code >= 500
     return ExceptionResponseContent(
         status_code=exc.status_code,
-        detail=exc.detail,
+        # As Litestar's own handler: a server error's text is for the log, not the client.
+        detail="Internal Server Error" if internal else exc.detail,
         media_type=MediaType.JSON,
         headers=exc.headers,
         extra=exc.extra,

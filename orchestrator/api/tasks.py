@@ -155,8 +155,8 @@ class TaskController(Controller):
         summary="The container log: live and followed while running, stored after (307)",
         description="200: the log as text/plain, streamed (and, with follow, followed until "
         "the run ends). 307: the run is over and its stored log is at the presigned Location. "
-        "409: the task has not run yet (waiting or pending, nothing logged), so there is no "
-        "log to follow.",
+        "409 (follow only): the task still waits for its inputs and has logged nothing, so "
+        "there is no log to follow yet.",
         media_type=TEXT,
         responses={
             **redirect("The run is over: its stored logs.txt, presigned, is at Location"),

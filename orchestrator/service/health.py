@@ -56,10 +56,15 @@ class Readiness:
         fresh = self._fresh()
         if fresh is not None:
             return fresh
+        arrived = self._clock()
         with self._lock:
-            fresh = self._fresh()  # probed by the caller we waited for
+            # Probed by the caller we waited for: fresh enough, or finished after we came
+            # (which counts even with max_age_s 0).
+            fresh = self._fresh()
             if fresh is not None:
                 return fresh
+            if self._last is not None and self._at > arrived:
+                return self._last
             self._last = self._probe()
             self._at = self._clock()
             return self._last

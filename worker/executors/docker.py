@@ -22,6 +22,7 @@ from typing import Any
 
 import docker
 import requests
+import urllib3
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import DeviceRequest
@@ -188,16 +189,26 @@ class _ExitWatch:
                 try:
                     self._container.wait(timeout=WAIT_REQUEST_S)
                     return
-                except requests.exceptions.RequestException:
-                    # The request's read timeout (over a unix socket it comes as a
-                    # ConnectionError): still running, ask again; a pause keeps an engine that
-                    # refuses connections from being asked in a tight loop.
-                    self._done.wait(0.05)
-        except DockerException as exc:
-            # The run's own reload surfaces it (ExecutorError) or finds the container ended.
+                except DockerException:
+                    raise  # an API error (the container gone, ...) is a RequestException too
+                except requests.exceptions.RequestException as exc:
+                    if not _timed_out(exc):
+                        raise
+                    # The request's own read timeout: still running, ask again.
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            # The run's reload then finds the container ended, or raises ExecutorError.
             log.warning("waiting for the container failed", extra={"error": str(exc)})
         finally:
             self.exited.set()
+
+
+def _timed_out(exc: requests.exceptions.RequestException) -> bool:
+    """A read timeout, as requests raises it: Timeout, or (reading a streamed body) a
+    ConnectionError around urllib3's ReadTimeoutError."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    return isinstance(cause, urllib3.exceptions.ReadTimeoutError)
 
 
 def container_wall_s(state: dict[str, Any]) -> float | None:

@@ -10,8 +10,10 @@ from orchestrator.service.health import Checks, Readiness
 class Clock:
     def __init__(self) -> None:
         self.now = 100.0
+        self.reads = threading.Semaphore(0)  # released once per reading
 
     def __call__(self) -> float:
+        self.reads.release()
         return self.now
 
 
@@ -75,3 +77,34 @@ def test_callers_arriving_during_a_look_take_its_answer() -> None:
         t.join(10)
     assert len(looks) == 1
     assert answers == [{"postgres": "error: frozen"}] * 6
+
+
+def test_with_zero_max_age_callers_during_a_look_still_take_its_answer() -> None:
+    clock = Clock()
+    started, release = threading.Event(), threading.Event()
+    looks: list[int] = []
+
+    def slow_probe() -> Checks:
+        looks.append(1)
+        started.set()
+        release.wait(10)
+        clock.now += 0.5  # the look takes time
+        return {"postgres": "ok"}
+
+    readiness = Readiness(slow_probe, max_age_s=0.0, clock=clock)
+    answers: list[Checks] = []
+    first = threading.Thread(target=lambda: answers.append(readiness.checks()))
+    first.start()
+    assert started.wait(10)
+    others = [threading.Thread(target=lambda: answers.append(readiness.checks())) for _ in range(3)]
+    for t in others:
+        t.start()
+    # Each caller reads the clock once as it arrives (the first one too): all have arrived.
+    for _ in range(4):
+        assert clock.reads.acquire(timeout=10)
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert len(looks) == 1 and len(answers) == 4
+    readiness.checks()  # a caller after the look: looks again
+    assert len(looks) == 2
