@@ -83,7 +83,6 @@ class StrictStructSchemaPlugin(OpenAPISchemaPlugin):
         return (
             not field_definition.is_union
             and field_definition.is_subclass_of(msgspec.Struct)
-            and bool(getattr(field_definition.type_, "__struct_config__", None))
             and field_definition.type_.__struct_config__.forbid_unknown_fields
         )
 
@@ -177,7 +176,7 @@ def complete_document(document: OpenAPI, catalog: Catalog) -> None:
     """What Litestar cannot derive from the handlers: create_task's body per pipeline, and the
     links from a created task to the operations on it. Called once the catalog is loaded (in
     the lifespan), before the document is first served."""
-    document_pipelines(document, catalog)
+    _describe_pipelines(document, catalog)
     _link_created_task(document)
 
 
@@ -193,7 +192,7 @@ def _link_created_task(document: OpenAPI) -> None:
     }
 
 
-def document_pipelines(document: OpenAPI, catalog: Catalog) -> None:
+def _describe_pipelines(document: OpenAPI, catalog: Catalog) -> None:
     """Describe create_task's body per offered pipeline: one variant per pipeline, chosen by
     ``pipeline``, each with that pipeline's parameters, their types, bounds and choices.
 

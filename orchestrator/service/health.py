@@ -47,24 +47,22 @@ class Readiness:
         self._last: Checks | None = None
         self._at = 0.0
 
-    def _fresh(self) -> Checks | None:
-        if self._last is not None and self._clock() - self._at < self._max_age_s:
+    def _fresh_at(self, arrived: float) -> Checks | None:
+        """The last answer if it is less than ``max_age_s`` older than the caller's arrival;
+        one that finished after the caller came always is (even with ``max_age_s`` 0)."""
+        if self._last is not None and arrived - self._at < self._max_age_s:
             return self._last
         return None
 
     def checks(self) -> Checks:
-        fresh = self._fresh()
+        arrived = self._clock()
+        fresh = self._fresh_at(arrived)
         if fresh is not None:
             return fresh
-        arrived = self._clock()
         with self._lock:
-            # Probed by the caller we waited for: fresh enough, or finished after we came
-            # (which counts even with max_age_s 0).
-            fresh = self._fresh()
+            fresh = self._fresh_at(arrived)  # a look that finished while we waited
             if fresh is not None:
                 return fresh
-            if self._last is not None and self._at > arrived:
-                return self._last
             self._last = self._probe()
             self._at = self._clock()
             return self._last

@@ -189,15 +189,14 @@ class _ExitWatch:
                 try:
                     self._container.wait(timeout=WAIT_REQUEST_S)
                     return
-                except DockerException:
-                    raise  # an API error (the container gone, ...) is a RequestException too
-                except requests.exceptions.RequestException as exc:
-                    if not _timed_out(exc):
-                        raise
-                    # The request's own read timeout: still running, ask again.
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            # The run's reload then finds the container ended, or raises ExecutorError.
-            log.warning("waiting for the container failed", extra={"error": str(exc)})
+                except (DockerException, requests.exceptions.RequestException) as exc:
+                    # Only the request's own read timeout means "still running, ask again";
+                    # an API error (the container gone, ...) is a RequestException too.
+                    if not isinstance(exc, DockerException) and _timed_out(exc):
+                        continue
+                    # The run's reload then finds the container ended, or raises ExecutorError.
+                    log.warning("waiting for the container failed", extra={"error": str(exc)})
+                    return
         finally:
             self.exited.set()
 
@@ -358,15 +357,8 @@ class DockerExecutor:
         )
         kind: OutcomeKind | None = None
         try:
-            while True:
-                if watch.exited.wait(STOP_CHECK_S):
-                    container.reload()
-                    if container.status in ("exited", "dead"):
-                        break  # it ended by itself; its own state says how
-                    raise ExecutorError(
-                        f"lost track of container {container.name}: the engine stopped "
-                        f"answering its wait while it is {container.status}"
-                    )
+            # Until it ends by itself (its own state then says how), or is stopped.
+            while not watch.exited.wait(STOP_CHECK_S):
                 if request.stop.is_set():
                     kind = OutcomeKind.KILLED
                 elif time.monotonic() >= deadline:
@@ -380,6 +372,7 @@ class DockerExecutor:
                     break
             wall = time.monotonic() - started
             sampler.sample()
+            container.reload()
         except DockerException as exc:
             raise ExecutorError(f"lost track of container {container.name}: {exc}") from exc
         finally:
@@ -387,7 +380,11 @@ class DockerExecutor:
             sampler.stop()
             if pump is not None:
                 pump.close()
-        container.reload()
+        if container.status not in ("exited", "dead"):
+            raise ExecutorError(
+                f"lost track of container {container.name}: the engine stopped answering "
+                f"its wait while it is {container.status}"
+            )
         state = container.attrs.get("State", {})
         self._save_logs(container, request)
         stats = RunStats(

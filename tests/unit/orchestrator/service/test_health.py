@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from orchestrator.service.health import Checks, Readiness
 
 
@@ -53,33 +55,9 @@ def test_zero_max_age_looks_every_time() -> None:
     assert probe.looks == 3
 
 
-def test_callers_arriving_during_a_look_take_its_answer() -> None:
-    clock = Clock()
-    started, release = threading.Event(), threading.Event()
-    looks: list[int] = []
-
-    def slow_probe() -> Checks:
-        looks.append(1)
-        started.set()
-        release.wait(10)
-        return {"postgres": "error: frozen"}
-
-    readiness = Readiness(slow_probe, max_age_s=1.0, clock=clock)
-    answers: list[Checks] = []
-    first = threading.Thread(target=lambda: answers.append(readiness.checks()))
-    first.start()
-    assert started.wait(10)
-    others = [threading.Thread(target=lambda: answers.append(readiness.checks())) for _ in range(5)]
-    for t in others:
-        t.start()
-    release.set()
-    for t in [first, *others]:
-        t.join(10)
-    assert len(looks) == 1
-    assert answers == [{"postgres": "error: frozen"}] * 6
-
-
-def test_with_zero_max_age_callers_during_a_look_still_take_its_answer() -> None:
+@pytest.mark.parametrize(("max_age_s", "looks_after"), [(1.0, 1), (0.0, 2)])
+def test_callers_arriving_during_a_look_take_its_answer(max_age_s: float, looks_after: int) -> None:
+    """Even with max age 0; a caller after the look looks again only when the answer has aged."""
     clock = Clock()
     started, release = threading.Event(), threading.Event()
     looks: list[int] = []
@@ -89,22 +67,23 @@ def test_with_zero_max_age_callers_during_a_look_still_take_its_answer() -> None
         started.set()
         release.wait(10)
         clock.now += 0.5  # the look takes time
-        return {"postgres": "ok"}
+        return {"postgres": "error: frozen"}
 
-    readiness = Readiness(slow_probe, max_age_s=0.0, clock=clock)
+    readiness = Readiness(slow_probe, max_age_s=max_age_s, clock=clock)
     answers: list[Checks] = []
     first = threading.Thread(target=lambda: answers.append(readiness.checks()))
     first.start()
     assert started.wait(10)
-    others = [threading.Thread(target=lambda: answers.append(readiness.checks())) for _ in range(3)]
+    others = [threading.Thread(target=lambda: answers.append(readiness.checks())) for _ in range(5)]
     for t in others:
         t.start()
     # Each caller reads the clock once as it arrives (the first one too): all have arrived.
-    for _ in range(4):
+    for _ in range(6):
         assert clock.reads.acquire(timeout=10)
     release.set()
     for t in [first, *others]:
         t.join(10)
-    assert len(looks) == 1 and len(answers) == 4
-    readiness.checks()  # a caller after the look: looks again
-    assert len(looks) == 2
+    assert len(looks) == 1
+    assert answers == [{"postgres": "error: frozen"}] * 6
+    readiness.checks()  # a caller after the look
+    assert len(looks) == looks_after

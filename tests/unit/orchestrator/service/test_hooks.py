@@ -39,7 +39,6 @@ class FakeSlots:
     """The tasks table's slot calls, with the same conditions as TaskRepository's UPDATEs."""
 
     rows: dict[str, TaskView]
-    queued: list[str] = field(default_factory=list)
 
     def get(self, task_id: str) -> TaskView | None:
         return self.rows.get(task_id)
