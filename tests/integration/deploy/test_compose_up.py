@@ -363,8 +363,12 @@ def test_drill_restart_postgres_while_tasks_are_queued(
     )
     assert r.status_code == 503, r.text
     assert "service unavailable" in r.json()["detail"]
-    health = requests.get(f"{deployment.api_url}/health", timeout=10)
-    assert health.status_code == 503 and health.json()["checks"]["postgres"] != "ok"
+    # /health answers from a look up to HEALTH_CACHE_S old (1 s): wait for a look after the stop.
+    deadline = time.monotonic() + 30
+    while (health := requests.get(f"{deployment.api_url}/health", timeout=10)).status_code != 503:
+        assert time.monotonic() < deadline, f"/health still says {health.text} after the stop"
+        time.sleep(0.1)
+    assert health.json()["checks"]["postgres"] != "ok"
     started, down = _down_while(deployment, lambda: deployment.compose("start", "postgres"))
     assert started.returncode == 0, started.stderr
     took = _all_done(client, ids)
