@@ -5,7 +5,8 @@ start and every WORKER_ANNOUNCE_INTERVAL_S, and supervises one slot process per 
 (WORKER_SLOTS, 0 = one per CPU). Each slot (``worker.slot``) is an RQ worker on
 ``settings.queues`` that claims a task only when its CPUs, memory and GPUs fit what the worker
 has free (WORKER_CPUS / WORKER_MEMORY_BYTES, default all CPUs and all memory but 512 MiB);
-each job still runs in a forked work horse, so a crashing job never takes its slot down.
+each slot runs its tasks in its own process (no forked work horse: the container isolates the
+pipeline), and a slot that dies is restarted and removes the containers it left.
 
 GPU tasks are queued on ``gpu``: a machine with GPUs listens there too with
 ``WORKER_QUEUES=default,gpu``. A worker without GPUs that listens on ``gpu`` anyway never

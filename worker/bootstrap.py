@@ -1,8 +1,9 @@
 """The worker process's long-lived objects, built once per process from settings.
 
-RQ runs each job in a forked work horse. Database pools and HTTP connections must not be shared
-across a fork, so a horse builds its own clients on first use (``current()`` compares pids) and
-keeps only the worker's identity and discovered hardware from its parent.
+A slot runs its jobs in its own process (``worker.slot``), so one context serves every task it
+runs. A job run in a forked process (a plain ``rq worker``'s work horse) must not share
+database pools or HTTP connections across the fork: there ``current()`` notices the new pid and
+builds fresh clients, keeping only the worker's identity and discovered hardware.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ class WorkerContext:
     worker_id: str
     hardware: Hardware
     pid: int
-    # Tasks this process claimed before handing their job to a forked horse (capacity-aware
-    # admission claims in the slot process, under the group's lock): task id → claimed view.
+    # Tasks this process claimed before running their job (capacity-aware admission claims
+    # under the group's lock, before RQ performs the job): task id → claimed view.
     admitted: dict[str, TaskView] = field(default_factory=dict)
 
     def take_admitted(self, task_id: str) -> TaskView | None:

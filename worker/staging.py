@@ -22,12 +22,14 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from orchestrator.defaults import LOG_FILE, MANIFEST_FILE, result_key
-from orchestrator.domain.task import ResultFile, TaskView
+from orchestrator.domain.task import InputView, ResultFile, TaskView
 from orchestrator.errors import StorageError
 from pipelines.spec import PipelineSpec
 
@@ -35,9 +37,16 @@ log = logging.getLogger(__name__)
 
 PARAMS_FILE = "params.json"
 CHUNK = 1024 * 1024
+# Objects moved at once between the run directory and S3 (inputs in, results out): tiny
+# files are bound by round trips, big ones by one connection's throughput.
+TRANSFER_THREADS = 4
 # Names the worker itself writes next to the outputs; a pipeline output of the same name is
 # stored under "out/" instead, so neither is silently replaced.
 RESERVED = frozenset({LOG_FILE, MANIFEST_FILE})
+
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class InputUnreadable(Exception):
@@ -118,8 +127,10 @@ class Uploads(Protocol):
 def stage_inputs(
     storage: Downloads, task: TaskView, spec: PipelineSpec, run: RunDir
 ) -> dict[str, str | None]:
-    """Download every filled slot into ``run.in_dir``; slot → file name (None: empty slot)."""
+    """Download every filled slot into ``run.in_dir``, several at once; slot → file name
+    (None: an empty optional slot)."""
     names: dict[str, str | None] = {}
+    wanted: list[tuple[str, InputView, Path]] = []
     for slot in spec.inputs:
         view = task.input(slot.name)
         if view is None or not view.done:
@@ -132,19 +143,35 @@ def stage_inputs(
         if not view.bucket or not view.key:
             raise InputUnreadable(f"input '{slot.name}' could not be read: no stored object")
         name = slot.file_name(view.filename or "")
-        target = run.in_dir / name
-        try:
-            storage.download(view.bucket, view.key, str(target))
-        except StorageError as exc:
-            raise InputUnreadable(f"input '{slot.name}' could not be read: {exc}") from exc
-        if view.size is not None and target.stat().st_size != view.size:
-            raise InputUnreadable(
-                f"input '{slot.name}' could not be read: got {target.stat().st_size} bytes, "
-                f"expected {view.size}"
-            )
-        target.chmod(0o644)
         names[slot.name] = name
+        wanted.append((slot.name, view, run.in_dir / name))
+    _each(wanted, lambda item: _fetch(storage, *item))
     return names
+
+
+def _fetch(storage: Downloads, slot: str, view: InputView, target: Path) -> None:
+    assert view.bucket and view.key  # checked by the caller
+    try:
+        storage.download(view.bucket, view.key, str(target))
+    except StorageError as exc:
+        raise InputUnreadable(f"input '{slot}' could not be read: {exc}") from exc
+    if view.size is not None and target.stat().st_size != view.size:
+        raise InputUnreadable(
+            f"input '{slot}' could not be read: got {target.stat().st_size} bytes, "
+            f"expected {view.size}"
+        )
+    target.chmod(0o644)
+
+
+def _each(items: Sequence[T], work: Callable[[T], R]) -> list[R]:
+    """``work`` on every item, up to ``TRANSFER_THREADS`` at once, results in order; the first
+    failure (in item order) is raised once all have ended, so no transfer outlives the call."""
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(min(TRANSFER_THREADS, len(items)), "transfer") as pool:
+        futures = [pool.submit(work, item) for item in items]
+        wait(futures)
+    return [f.result() for f in futures]
 
 
 def write_params(run: RunDir, params: dict[str, Any]) -> Path:
@@ -179,10 +206,6 @@ def manifest_entry(name: str, path: Path) -> ManifestEntry:
     return ManifestEntry(name=name, bytes=size, sha256=digest, content_type=content_type(name))
 
 
-def build_manifest(files: list[tuple[str, Path]]) -> list[ManifestEntry]:
-    return [manifest_entry(name, path) for name, path in files]
-
-
 def store_results(
     storage: Uploads,
     bucket: str,
@@ -198,16 +221,29 @@ def store_results(
     files = output_files(run.out_dir) if include_outputs else []
     if run.log_path.is_file():
         files.append((LOG_FILE, run.log_path))
-    entries = build_manifest(files)
-    paths = dict(files)
-    results: list[ResultFile] = []
-    for entry in entries:
+
+    def put(item: tuple[str, Path]) -> ResultFile:
+        # Hashed and sent by the same thread, each file while the others are: a multi-GB
+        # output is read twice (hash, upload) but no file waits for another's transfer.
+        name, path = item
+        entry = manifest_entry(name, path)
         key = result_key(task_id, entry.name)
-        storage.upload(bucket, key, str(paths[entry.name]), entry.content_type)
-        results.append(ResultFile(**asdict(entry), key=key))
+        storage.upload(bucket, key, str(path), entry.content_type)
+        return ResultFile(**asdict(entry), key=key)
+
+    results = _each(files, put)
     manifest_path = run.root / MANIFEST_FILE
     manifest_path.write_text(
-        json.dumps({"task_id": task_id, "files": [asdict(e) for e in entries]}, indent=2)
+        json.dumps(
+            {
+                "task_id": task_id,
+                "files": [
+                    asdict(ManifestEntry(r.name, r.bytes, r.sha256, r.content_type))
+                    for r in results
+                ],
+            },
+            indent=2,
+        )
     )
     manifest = manifest_entry(MANIFEST_FILE, manifest_path)
     key = result_key(task_id, MANIFEST_FILE)

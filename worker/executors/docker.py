@@ -350,11 +350,10 @@ class DockerExecutor:
         watch = _ExitWatch(container)
         watch.start()
         sampler.start()
-        pump = (
-            LogPump(_follow_logs(container), request.log_sink).__enter__()
-            if request.log_sink is not None
-            else None
-        )
+        # The followed output is the stored log too: no second read of it after the exit.
+        capture = _LogCapture(request.log_path)
+        pump = LogPump(capture.tee(_follow_logs(container)), request.log_sink or _discard)
+        pump.__enter__()
         kind: OutcomeKind | None = None
         try:
             # Until it ends by itself (its own state then says how), or is stopped.
@@ -378,15 +377,15 @@ class DockerExecutor:
         finally:
             watch.stop()
             sampler.stop()
-            if pump is not None:
-                pump.close()
+            pump.close()
         if container.status not in ("exited", "dead"):
             raise ExecutorError(
                 f"lost track of container {container.name}: the engine stopped answering "
                 f"its wait while it is {container.status}"
             )
         state = container.attrs.get("State", {})
-        self._save_logs(container, request)
+        if not capture.complete:
+            self._save_logs(container, request)
         stats = RunStats(
             wall_s=container_wall_s(state) or wall,
             cpu_seconds=sampler.peak.cpu_seconds,
@@ -407,11 +406,16 @@ class DockerExecutor:
         )
 
     def _save_logs(self, container: Container, request: RunRequest) -> None:
-        """Stream the container's combined log to ``request.log_path`` (never into memory)."""
+        """Stream the container's combined log to ``request.log_path`` (never into memory).
+
+        Written aside and renamed over the path: a follower cut short may still hold the old
+        file open, and must not interleave its bytes with these."""
+        part = request.log_path.with_name(request.log_path.name + ".part")
         try:
-            with request.log_path.open("wb") as f:
+            with part.open("wb") as f:
                 for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=False):
                     f.write(chunk)
+            part.replace(request.log_path)
         except (DockerException, OSError) as exc:
             log.warning("cannot save container log", extra={"error": str(exc)})
 
@@ -431,6 +435,28 @@ class DockerExecutor:
             log.warning(
                 "cannot remove container", extra={"container": container.name, "error": str(exc)}
             )
+
+
+def _discard(lines: list[str]) -> None:
+    """The live-log sink of a run nobody follows."""
+
+
+class _LogCapture:
+    """Writes a run's followed output to its log file as the chunks go by; ``complete`` once
+    the stream ended with the container (not cut short by an engine error)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self.complete = False
+
+    def tee(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        # An error (the engine's, or the file's) ends the pump's source, which logs it; the
+        # run then reads the log again once the container has exited.
+        with self._path.open("wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+                yield chunk
+        self.complete = True
 
 
 def _follow_logs(container: Container) -> Iterator[bytes]:

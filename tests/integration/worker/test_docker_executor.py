@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
 
 import docker
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from orchestrator.domain.status import TaskStatus
 from pipelines.spec import MiB, Resources
 from tests.integration.worker.conftest import MakeRequest, handshake_request, read_json
+from worker.executors import docker as docker_executor
 from worker.executors.base import OutcomeKind
 from worker.executors.docker import LABEL_OWNER, LABEL_TASK, DockerExecutor
 from worker.outcome import settle
@@ -242,3 +244,18 @@ def test_a_failing_live_sink_never_breaks_the_run(
     outcome = executor.run(req)
     assert (outcome.kind, outcome.exit_code) == (OutcomeKind.EXITED, 0), outcome.log_tail
     assert "tick 1" in req.log_path.read_text()
+
+
+def test_the_log_is_read_again_when_following_it_broke(
+    executor: DockerExecutor, make_request: MakeRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def hung_up(container: object) -> Iterator[bytes]:
+        raise ConnectionError("the engine hung up on the log stream")
+        yield b""  # a generator, as the real follower is
+
+    monkeypatch.setattr(docker_executor, "_follow_logs", hung_up)
+    req = make_request(params={"tick_s": 1})
+    outcome = executor.run(req)
+    assert (outcome.kind, outcome.exit_code) == (OutcomeKind.EXITED, 0), outcome.log_tail
+    assert "tick 1" in req.log_path.read_text()
+    assert not req.log_path.with_name(req.log_path.name + ".part").exists()

@@ -291,7 +291,7 @@ def test_killed_worker_takes_its_slots_and_runs_with_it(
     label = {"label": f"{LABEL_TASK}={task_id}"}
     wait_for("the container", lambda: docker_client.containers.list(filters=label), 60, w)
     family = psutil.Process(w.proc.pid).children(recursive=True)
-    assert len(family) >= 2  # the slot and its work horse
+    assert family  # the slot, which runs the task in its own process
     w.proc.kill()
     w.proc.wait()
     _, alive = psutil.wait_procs(family, timeout=10)

@@ -10,15 +10,15 @@ import inspect
 
 import pytest
 import rq
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 
 from worker.slot import SlotWorker
 
 
 def _source_of_worker() -> str:
-    """The source of every class RQ's Worker is made of (BaseWorker holds the work loop)."""
+    """The source of every class SlotWorker's RQ base is made of (BaseWorker holds the loop)."""
     return "".join(
-        inspect.getsource(cls) for cls in Worker.__mro__ if cls.__module__.startswith("rq.")
+        inspect.getsource(cls) for cls in SimpleWorker.__mro__ if cls.__module__.startswith("rq.")
     )
 
 
@@ -30,7 +30,6 @@ def test_the_pinned_major_version() -> None:
     ("method", "parameters"),
     [
         ("execute_job", ["self", "job", "queue"]),  # admission wraps it
-        ("main_work_horse", ["self", "job", "queue"]),  # the horse dies with its slot
         ("_shutdown", ["self"]),  # deferred during admission
         ("register_death", ["self"]),  # ending a dead predecessor's registration
     ],
@@ -38,13 +37,21 @@ def test_the_pinned_major_version() -> None:
 def test_overridden_or_called_worker_methods_keep_their_signature(
     method: str, parameters: list[str]
 ) -> None:
-    assert list(inspect.signature(getattr(Worker, method)).parameters) == parameters
+    assert list(inspect.signature(getattr(SimpleWorker, method)).parameters) == parameters
 
 
 def test_slot_worker_overrides_exist_in_rq() -> None:
-    for name in ("execute_job", "main_work_horse", "_shutdown"):
+    for name in ("execute_job", "_shutdown"):
         assert name in vars(SlotWorker), name
-        assert callable(getattr(Worker, name, None)), f"rq.Worker.{name} is gone"
+        assert callable(getattr(SimpleWorker, name, None)), f"rq.SimpleWorker.{name} is gone"
+
+
+def test_slots_run_jobs_in_their_own_process() -> None:
+    # No work horse: SimpleWorker performs the job where it was dequeued, so the task runs
+    # with the slot's clients (and its admission's claimed view) instead of a fork's.
+    assert issubclass(SlotWorker, SimpleWorker)
+    source = inspect.getsource(SimpleWorker.execute_job)
+    assert "self.perform_job(" in source and "fork_work_horse(" not in source
 
 
 def test_the_work_loop_still_calls_shutdown_and_reads_stop_requested() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,6 @@ from tests.taskviews import task_view
 from worker.staging import (
     InputUnreadable,
     RunDir,
-    build_manifest,
     output_files,
     stage_inputs,
     store_results,
@@ -125,7 +125,7 @@ def test_manifest_has_streamed_sha256_and_types(run: RunDir, tmp_path: Path) -> 
     data = os.urandom(3 * 1024 * 1024 + 17)  # spans several read chunks
     (run.out_dir / "big.bin").write_bytes(data)
     (run.out_dir / "r.json").write_text('{"a": 1}')
-    entries = build_manifest(output_files(run.out_dir))
+    entries = store_results(FakeStorage(), "results", "t1", run, include_outputs=True)
     by_name = {e.name: e for e in entries}
     assert by_name["big.bin"].sha256 == hashlib.sha256(data).hexdigest()
     assert by_name["big.bin"].bytes == len(data)
@@ -156,3 +156,38 @@ def test_failed_run_stores_only_the_log(run: RunDir) -> None:
     storage = FakeStorage()
     results = store_results(storage, "results", "t1", run, include_outputs=False)
     assert [r.name for r in results] == ["logs.txt", "manifest.json"]
+
+
+class MeetingStorage(FakeStorage):
+    """Each download waits until every other one has begun: staging that fetched one input
+    after another would break the barrier instead of finishing."""
+
+    def __init__(self, objects: dict[tuple[str, str], bytes], parties: int) -> None:
+        super().__init__(objects)
+        self.barrier = threading.Barrier(parties, timeout=30)
+
+    def download(self, bucket: str, key: str, path: str) -> None:
+        self.barrier.wait()
+        super().download(bucket, key, path)
+
+
+def both(mask_key: str) -> TaskView:
+    mask = InputView(
+        "mask", False, "done", filename="m.shp", size=2, bucket="uploads", key=mask_key
+    )
+    return task(done("pre", "a.las", "k1", 3), mask)
+
+
+def test_inputs_are_fetched_at_once(run: RunDir) -> None:
+    storage = MeetingStorage({("uploads", "k1"): b"abc", ("uploads", "k2"): b"mm"}, parties=2)
+    names = stage_inputs(storage, both("k2"), SPEC, run)
+    assert names == {"pre": "pre.las", "mask": "mask.shp"}
+    assert (run.in_dir / "mask.shp").read_bytes() == b"mm"
+
+
+def test_a_failed_input_among_several_is_named(run: RunDir) -> None:
+    storage = MeetingStorage({("uploads", "k1"): b"abc"}, parties=2)
+    with pytest.raises(InputUnreadable, match=r"input 'mask' could not be read: .*NoSuchKey"):
+        stage_inputs(storage, both("gone"), SPEC, run)
+    # The other transfer ended before the call did: nothing is still writing into the run.
+    assert (run.in_dir / "pre.las").read_bytes() == b"abc"
