@@ -7,8 +7,10 @@ hello-world Litestar app under the same uvicorn settings, both pinned to CPU 0, 
 with wrk pinned to CPU 1. The rounds interleave the endpoints; prints req/s and p50/p99 per
 round, then the medians and the ratio to hello-world. Needs a running stack and wrk (Debian's).
 
-Endpoints: GET /query_task of a done task (its results presigned on every call), GET
-/tasks?limit=20, GET /health (readiness, cached) and GET /health/live.
+Endpoints: GET /query_task of a done task (answered from the API's memory of finished tasks,
+its result links re-signed once a minute), GET /query_task of a waiting task (read from
+PostgreSQL on every call), GET /tasks?limit=20, GET /health (readiness, cached) and
+GET /health/live.
 """
 
 from __future__ import annotations
@@ -98,6 +100,16 @@ def done_task(api: str, key: str) -> str:
     return task_id
 
 
+def waiting_task(api: str, key: str) -> str:
+    """A new task of the checksum pipeline that nothing is uploaded to: it stays waiting."""
+    r = requests.post(
+        f"{api}/create_task", json={"pipeline": "checksum"}, headers={"X-API-Key": key}, timeout=30
+    )
+    r.raise_for_status()
+    task_id: str = r.json()["task_id"]
+    return task_id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--env", default=".stack-test/env", type=Path)
@@ -132,10 +144,11 @@ def main() -> None:
             )
             wait_up(f"{api}/health/live")
             wait_up(f"http://127.0.0.1:{hello_port}/")
-            task_id = done_task(api, key)
+            task_id, waiting_id = done_task(api, key), waiting_task(api, key)
             targets = {
                 "hello-world": (f"http://127.0.0.1:{hello_port}/", None),
                 "query_task (done)": (f"{api}/query_task/{task_id}", key),
+                "query_task (waiting)": (f"{api}/query_task/{waiting_id}", key),
                 "tasks?limit=20": (f"{api}/tasks?limit=20", key),
                 "health": (f"{api}/health", None),
                 "health/live": (f"{api}/health/live", None),
@@ -157,7 +170,7 @@ def main() -> None:
     for name, values in runs.items():
         rate = statistics.median(v[0] for v in values)
         p99 = statistics.median(v[2] for v in values)
-        print(f"  {name:18} {rate:8.0f} req/s  p99 {p99:6.1f} ms  ratio {rate / base:.3f}")
+        print(f"  {name:20} {rate:8.0f} req/s  p99 {p99:6.1f} ms  ratio {rate / base:.3f}")
 
 
 if __name__ == "__main__":

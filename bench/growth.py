@@ -20,7 +20,7 @@ results each; a quarter of the finished tasks and most of the waiting ones are
 which autovacuum would have done to a table that grew over weeks.
 
 Measured at each size, ``--samples`` sequential requests each (one ``requests.Session``,
-``time.perf_counter``), after a few unmeasured ones; p50 and p95 in ms:
+``time.perf_counter``), after ``WARMUP`` unmeasured ones; p50 and p95 in ms:
 
 * GET /query_task of a done task (its results presigned on every call);
 * GET /tasks?limit=20, the first page, and the page after a cursor 90 % deep into the table
@@ -69,11 +69,13 @@ from orchestrator.db.migrate import upgrade
 from orchestrator.db.repository import TaskRepository
 from orchestrator.settings import Settings
 
-WARMUP = 5
+WARMUP = 20
 DEEP = 0.9  # where the deep cursor points: this fraction of the table lies before it
 PAGE = 20
 MAX_PAGE = 500  # orchestrator.domain.listing.MAX_LIMIT
 RUNNING, PENDING = 5, 3  # bounded by the fleet, not by the table's history
+POSTGRES_UP = b'orchestrator_scrape_source_up{source="postgres"} 1.0'
+SERVE = [sys.executable, "-m", "orchestrator", "serve", "--host", "127.0.0.1"]
 ROWS = (
     "query_task (done)",
     "tasks?limit=20 (first page)",
@@ -128,7 +130,8 @@ WITH g AS MATERIALIZED (
     FROM k
 )
 SELECT t.*,
-    CASE WHEN kind = 'run' THEN created_at + (5 + r_wait * 600) * interval '1 s' END AS queued_at
+    CASE WHEN kind = 'run' THEN least(created_at + (5 + r_wait * 600) * interval '1 s', now())
+    END AS queued_at
 FROM t
 """
 
@@ -171,11 +174,15 @@ SELECT id, pipeline,
         'wall_s', round(run_s::numeric, 3), 'cpu_seconds', round((run_s * 0.8)::numeric, 3),
         'peak_memory_bytes', 4000000 + floor(r_wait * 200000000)::bigint) END
 FROM (
-    SELECT grow.*, least(started_at + run_s * interval '1 s', now()) AS finished_at
+    SELECT grow.*,
+        CASE WHEN status IN ('done', 'error', 'killed') THEN
+            CASE WHEN started_at IS NOT NULL THEN least(started_at + run_s * interval '1 s', now())
+                 ELSE least(created_at + r_wait * interval '2 days', now()) END
+        END AS finished_at
     FROM (
         SELECT grow.*,
             CASE WHEN status IN ('running', 'done', 'error') OR status = 'killed' AND kind = 'run'
-                 THEN queued_at + r_run * interval '20 s' END AS started_at
+                 THEN least(queued_at + r_run * interval '20 s', now()) END AS started_at
         FROM grow
     ) AS grow
 ) AS x
@@ -315,8 +322,7 @@ def api_server(env: dict[str, str]) -> Iterator[str]:
     api = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile("w+") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "serve", "--host", "127.0.0.1"]
-            + ["--port", str(port)],
+            [*SERVE, "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -385,13 +391,17 @@ class Client:
         self.hook_url = hook_url
         self.hooks = requests.Session()
         self.hooks.auth = ("tusd", hook_secret)
+        self.failed_scrapes = 0
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         body: dict[str, Any] = ok(self.http.get(self.api + path, params=params, timeout=30)).json()
         return body
 
     def metrics(self) -> None:
-        ok(self.http.get(self.api + "/metrics", timeout=30))
+        """A scrape; one that could not read PostgreSQL (it still answers 200) is counted."""
+        body = ok(self.http.get(self.api + "/metrics", timeout=30)).content
+        if POSTGRES_UP not in body:
+            self.failed_scrapes += 1
 
     def create(self) -> dict[str, Any]:
         r = self.http.post(
@@ -476,6 +486,7 @@ def measure(
     settings: Settings,
     state: TableState,
     samples: int,
+    notes: list[str],
 ) -> dict[str, list[float]]:
     row = conn.execute(
         "SELECT id FROM tasks WHERE status = 'done' AND pipeline = 'checksum' "
@@ -490,12 +501,18 @@ def measure(
     def reconciler_query() -> None:
         found.append(len(repo.idle_with_required_inputs(datetime.now(UTC) - grace)))
 
+    client.failed_scrapes = 0
     out = {
         ROWS[0]: timed(lambda: client.get(f"/query_task/{done_id}"), samples),
         ROWS[1]: timed(lambda: client.get("/tasks", limit=PAGE), samples),
         ROWS[2]: timed(lambda: client.get("/tasks", limit=PAGE, cursor=cursor), samples),
         ROWS[3]: timed(client.metrics, samples),
     }
+    if client.failed_scrapes:
+        notes.append(
+            f"{state.tasks:,} tasks: {client.failed_scrapes} of {samples + WARMUP} scrapes "
+            "could not read PostgreSQL (orchestrator_scrape_source_up 0)"
+        )
     conn.execute(TOUCH_UPLOADS)
     out[ROWS[4]] = timed(reconciler_query, samples)
     print(f"  the reconciler's query found {found[-1]} tasks to start")
@@ -562,17 +579,17 @@ def main() -> None:
 
     t_start = time.monotonic()
     with scratch_database(env["DATABASE_URL"], args.database, args.keep) as url:
-        hook_port = free_port()
-        server_env = {
-            **os.environ,
+        stack = {
             **env,
             "DATABASE_URL": url,
             "REDIS_URL": redis_url,
-            "HOOK_PORT": str(hook_port),
+            "HOOK_PORT": str(free_port()),
             "RECONCILE_INTERVAL_S": "86400",
             "LOG_LEVEL": "WARNING",
         }
-        settings = Settings(**{k.lower(): v for k, v in server_env.items() if k.isupper()})
+        server_env = {**os.environ, **stack}
+        values: dict[str, Any] = {k.lower(): v for k, v in stack.items()}
+        settings = Settings(**values)
         # The repository as orchestrator.bootstrap builds it, on the scratch database.
         engine = make_engine(
             url,
@@ -587,6 +604,7 @@ def main() -> None:
         repo = TaskRepository(Database(engine))
         states: list[TableState] = []
         results: list[dict[str, list[float]]] = []
+        notes: list[str] = []
         try:
             with (
                 psycopg.connect(libpq(url), autocommit=True) as conn,
@@ -595,7 +613,7 @@ def main() -> None:
                 client = Client(
                     api,
                     env["API_KEY"],
-                    f"http://{settings.hook_host}:{hook_port}/tusd_hook",
+                    f"http://{settings.hook_host}:{settings.hook_port}/tusd_hook",
                     env["HOOK_SECRET"],
                 )
                 for size in sizes:
@@ -606,7 +624,9 @@ def main() -> None:
                         f"{state.task_inputs:,} task_inputs) in {time.monotonic() - t0:.1f} s"
                     )
                     t0 = time.monotonic()
-                    results.append(measure(client, repo, conn, settings, state, args.samples))
+                    results.append(
+                        measure(client, repo, conn, settings, state, args.samples, notes)
+                    )
                     states.append(state)
                     print(f"  measured in {time.monotonic() - t0:.1f} s")
                 print(f"\nthe reconciler's optional-inputs query at {states[-1].tasks:,} tasks:")
@@ -621,6 +641,8 @@ def main() -> None:
         f"{time.monotonic() - t_start:.0f} s in all:\n"
     )
     print(table(sizes, states, results))
+    for note in notes:
+        print(f"note: {note}")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.to_thread
 from litestar import Litestar
-from litestar.di import Provide
 
-from orchestrator.api.auth import api_key_guard, listener_guard
-from orchestrator.api.deps import provide_catalog, provide_metrics, provide_services
+from orchestrator.api.auth import AccessMiddleware
+from orchestrator.api.cache import STORE, BoundedMemoryStore, response_cache
+from orchestrator.api.deps import providers
 from orchestrator.api.errors import EXCEPTION_HANDLERS
 from orchestrator.api.health import HealthController
 from orchestrator.api.hooks import HookController
@@ -31,9 +31,11 @@ from orchestrator.bootstrap import Services, build_services
 from orchestrator.notifier import NotifyLoop
 from orchestrator.service.background import ReconcileLoop
 from orchestrator.service.catalog import Catalog
+from orchestrator.service.finished import link_reuse_s
 from orchestrator.service.health import Readiness, check
 from orchestrator.service.logs import FOLLOWER_THREADS
 from orchestrator.service.metrics import build_registry
+from orchestrator.settings import Settings
 
 
 def create_app(
@@ -51,11 +53,17 @@ def create_app(
     (default: as ``reconcile``) runs the webhook notifier (orchestrator.notifier).
     """
 
+    # Read once here: the response cache's lifetime depends on it, and the lifespan builds the
+    # services from the same settings.
+    settings = services.settings if services is not None else Settings()
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = services is None
         svc: Services = (
-            services if services is not None else await anyio.to_thread.run_sync(build_services)
+            services
+            if services is not None
+            else await anyio.to_thread.run_sync(build_services, settings)
         )
         if catalog is None:
             from pipelines import registry  # imports every pipeline spec: keep it off import
@@ -92,7 +100,7 @@ def create_app(
             if owned:
                 svc.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             TaskController,
             WorkerController,
@@ -104,17 +112,16 @@ def create_app(
             PageController,
             static_router(),
         ],
-        dependencies={
-            "services": Provide(provide_services, sync_to_thread=False),
-            "catalog": Provide(provide_catalog, sync_to_thread=False),
-            "metrics": Provide(provide_metrics, sync_to_thread=False),
-        },
+        dependencies=providers(lambda: app.state),
         before_send=[count_request],
-        guards=[listener_guard, api_key_guard],
+        middleware=[AccessMiddleware],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         # Logging is configured once per process by orchestrator.logs (JSON lines).
         logging_config=None,
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
+        response_cache_config=response_cache(link_reuse_s(settings.presign_expiry_s)),
+        stores={STORE: BoundedMemoryStore()},
     )
+    return app

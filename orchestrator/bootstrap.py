@@ -17,6 +17,7 @@ from orchestrator.db.notifications import NotificationRepository
 from orchestrator.db.queries import TaskQueries
 from orchestrator.db.repository import TaskRepository
 from orchestrator.db.workers import WorkerRepository
+from orchestrator.service.finished import FinishedTasks, link_reuse_s
 from orchestrator.settings import Settings
 
 
@@ -33,6 +34,7 @@ class Services:
     queue: TaskQueue
     workers: WorkerRepository
     logs: LogStream
+    finished: FinishedTasks
     # Set by build_services: end the connection pools (at exit), forget them (in a fork).
     _close: Callable[[], None] = field(default=lambda: None, repr=False)
     _forget: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -74,6 +76,7 @@ def build_services(settings: Settings | None = None) -> Services:
         queue=RQTaskQueue(redis),
         workers=WorkerRepository(db),
         logs=RedisLogStream(redis),
+        finished=FinishedTasks(reuse_s=link_reuse_s(settings.presign_expiry_s)),
         _close=close,
         _forget=lambda: engine.dispose(close=False),
     )

@@ -10,9 +10,8 @@ import msgspec
 
 from orchestrator.db.notifications import NotificationView
 from orchestrator.db.queries import TaskSummary
-from orchestrator.domain.task import InputView, RunStats, TaskView
+from orchestrator.domain.task import InputView, ResultLink, RunStats, TaskView
 from orchestrator.service.listing import TaskPage
-from orchestrator.service.tasks import ResultLink
 from orchestrator.service.workers import ListedWorker
 from pipelines.spec import PipelineSpec
 

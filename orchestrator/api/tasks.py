@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
+from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -21,6 +22,7 @@ from litestar.status_codes import (
     HTTP_307_TEMPORARY_REDIRECT,
 )
 
+from orchestrator.api.cache import mark_finished
 from orchestrator.api.openapi import KEY_REQUIRED, errors, redirect
 from orchestrator.api.schemas import (
     SlotDisplay,
@@ -91,12 +93,16 @@ class TaskController(Controller):
     @get(
         "/query_task/{task_id:str}",
         operation_id="query_task",
-        sync_to_thread=True,
-        summary="A task's state, uploads and (when done) freshly presigned result URLs",
+        cache=True,
+        summary="A task's state, uploads and (when done) presigned result URLs",
+        description="Result URLs are valid for PRESIGN_EXPIRY_S (less at most a tenth of it, "
+        "and at most a minute: links signed for a finished task are reused that long).",
         responses=errors(401, 404, 503),
     )
-    def query(self, task_id: FromPath[str], services: NamedDependency[Services]) -> TaskRead:
-        return _read(services, task_id)
+    async def query(
+        self, request: Request, task_id: FromPath[str], services: NamedDependency[Services]
+    ) -> TaskRead:
+        return await _answer(request, services, task_id)
 
     @get(
         "/tasks",
@@ -188,12 +194,14 @@ class TaskController(Controller):
     @get(
         "/tasks/{task_id:str}",
         operation_id="get_task",
-        sync_to_thread=True,
+        cache=True,
         summary="Alias of query_task",
         responses=errors(401, 404, 503),
     )
-    def get_task(self, task_id: FromPath[str], services: NamedDependency[Services]) -> TaskRead:
-        return _read(services, task_id)
+    async def get_task(
+        self, request: Request, task_id: FromPath[str], services: NamedDependency[Services]
+    ) -> TaskRead:
+        return await _answer(request, services, task_id)
 
     @post(
         "/kill_task/{task_id:str}",
@@ -234,8 +242,22 @@ def _display(services: Services) -> SlotDisplay:
     )
 
 
+async def _answer(request: Request, services: Services, task_id: str) -> TaskRead:
+    """A finished task without webhooks is answered from memory, in the event loop (no thread
+    hop, no I/O: signing its links is local), and the answer is kept whole for as long as its
+    links are reused (``api/cache.py``). Anything else is read in a worker thread."""
+    task = tasks.finished_task(services, task_id)
+    if task is not None and task.notify_url is None:
+        mark_finished(request)
+        return _render(services, task)
+    return await sync_to_thread(_read, services, task_id)
+
+
 def _read(services: Services, task_id: str) -> TaskRead:
-    task = tasks.get_task(services, task_id)
+    return _render(services, tasks.get_task(services, task_id))
+
+
+def _render(services: Services, task: TaskView) -> TaskRead:
     return task_read(
         task,
         tasks.result_links(services, task),

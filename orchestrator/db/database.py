@@ -34,6 +34,9 @@ def _translated() -> Iterator[None]:
 class Database:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Same pool; each statement commits by itself. A read in a transaction costs two
+        # more round trips (BEGIN, and the ROLLBACK when the connection goes back).
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager
@@ -51,6 +54,13 @@ class Database:
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         with _translated(), self._engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection outside any transaction, for one statement that reads: each statement
+        sees the latest committed data, so a read that needs one snapshot is one statement."""
+        with _translated(), self._autocommit.connect() as conn:
             yield conn
 
     @contextmanager

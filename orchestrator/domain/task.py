@@ -40,6 +40,17 @@ class ResultFile:
 
 
 @dataclass(frozen=True)
+class ResultLink:
+    """A result as a client downloads it: a presigned URL and what it will get."""
+
+    name: str
+    url: str
+    bytes: int
+    sha256: str
+    content_type: str
+
+
+@dataclass(frozen=True)
 class RunStats:
     """What one run used: wall time (s), CPU time (s), peak memory (bytes); None: not measured."""
 

@@ -4,6 +4,7 @@ conditional transitions; a lost race is re-read and answered from the state that
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,11 +23,12 @@ from orchestrator.domain.planning import (
     plan_task,
 )
 from orchestrator.domain.status import TaskStatus
-from orchestrator.domain.task import TaskView
+from orchestrator.domain.task import ResultLink, TaskView
 from orchestrator.domain.webhook import validate_notify_url
 from orchestrator.errors import Conflict, InvalidRequest, NotFound, QueueError, StorageError
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
+from orchestrator.service.finished import FinishedTasks
 from orchestrator.settings import Settings
 from pipelines.spec import PipelineSpec, Resources
 
@@ -63,6 +65,30 @@ class LiveWorkers(Protocol):
 
 class TaskReader(Protocol):
     def get(self, task_id: str) -> TaskView | None: ...
+
+
+class TaskReads(Protocol):
+    """What reading a task uses (``Services`` has it)."""
+
+    @property
+    def tasks(self) -> TaskReader: ...
+    @property
+    def finished(self) -> FinishedTasks: ...
+
+
+class Presigner(Protocol):
+    def presign_get(self, bucket: str, key: str, expiry_s: int, filename: str) -> str: ...
+
+
+class LinkSigning(Protocol):
+    """What signing a done task's result links uses (``Services`` has it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def storage(self) -> Presigner: ...
+    @property
+    def finished(self) -> FinishedTasks: ...
 
 
 class QueueableTasks(TaskReader, Protocol):
@@ -110,15 +136,6 @@ class Created:
 class KillOutcome:
     task: TaskView
     kill_requested: bool  # True: running, the worker will stop it; False: killed already
-
-
-@dataclass(frozen=True)
-class ResultLink:
-    name: str
-    url: str
-    bytes: int
-    sha256: str
-    content_type: str
 
 
 def create_task(
@@ -177,8 +194,18 @@ def _placement_problem(workers: LiveWorkers, lost_after_s: float, plan: Plan) ->
     return placement_problem(plan.demand, plan.queue, live)
 
 
-def get_task(services: Services, task_id: str) -> TaskView:
-    return _existing(services.tasks, task_id)
+def get_task(services: TaskReads, task_id: str) -> TaskView:
+    """The task, from memory once it has finished (``service/finished.py``)."""
+    task = services.finished.view(task_id)
+    if task is None:
+        task = _existing(services.tasks, task_id)
+        services.finished.keep(task)
+    return task
+
+
+def finished_task(services: TaskReads, task_id: str) -> TaskView | None:
+    """The task if this process has it in memory (finished, read before): no I/O."""
+    return services.finished.view(task_id)
 
 
 def _existing(tasks: TaskReader, task_id: str) -> TaskView:
@@ -249,10 +276,15 @@ def kill_task(tasks: KillableTasks, task_id: str) -> KillOutcome:
         raise Conflict("task changed state during the kill; try again", status=task.status.value)
 
 
-def result_links(services: Services, task: TaskView) -> list[ResultLink] | None:
-    """Fresh presigned download URLs for a done task's results (None before done)."""
+def result_links(services: LinkSigning, task: TaskView) -> list[ResultLink] | None:
+    """Presigned download URLs for a done task's results (None before done): signed now, or
+    within the last ``link_reuse_s`` (no I/O either way: signing is local)."""
     if task.status is not TaskStatus.DONE or task.results is None:
         return None
+    now = time.monotonic()
+    kept = services.finished.links(task.id, now)
+    if kept is not None:
+        return list(kept)
     settings = services.settings
     links = []
     for item in task.results:
@@ -271,6 +303,7 @@ def result_links(services: Services, task: TaskView) -> list[ResultLink] | None:
                 content_type=item.content_type,
             )
         )
+    services.finished.keep_links(task.id, links, now)
     return links
 
 

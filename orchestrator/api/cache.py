@@ -1,0 +1,60 @@
+"""Whole answers about finished tasks, kept in memory by Litestar's response cache.
+
+A task in a terminal state never changes, so its query_task answer (with result links signed
+at most ``link_reuse_s`` ago) is served again for that long without routing it through the
+handler, its dependencies and the serialiser: the cached hit skips about half of what a
+finished task's answer costs. Only answers a handler marks (``mark_finished``: a finished task
+without webhooks, whose deliveries change after the end) are kept; the key is the path, after
+the API key was checked, and a single key guards every task.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.connection import ASGIConnection
+from litestar.stores.memory import MemoryStore
+from litestar.types import HTTPScope
+
+STORE = "finished_answers"
+# Answers kept per process; the oldest go first. An answer is a few KiB.
+CAPACITY = 10_000
+_FINISHED = "orchestrator.finished_task"
+
+
+def mark_finished(connection: ASGIConnection) -> None:
+    """This request's answer is about a finished task without webhooks: it may be kept."""
+    connection.scope["state"][_FINISHED] = True
+
+
+def _only_finished(scope: HTTPScope, status_code: int) -> bool:
+    return status_code == 200 and bool(scope["state"].get(_FINISHED))
+
+
+class BoundedMemoryStore(MemoryStore):
+    """Litestar's ``MemoryStore``, which never forgets an expired key nobody asks for again,
+    holding at most ``capacity`` keys: expired ones go first, then the oldest."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        super().__init__()
+        self._capacity = capacity
+
+    async def set(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
+    ) -> None:
+        if len(self._store) >= self._capacity and key not in self._store:
+            await self.delete_expired()
+            async with self._lock:
+                while len(self._store) >= self._capacity:
+                    self._store.pop(next(iter(self._store)))
+        await super().set(key, value, expires_in)
+
+
+def response_cache(reuse_s: float) -> ResponseCacheConfig:
+    """Answers kept for ``reuse_s`` seconds, whole ones only (0: none are kept)."""
+    return ResponseCacheConfig(
+        default_expiration=max(int(reuse_s), 0),
+        store=STORE,
+        cache_response_filter=_only_finished if int(reuse_s) >= 1 else lambda *_: False,
+    )

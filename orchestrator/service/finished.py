@@ -1,0 +1,87 @@
+"""A process's memory of finished tasks: their views, and the result links last signed for them.
+
+A task in a terminal state never changes (``domain/status.py``), so its view can be answered
+from memory for as long as the process lives, in every API process alike; the first read
+comes from PostgreSQL. What does change after the end, a task's webhook deliveries, is not
+kept here: callers read those fresh.
+
+Presigned result URLs are signed for ``presign_expiry_s`` and reused for at most
+``reuse_s`` (``link_reuse_s``): every answer still carries URLs valid for ``presign_expiry_s``
+minus at most that long, and a task polled by many clients is signed once a minute instead
+of on every call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from orchestrator.domain.task import ResultLink, TaskView
+
+# Finished tasks kept per process, least recently read forgotten first. A view with its
+# inputs and results is a few KiB: 10,000 of them hold tens of MiB at most.
+CAPACITY = 10_000
+# The longest a signed result URL is handed out again, in seconds (see ``link_reuse_s``).
+LINK_REUSE_MAX_S = 60.0
+
+
+def link_reuse_s(expiry_s: float) -> float:
+    """How long links signed for ``expiry_s`` are reused: a tenth of their life, at most a
+    minute, so an answer's URLs always have 90 % of their lifetime left or more."""
+    return min(LINK_REUSE_MAX_S, expiry_s / 10)
+
+
+@dataclass
+class _Entry:
+    task: TaskView
+    links: Sequence[ResultLink] | None = None
+    signed_at: float = 0.0  # monotonic seconds when ``links`` were signed
+
+
+class FinishedTasks:
+    """Terminal tasks by id, with the result links last signed for them."""
+
+    def __init__(self, *, reuse_s: float, capacity: int = CAPACITY) -> None:
+        self._reuse_s = reuse_s
+        self._capacity = capacity
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        # Request threads and the event loop both read and write.
+        self._lock = threading.Lock()
+
+    def view(self, task_id: str) -> TaskView | None:
+        with self._lock:
+            entry = self._entries.get(task_id)
+            if entry is None:
+                return None
+            self._entries.move_to_end(task_id)
+            return entry.task
+
+    def keep(self, task: TaskView) -> None:
+        """Remember ``task`` if it is finished; anything else may still change."""
+        if not task.status.terminal:
+            return
+        with self._lock:
+            if task.id in self._entries:
+                return
+            self._entries[task.id] = _Entry(task)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+    def links(self, task_id: str, now: float) -> Sequence[ResultLink] | None:
+        """The links signed for ``task_id`` if they were signed within the reuse window."""
+        with self._lock:
+            entry = self._entries.get(task_id)
+            if entry is None or entry.links is None or now - entry.signed_at >= self._reuse_s:
+                return None
+            return entry.links
+
+    def keep_links(self, task_id: str, links: Sequence[ResultLink], now: float) -> None:
+        with self._lock:
+            entry = self._entries.get(task_id)
+            if entry is not None:
+                entry.links, entry.signed_at = links, now
+
+    def __len__(self) -> int:
+        return len(self._entries)
