@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from redis import Redis
 
+from orchestrator.adapters.histograms import RedisHistograms
 from orchestrator.adapters.logstream import LogStream, RedisLogStream
 from orchestrator.adapters.queue import RQTaskQueue, TaskQueue
 from orchestrator.adapters.storage import MinioStorage, ObjectStorage
@@ -34,6 +35,7 @@ class Services:
     queue: TaskQueue
     workers: WorkerRepository
     logs: LogStream
+    histograms: RedisHistograms
     finished: FinishedTasks
     # Set by build_services: end the connection pools (at exit), forget them (in a fork).
     _close: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -76,6 +78,7 @@ def build_services(settings: Settings | None = None) -> Services:
         queue=RQTaskQueue(redis),
         workers=WorkerRepository(db),
         logs=RedisLogStream(redis),
+        histograms=RedisHistograms(redis),
         finished=FinishedTasks(reuse_s=link_reuse_s(settings.presign_expiry_s)),
         _close=close,
         _forget=lambda: engine.dispose(close=False),

@@ -12,6 +12,12 @@ import logging
 import time
 from dataclasses import dataclass
 
+from orchestrator.domain.histogram import (
+    CREATE_TO_DONE,
+    TASK_DURATION,
+    UPLOAD_TO_START,
+    HistogramSpec,
+)
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import ResultFile, RunStats, TaskView
 from orchestrator.errors import DatabaseError, OrchestratorError
@@ -55,6 +61,7 @@ class TaskRunner:
         self._ctx = context
         self._repo = context.services.tasks
         self._settings = context.settings
+        self._claimed_at = time.monotonic()
 
     def run(self, task_id: str) -> None:
         with task_context(task_id):
@@ -72,6 +79,10 @@ class TaskRunner:
                 "task claimed",
                 extra={"worker_id": self._ctx.worker_id, "attempt": task.attempts},
             )
+            self._claimed_at = time.monotonic()
+            if task.started_at is not None and task.queued_at is not None:
+                wait_s = (task.started_at - task.queued_at).total_seconds()
+                self._observe(UPLOAD_TO_START, (task.pipeline,), wait_s)
             try:
                 self._run_claimed(task)
             finally:
@@ -103,7 +114,8 @@ class TaskRunner:
             log.exception("task failed inside the worker")
             ending = Ending(TaskStatus.ERROR, f"worker failed: {exc}")
         try:
-            self._finish(task_id, ending)
+            if self._finish(task_id, ending):
+                self._observe_end(task, ending.status)
         finally:
             if run_dir is not None:
                 run_dir.remove()
@@ -172,7 +184,23 @@ class TaskRunner:
         except Exception as exc:  # readers then stop at the task's terminal state instead
             log.warning("cannot close the live log", extra={"error": str(exc)})
 
-    def _finish(self, task_id: str, ending: Ending) -> None:
+    def _observe_end(self, task: TaskView, status: TaskStatus) -> None:
+        # From the claim, on this host's monotonic clock: no clock has to agree with
+        # PostgreSQL's. created → done adds the database's own created → started.
+        run_s = time.monotonic() - self._claimed_at
+        self._observe(TASK_DURATION, (task.pipeline, status.value), run_s)
+        if status is TaskStatus.DONE and task.started_at is not None:
+            before_s = (task.started_at - task.created_at).total_seconds()
+            self._observe(CREATE_TO_DONE, (task.pipeline,), before_s + run_s)
+
+    def _observe(self, spec: HistogramSpec, labels: tuple[str, ...], value: float) -> None:
+        try:
+            self._ctx.services.histograms.observe(spec, labels, value)
+        except OrchestratorError as exc:  # a metric lost; the task is not
+            log.warning("metric not recorded", extra={"metric": spec.name, "error": str(exc)})
+
+    def _finish(self, task_id: str, ending: Ending) -> bool:
+        """Write the run's end; whether this worker's write won."""
         # The run's outcome is worth retrying through a database outage: given up, the task
         # would wait for the reconciler's heartbeat timeout and then run again. Retrying is
         # safe: the write is conditional on this worker still holding the task.
@@ -207,3 +235,4 @@ class TaskRunner:
             "task finished" if won else "task finish lost (no longer held by this worker)",
             extra={"status": ending.status.value, "reason": ending.reason},
         )
+        return won

@@ -6,17 +6,15 @@ nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, extract, func, select, tuple_
+from sqlalchemy import func, select, tuple_
 
 from orchestrator.db.database import Database
 from orchestrator.db.models import Task
 from orchestrator.domain.listing import TaskFilter
-from orchestrator.domain.status import TERMINAL, TaskStatus
+from orchestrator.domain.status import TaskStatus
 
 
 @dataclass(frozen=True)
@@ -32,16 +30,6 @@ class TaskSummary:
     queued_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
-
-
-@dataclass(frozen=True)
-class HistogramRow:
-    """Observations of one label set: counts at or below each bound, their total and sum."""
-
-    labels: tuple[str, ...]
-    at_or_below: tuple[int, ...]
-    count: int
-    sum: float
 
 
 class TaskQueries:
@@ -103,55 +91,3 @@ class TaskQueries:
         for status, n in rows:
             counts[TaskStatus(status)] = int(n)
         return counts
-
-    def duration_histogram(self, bounds: Sequence[float]) -> list[HistogramRow]:
-        """finished_at - started_at (s) of finished runs, by (pipeline, status)."""
-        seconds = extract("epoch", Task.finished_at - Task.started_at)
-        terminal = [s.value for s in TERMINAL]
-        return self._histogram(
-            seconds,
-            bounds,
-            (Task.pipeline, Task.status),
-            Task.status.in_(terminal),
-            Task.started_at.is_not(None),
-            Task.finished_at.is_not(None),
-        )
-
-    def start_latency_histogram(self, bounds: Sequence[float]) -> list[HistogramRow]:
-        """started_at - queued_at (s): how long queued tasks waited for a worker, by pipeline."""
-        seconds = extract("epoch", Task.started_at - Task.queued_at)
-        return self._histogram(
-            seconds,
-            bounds,
-            (Task.pipeline,),
-            Task.started_at.is_not(None),
-            Task.queued_at.is_not(None),
-        )
-
-    def _histogram(
-        self,
-        value: ColumnElement[Any],
-        bounds: Sequence[float],
-        group: Sequence[Any],
-        *conditions: ColumnElement[bool],
-    ) -> list[HistogramRow]:
-        # Clock skew between writers can make a difference slightly negative: count it as 0.
-        v = func.greatest(value, 0)
-        buckets = [func.count().filter(v <= b) for b in bounds]
-        q = (
-            select(*group, *buckets, func.count(), func.coalesce(func.sum(v), 0))
-            .where(*conditions)
-            .group_by(*group)
-        )
-        with self._db.session() as s:
-            rows = s.execute(q).all()
-        n = len(group)
-        return [
-            HistogramRow(
-                labels=tuple(str(x) for x in r[:n]),
-                at_or_below=tuple(int(x) for x in r[n : n + len(bounds)]),
-                count=int(r[n + len(bounds)]),
-                sum=float(r[n + len(bounds) + 1]),
-            )
-            for r in rows
-        ]

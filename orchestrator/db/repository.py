@@ -13,7 +13,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, Update, exists, func, select, update
+from sqlalchemy import CursorResult, Row, Update, exists, func, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
 from orchestrator.db.database import Database
@@ -281,13 +281,28 @@ class TaskRepository:
     def idle_with_required_inputs(self, idle_before: datetime, limit: int = 500) -> list[str]:
         """Ids of waiting tasks whose required inputs are all in and whose slots have been
         quiet since ``idle_before`` (candidates for starting without their optional inputs)."""
-        missing_required = exists().where(
-            TaskInput.task_id == Task.id, TaskInput.required.is_(True), TaskInput.state != "done"
+        # One LATERAL summary of each waiting task's slots, read through the slots' primary
+        # key: the cost follows the waiting tasks. Two NOT EXISTS became hash anti-joins over
+        # every slot of every task ever made (74 ms at 100,000 tasks, bench/growth.py).
+        slots = (
+            select(
+                func.coalesce(
+                    func.bool_and(or_(TaskInput.required.is_(False), TaskInput.state == "done")),
+                    True,
+                ).label("complete"),
+                func.max(TaskInput.updated_at).label("last_change"),
+            )
+            .where(TaskInput.task_id == Task.id)
+            .lateral("slots")
         )
-        recent = exists().where(TaskInput.task_id == Task.id, TaskInput.updated_at >= idle_before)
         q = (
             select(Task.id)
-            .where(Task.status == TaskStatus.WAITING.value, ~missing_required, ~recent)
+            .join(slots, true())
+            .where(
+                Task.status == TaskStatus.WAITING.value,
+                slots.c.complete,
+                or_(slots.c.last_change.is_(None), slots.c.last_change < idle_before),
+            )
             .order_by(Task.created_at)
             .limit(limit)
         )

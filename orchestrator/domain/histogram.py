@@ -1,15 +1,16 @@
-"""Histogram arithmetic for metrics computed from the database at scrape time. Pure.
+"""The task histograms: their names, labels and bounds, and the arithmetic that turns counts
+per bucket into Prometheus's cumulative ``le`` buckets. Pure.
 
-The database counts observations at or below each bound (``count(*) FILTER (WHERE v <= b)``),
-which is already Prometheus's cumulative ``le`` form; this module names the bounds and shapes
-those counts into buckets.
+They are observed when the events happen (the worker that ends a run observes its duration)
+into a store every process shares (``adapters/histograms.py``), and read at scrape time.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 # Handling time of one tusd hook (s): a few ms is the norm, tusd gives up at 10 s.
 HOOK_BUCKETS_S: tuple[float, ...] = (
@@ -81,7 +82,53 @@ def cumulative_buckets(
     return [(le_label(b), int(c)) for b, c in zip([*bounds, math.inf], counts, strict=True)]
 
 
-def count_at_or_below(values: Iterable[float], bounds: Sequence[float]) -> list[int]:
-    """What the SQL computes, for values in memory: observations <= each bound."""
-    data = list(values)
-    return [sum(1 for v in data if v <= b) for b in bounds]
+@dataclass(frozen=True)
+class HistogramSpec:
+    """One histogram of task times: its metric name, label names and bucket bounds (s)."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    bounds: tuple[float, ...]
+
+
+TASK_DURATION = HistogramSpec(
+    "orchestrator_task_duration_seconds",
+    "Run time of runs a worker ended, from its claim to its final state, in seconds.",
+    ("pipeline", "status"),
+    DURATION_BUCKETS_S,
+)
+UPLOAD_TO_START = HistogramSpec(
+    "orchestrator_upload_to_start_seconds",
+    "Wait from all inputs uploaded (queued) to a worker starting the task, in seconds.",
+    ("pipeline",),
+    LATENCY_BUCKETS_S,
+)
+CREATE_TO_DONE = HistogramSpec(
+    "orchestrator_task_create_to_done_seconds",
+    "Time from create_task to done (uploads, queueing and the run), in seconds.",
+    ("pipeline",),
+    DURATION_BUCKETS_S,
+)
+TASK_HISTOGRAMS = (TASK_DURATION, UPLOAD_TO_START, CREATE_TO_DONE)
+
+
+@dataclass(frozen=True)
+class HistogramCounts:
+    """Observations of one label set: the count in each bucket (one per bound, then +Inf;
+    not cumulative) and the sum of the observed values."""
+
+    labels: tuple[str, ...]
+    per_bucket: tuple[int, ...]
+    sum: float
+
+    @property
+    def count(self) -> int:
+        return sum(self.per_bucket)
+
+    def buckets(self, bounds: Sequence[float]) -> list[tuple[str, int]]:
+        """``[(le, cumulative count), ..., ("+Inf", count)]``."""
+        if len(self.per_bucket) != len(bounds) + 1:
+            raise ValueError("one count per bound, and one for +Inf")
+        running = list(itertools.accumulate(self.per_bucket))
+        return cumulative_buckets(bounds, running[:-1], running[-1])

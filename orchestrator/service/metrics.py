@@ -3,8 +3,9 @@
 Two kinds:
 
 * State, read from PostgreSQL and Redis at scrape time by ``StateCollector``, so every API
-  replica reports the same numbers (tasks by state, queue depth, workers by state, the task
-  duration and upload-to-start histograms, bucketed by SQL).
+  replica reports the same numbers (tasks by state, queue depth, workers by state), and the
+  task histograms, which workers observe into Redis when runs start and end
+  (``adapters/histograms.py``): a scrape costs the same with 100 tasks or 100,000.
 * Events of this process, as ordinary counters (hook calls, hook failures and rejections, HTTP
   requests): per replica, summed by Prometheus as counters are.
 
@@ -13,10 +14,13 @@ Metric (type, unit) — labels:
 ``orchestrator_tasks`` (gauge, tasks) — state: waiting|pending|running|done|error|killed
 ``orchestrator_queue_depth`` (gauge, jobs waiting in the RQ queue) — queue
 ``orchestrator_workers`` (gauge, workers) — state: up|lost|stopped
-``orchestrator_task_duration_seconds`` (histogram, s: finished_at - started_at of finished
-    runs) — pipeline, status: done|error|killed
+``orchestrator_task_duration_seconds`` (histogram, s: a run from its claim to its final state,
+    observed by the worker that ended it; runs the reconciler ends after their worker died are
+    not in it) — pipeline, status: done|error|killed
 ``orchestrator_upload_to_start_seconds`` (histogram, s: started_at - queued_at, the wait from
-    the last input arriving to a worker starting the run) — pipeline
+    the last input arriving to a worker starting the run, observed at the start) — pipeline
+``orchestrator_task_create_to_done_seconds`` (histogram, s: create_task to done, observed when
+    the run ends done) — pipeline
 ``orchestrator_scrape_source_up`` (gauge, 1 = read, 0 = failed this scrape) — source:
     postgres|redis
 ``orchestrator_hook_calls_total`` (counter, hook requests) — hook: tusd hook type
@@ -44,13 +48,12 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from orchestrator.bootstrap import Services
-from orchestrator.db.queries import HistogramRow
 from orchestrator.domain.fleet import WORKER_STATES
 from orchestrator.domain.histogram import (
-    DURATION_BUCKETS_S,
     HOOK_BUCKETS_S,
-    LATENCY_BUCKETS_S,
-    cumulative_buckets,
+    TASK_HISTOGRAMS,
+    HistogramCounts,
+    HistogramSpec,
 )
 from orchestrator.domain.planning import DEFAULT_QUEUE, GPU_QUEUE
 from orchestrator.service.workers import list_workers
@@ -108,14 +111,10 @@ def rejected_hook(hook: str) -> None:
     HOOK_REJECTIONS.labels(hook).inc()
 
 
-def _histogram(
-    name: str, doc: str, labels: list[str], bounds: tuple[float, ...], rows: list[HistogramRow]
-) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(name, doc, labels=labels)
+def _histogram(spec: HistogramSpec, rows: list[HistogramCounts]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(spec.name, spec.help, labels=list(spec.labels))
     for row in rows:
-        family.add_metric(
-            list(row.labels), cumulative_buckets(bounds, row.at_or_below, row.count), row.sum
-        )
+        family.add_metric(list(row.labels), row.buckets(spec.bounds), row.sum)
     return family
 
 
@@ -165,21 +164,6 @@ class StateCollector:
             workers.add_metric([state], n)
         yield workers
 
-        yield _histogram(
-            f"{PREFIX}_task_duration_seconds",
-            "Run time of finished tasks, finished_at - started_at, in seconds.",
-            ["pipeline", "status"],
-            DURATION_BUCKETS_S,
-            queries.duration_histogram(DURATION_BUCKETS_S),
-        )
-        yield _histogram(
-            f"{PREFIX}_upload_to_start_seconds",
-            "Wait from all inputs uploaded (queued) to a worker starting the task, in seconds.",
-            ["pipeline"],
-            LATENCY_BUCKETS_S,
-            queries.start_latency_histogram(LATENCY_BUCKETS_S),
-        )
-
     def _redis(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
             f"{PREFIX}_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"]
@@ -188,6 +172,8 @@ class StateCollector:
         for name, count in self._services.queue.depths((DEFAULT_QUEUE, GPU_QUEUE)).items():
             depth.add_metric([name], count)
         yield depth
+        for spec in TASK_HISTOGRAMS:
+            yield _histogram(spec, self._services.histograms.read(spec))
 
 
 def build_registry(services: Services) -> CollectorRegistry:

@@ -119,6 +119,14 @@ def test_live_log_metrics_and_listing_of_a_real_task(
         == done_after
     )
     assert metric(after, "orchestrator_upload_to_start_seconds_count", pipeline="checksum") >= 1
+    # Observed by the worker when the run ended done: at least the run's own sleep.
+    created_to_done = "orchestrator_task_create_to_done_seconds"
+    assert metric(after, f"{created_to_done}_count", pipeline="checksum") >= (
+        metric(before, f"{created_to_done}_count", pipeline="checksum") + 1
+    )
+    assert metric(after, f"{created_to_done}_sum", pipeline="checksum") >= (
+        metric(before, f"{created_to_done}_sum", pipeline="checksum") + SLEEP_S
+    )
     assert metric(after, "orchestrator_workers", state="up") >= 1
     assert metric(after, "orchestrator_hook_calls_total", hook="post-finish") >= 1
 

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -449,7 +449,7 @@ class _LogCapture:
         self._path = path
         self.complete = False
 
-    def tee(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    def tee(self, chunks: Iterator[bytes]) -> Generator[bytes, None, None]:
         # An error (the engine's, or the file's) ends the pump's source, which logs it; the
         # run then reads the log again once the container has exited.
         with self._path.open("wb") as f:

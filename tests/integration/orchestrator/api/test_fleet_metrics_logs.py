@@ -8,7 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,13 +21,20 @@ from prometheus_client.samples import Sample
 from orchestrator.adapters.logstream import LogStream
 from orchestrator.app import create_app
 from orchestrator.bootstrap import Services
-from orchestrator.domain.histogram import DURATION_BUCKETS_S, LATENCY_BUCKETS_S, le_label
+from orchestrator.domain.histogram import (
+    CREATE_TO_DONE,
+    DURATION_BUCKETS_S,
+    LATENCY_BUCKETS_S,
+    TASK_DURATION,
+    UPLOAD_TO_START,
+    le_label,
+)
 from orchestrator.domain.status import TaskStatus
 from orchestrator.service.logs import FOLLOWER_THREADS
 from tests.hookdata import hook_request
 from tests.raw import raw_redis
 
-from .fleet import delete_pipeline_tasks, fake_worker, insert_task, serve
+from .fleet import delete_pipeline_tasks, fake_worker, serve
 
 Local = tuple[TestClient[Any], Services]
 T0 = datetime(2021, 6, 1, tzinfo=UTC)
@@ -90,29 +97,21 @@ def timed_pipeline(local: Local) -> Iterator[str]:
     delete_pipeline_tasks(local[1], name)
 
 
-def test_histograms_bucket_the_database_times(local: Local, timed_pipeline: str) -> None:
+def test_histograms_bucket_what_workers_observed(local: Local, timed_pipeline: str) -> None:
     client, svc = local
     runs = {"done": [0.5, 3.0, 45.0], "error": [4000.0]}
-    waits = [0.05, 0.3, 7.0, 7.0]
-    i = 0
+    waits = [0.05, 0.3, 7.0, 7.0, 0.0]
     for status, durations in runs.items():
         for d in durations:
-            queued = T0 + timedelta(hours=i)
-            started = queued + timedelta(seconds=waits[i])
-            insert_task(
-                svc,
-                timed_pipeline,
-                status=status,
-                queued_at=queued,
-                started_at=started,
-                finished_at=started + timedelta(seconds=d),
-            )
-            i += 1
-    insert_task(svc, timed_pipeline, status="running", queued_at=T0, started_at=T0)
+            svc.histograms.observe(TASK_DURATION, (timed_pipeline, status), d)
+    for w in waits:
+        svc.histograms.observe(UPLOAD_TO_START, (timed_pipeline,), w)
+    # A clock step made one difference negative: it counts as 0.
+    svc.histograms.observe(CREATE_TO_DONE, (timed_pipeline,), -0.2)
     families = scrape(client)
 
-    duration = families["orchestrator_task_duration_seconds"]
-    name = "orchestrator_task_duration_seconds"
+    name = TASK_DURATION.name
+    duration = families[name]
     for status, durations in runs.items():
         labels = {"pipeline": timed_pipeline, "status": status}
         assert value(duration, f"{name}_count", **labels) == len(durations)
@@ -122,15 +121,18 @@ def test_histograms_bucket_the_database_times(local: Local, timed_pipeline: str)
             assert got == sum(1 for d in durations if d <= b), (status, b)
         assert value(duration, f"{name}_bucket", le="+Inf", **labels) == len(durations)
 
-    latency = families["orchestrator_upload_to_start_seconds"]
-    name = "orchestrator_upload_to_start_seconds"
-    # The running task counts too: it has started (after a wait of 0 s).
-    all_waits = [*waits, 0.0]
-    assert value(latency, f"{name}_count", pipeline=timed_pipeline) == len(all_waits)
-    assert value(latency, f"{name}_sum", pipeline=timed_pipeline) == pytest.approx(sum(all_waits))
+    name = UPLOAD_TO_START.name
+    latency = families[name]
+    assert value(latency, f"{name}_count", pipeline=timed_pipeline) == len(waits)
+    assert value(latency, f"{name}_sum", pipeline=timed_pipeline) == pytest.approx(sum(waits))
     for b in LATENCY_BUCKETS_S:
         got = value(latency, f"{name}_bucket", le=le_label(b), pipeline=timed_pipeline)
-        assert got == sum(1 for w in all_waits if w <= b), b
+        assert got == sum(1 for w in waits if w <= b), b
+
+    name = CREATE_TO_DONE.name
+    first = le_label(DURATION_BUCKETS_S[0])
+    assert value(families[name], f"{name}_bucket", le=first, pipeline=timed_pipeline) == 1
+    assert value(families[name], f"{name}_sum", pipeline=timed_pipeline) == 0
 
 
 def test_hook_and_request_counters(local: Local) -> None:

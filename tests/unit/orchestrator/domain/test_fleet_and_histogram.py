@@ -11,7 +11,8 @@ from orchestrator.domain.fleet import worker_state
 from orchestrator.domain.histogram import (
     DURATION_BUCKETS_S,
     LATENCY_BUCKETS_S,
-    count_at_or_below,
+    TASK_HISTOGRAMS,
+    HistogramCounts,
     cumulative_buckets,
     le_label,
 )
@@ -40,10 +41,13 @@ def test_clock_ahead_of_the_database_is_up() -> None:
 
 
 def test_buckets_are_cumulative_with_inf_last() -> None:
-    values = [0.5, 1, 1.5, 9, 100]
-    bounds = (1.0, 2.0, 10.0)
-    got = cumulative_buckets(bounds, count_at_or_below(values, bounds), len(values))
+    # 0.5 and 1 (le 1), 1.5 (le 2), 9 (le 10), 100 (+Inf)
+    counts = HistogramCounts(labels=("p",), per_bucket=(2, 1, 1, 1), sum=112.0)
+    assert counts.count == 5
+    got = counts.buckets((1.0, 2.0, 10.0))
     assert got == [("1.0", 2), ("2.0", 3), ("10.0", 4), ("+Inf", 5)]
+    with pytest.raises(ValueError, match="one count per bound"):
+        counts.buckets((1.0, 2.0))
 
 
 def test_bad_bucket_input_is_refused() -> None:
@@ -61,3 +65,5 @@ def test_labels_and_bounds() -> None:
     assert le_label(math.inf) == "+Inf" and le_label(5) == "5.0" and le_label(0.25) == "0.25"
     for bounds in (DURATION_BUCKETS_S, LATENCY_BUCKETS_S):
         assert list(bounds) == sorted(set(bounds)) and bounds[0] > 0
+    for spec in TASK_HISTOGRAMS:
+        assert spec.name.startswith("orchestrator_") and spec.name.endswith("_seconds")
