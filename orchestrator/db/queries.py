@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select, tuple_
 
 from orchestrator.db.database import Database
-from orchestrator.db.models import Task
+from orchestrator.db.models import Task, TaskCount
 from orchestrator.domain.listing import TaskFilter
 from orchestrator.domain.status import TaskStatus
 
@@ -85,8 +85,8 @@ class TaskQueries:
 
     def count_by_status(self) -> dict[TaskStatus, int]:
         """How many tasks are in each state (every state present, zero included)."""
-        with self._db.session() as s:
-            rows = s.execute(select(Task.status, func.count()).group_by(Task.status)).all()
+        with self._db.read() as conn:
+            rows = conn.execute(select(TaskCount.status, TaskCount.n)).all()
         counts = dict.fromkeys(TaskStatus, 0)
         for status, n in rows:
             counts[TaskStatus(status)] = int(n)

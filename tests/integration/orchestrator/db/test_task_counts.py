@@ -1,0 +1,87 @@
+"""The per-state task counts the triggers of migration 0005 keep, against counting the table,
+on a scratch database: rows there before the migration, then every kind of write."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from orchestrator.bootstrap import Services, build_services
+from orchestrator.db.migrate import upgrade
+from orchestrator.domain.status import TaskStatus
+from orchestrator.settings import Settings
+from pipelines.spec import Resources
+
+
+@pytest.fixture(scope="module")
+def scratch(stack: Any) -> Iterator[str]:
+    base = Settings(**{k.lower(): v for k, v in stack.env.items()})
+    url = make_url(base.database_url)
+    name = f"counts_{uuid.uuid4().hex[:12]}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def counted(url: str) -> tuple[dict[str, int], dict[str, int]]:
+    """(what the triggers kept, what counting the table says), zeros left out."""
+    with create_engine(url).connect() as conn:
+        kept = conn.execute(text("SELECT status, n FROM task_counts WHERE n <> 0")).all()
+        real = conn.execute(text("SELECT status, count(*) FROM tasks GROUP BY status")).all()
+    return {str(k): int(v) for k, v in kept}, {str(k): int(v) for k, v in real}
+
+
+def new_task(services: Services) -> str:
+    task_id = str(uuid.uuid4())
+    services.tasks.create(
+        task_id=task_id,
+        pipeline="checksum",
+        params={},
+        resources=Resources(),
+        queue="default",
+        slots=[],
+    )
+    return task_id
+
+
+def test_counts_follow_every_write(stack: Any, scratch: str) -> None:
+    base = Settings(**{k.lower(): v for k, v in stack.env.items()})
+    upgrade(scratch, "0004")
+    services = build_services(base.model_copy(update={"database_url": scratch}))
+    try:
+        before = [new_task(services) for _ in range(3)]
+        services.tasks.transition(before[0], TaskStatus.KILLED, reason="r")
+        upgrade(scratch)  # the migration counts the tasks already there
+        kept, real = counted(scratch)
+        assert kept == real == {"waiting": 2, "killed": 1}
+
+        after = [new_task(services) for _ in range(4)]
+        services.tasks.transition(after[0], TaskStatus.PENDING)
+        services.tasks.transition(after[1], TaskStatus.ERROR, reason="r")
+        services.tasks.transition(after[1], TaskStatus.KILLED, reason="r")  # refused: no move
+        with create_engine(scratch).begin() as conn:
+            # Not a move: status written unchanged, and a column other than status.
+            conn.execute(text("UPDATE tasks SET status = status, reason = 'x'"))
+            conn.execute(text("DELETE FROM tasks WHERE id = :id"), {"id": before[1]})
+        kept, real = counted(scratch)
+        assert kept == real == {"waiting": 3, "pending": 1, "error": 1, "killed": 1}
+
+        with create_engine(scratch).begin() as conn:
+            conn.execute(text("TRUNCATE tasks CASCADE"))
+        assert counted(scratch) == ({}, {})
+        assert services.queries.count_by_status() == dict.fromkeys(TaskStatus, 0)
+        new_task(services)
+        assert services.queries.count_by_status()[TaskStatus.WAITING] == 1
+    finally:
+        services.close()
