@@ -83,6 +83,11 @@ class TaskInput(Base):
             name="ck_task_inputs_state",
         ),
         Index("ix_task_inputs_upload_id", "upload_id"),
+        Index(
+            "ix_task_inputs_missing_required",
+            "task_id",
+            postgresql_where=text("required AND state <> 'done'"),
+        ),
     )
 
     task_id: Mapped[str] = mapped_column(
