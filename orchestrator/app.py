@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -90,6 +91,10 @@ def create_app(
         notifier = NotifyLoop(svc, task_document) if run_notifier else None
         if notifier is not None:
             notifier.start()
+        # What startup made (the app, the routes, the clients, the imported modules) lives as
+        # long as the process: out of the collector's reach, a full collection no longer walks
+        # it. Those collections were the p99 of a cached query_task (65 ms at 32 connections).
+        gc.freeze()
         try:
             yield
         finally:
