@@ -18,17 +18,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
 
-from bench.flow import read_env
+from bench.flow import free_port, read_env, wait_up
 
 # The servers share CPU 0; wrk runs on CPU 1.
 PINNED = ["taskset", "-c", "0", sys.executable]
@@ -43,25 +41,6 @@ def hello() -> dict[str, str]:
 
 app = Litestar([hello])
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_up(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not come up")
 
 
 def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[float, float, float]:

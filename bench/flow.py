@@ -12,7 +12,9 @@ import argparse
 import hashlib
 import json
 import os
+import socket
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -128,3 +130,26 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_up(url: str, timeout_s: float = 60, server: subprocess.Popen[bytes] | None = None) -> None:
+    """Until ``url`` answers below 500; fails at once if ``server`` (the process behind it)
+    exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server is not None and server.poll() is not None:
+            raise RuntimeError(f"the server behind {url} exited with {server.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not come up")

@@ -22,10 +22,10 @@ which autovacuum would have done to a table that grew over weeks.
 Measured at each size, ``--samples`` sequential requests each (one ``requests.Session``,
 ``time.perf_counter``), after ``WARMUP`` unmeasured ones; p50 and p95 in ms:
 
-* GET /query_task of a done task (its results presigned on every call);
+* GET /query_task of a done task (from the second call on, answered from the API's memory);
 * GET /tasks?limit=20, the first page, and the page after a cursor 90 % deep into the table
   (taken from the API itself, following ``next_cursor``);
-* GET /metrics (every scrape counts tasks by state and buckets the two histograms in SQL);
+* GET /metrics (tasks by state from ``task_counts``, histograms from Redis, workers);
 * ``TaskRepository.idle_with_required_inputs``, the reconciler's optional-inputs starter
   query, called in this process on a repository built as ``orchestrator.bootstrap`` builds it;
   its ``EXPLAIN (ANALYZE, BUFFERS)`` plan is printed at the largest size;
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -62,7 +61,7 @@ from redis import Redis
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
-from bench.flow import read_env
+from bench.flow import free_port, read_env, wait_up
 from orchestrator.db.database import Database
 from orchestrator.db.engine import Timeouts, make_engine
 from orchestrator.db.migrate import upgrade
@@ -303,13 +302,6 @@ def scratch_database(stack_url: str, name: str, keep: bool) -> Iterator[str]:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def redis_db(stack_url: str, index: int) -> str:
     parts = urlsplit(stack_url)
     return parts._replace(path=f"/{index}").geturl()
@@ -328,7 +320,11 @@ def api_server(env: dict[str, str]) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_up(f"{api}/health/live", server, log)
+            try:
+                wait_up(f"{api}/health/live", server=server)
+            except RuntimeError as exc:
+                log.seek(0)
+                sys.exit(f"{exc}:\n{log.read()[-4000:]}")
             yield api
         finally:
             server.terminate()
@@ -337,21 +333,6 @@ def api_server(env: dict[str, str]) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(30)
-
-
-def wait_up(url: str, server: subprocess.Popen[bytes], log: IO[str], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            log.seek(0)
-            sys.exit(f"the API exited with {server.returncode}:\n{log.read()[-4000:]}")
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not come up")
 
 
 # --- measurements ------------------------------------------------------------------------------

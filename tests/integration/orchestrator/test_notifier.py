@@ -16,10 +16,8 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import psycopg
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy.engine import make_url
 
 from orchestrator.api.tasks import task_document
 from orchestrator.app import create_app
@@ -28,8 +26,8 @@ from orchestrator.db.migrate import upgrade
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.webhook import DeliveryState, verify
 from orchestrator.notifier import Notifier
-from orchestrator.settings import Settings
 from pipelines.spec import Resources
+from tests.scratch import scratch_database, stack_settings
 
 SECRET = "test-webhook-secret"
 
@@ -88,14 +86,8 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def services(stack: Any) -> Iterator[Services]:
-    base = Settings(**{k.lower(): v for k, v in stack.env.items()})
-    url = make_url(base.database_url)
-    name = f"notifier_{uuid.uuid4().hex[:12]}"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    try:
+    base = stack_settings(stack)
+    with scratch_database(stack, "notifier") as scratch:
         upgrade(scratch)
         settings = base.model_copy(
             update={
@@ -111,9 +103,6 @@ def services(stack: Any) -> Iterator[Services]:
             yield svc
         finally:
             svc.close()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -7,31 +7,20 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.db.migrate import upgrade
 from orchestrator.domain.status import TaskStatus
-from orchestrator.settings import Settings
 from pipelines.spec import Resources
+from tests.scratch import scratch_database, stack_settings
 
 
 @pytest.fixture(scope="module")
 def scratch(stack: Any) -> Iterator[str]:
-    base = Settings(**{k.lower(): v for k, v in stack.env.items()})
-    url = make_url(base.database_url)
-    name = f"counts_{uuid.uuid4().hex[:12]}"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(stack, "counts") as url:
+        yield url
 
 
 def counted(url: str) -> tuple[dict[str, int], dict[str, int]]:
@@ -56,7 +45,7 @@ def new_task(services: Services) -> str:
 
 
 def test_counts_follow_every_write(stack: Any, scratch: str) -> None:
-    base = Settings(**{k.lower(): v for k, v in stack.env.items()})
+    base = stack_settings(stack)
     upgrade(scratch, "0004")
     services = build_services(base.model_copy(update={"database_url": scratch}))
     try:
