@@ -79,7 +79,8 @@ def build_services(settings: Settings | None = None) -> Services:
         workers=WorkerRepository(db),
         logs=RedisLogStream(redis),
         histograms=RedisHistograms(redis),
-        finished=FinishedTasks(reuse_s=link_reuse_s(settings.presign_expiry_s)),
+        # Half the links' reuse here, half in the API's whole answers (api/cache.py).
+        finished=FinishedTasks(reuse_s=link_reuse_s(settings.presign_expiry_s) / 2),
         _close=close,
         _forget=lambda: engine.dispose(close=False),
     )

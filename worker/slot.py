@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from redis import Redis
@@ -43,6 +44,7 @@ from worker import bootstrap
 from worker.admission import Admission, Verdict
 from worker.bootstrap import WorkerContext
 from worker.executors.docker import DockerExecutor
+from worker.overrun import OverrunGuard
 
 log = logging.getLogger("worker.slot")
 
@@ -57,8 +59,8 @@ def slot_id(group: str, index: int) -> str:
 def die_with_parent(sig: int = signal.SIGKILL) -> None:
     """Ask the kernel to kill this process when its parent dies (Linux; a no-op elsewhere).
 
-    A supervisor killed outright (its host lost, ``kill -9``) takes its slots and their work
-    horses with it, so the heartbeats stop and the reconciler retries the tasks elsewhere,
+    A supervisor killed outright (its host lost, ``kill -9``) takes its slots, and the runs in
+    them, with it, so the heartbeats stop and the reconciler retries the tasks elsewhere,
     instead of runs finishing unsupervised on a worker nobody announces any more."""
     parent = os.getppid()
     try:
@@ -84,7 +86,8 @@ class SlotWorker(SimpleWorker):
     database, Redis, S3 and Docker clients (nothing with a socket survives a fork): about 80 ms
     per task on 2 cores, a fifth of a trivial task's whole run. The isolation a horse gives is
     the container's job here: the pipeline never runs in the slot's process. A slot that dies
-    anyway is restarted by the supervisor, and the new one removes the containers it left.
+    anyway is restarted by the supervisor, and the new one removes the containers it left; one
+    whose task outlives the job's timeout ends itself (``worker/overrun.py``).
     """
 
     def __init__(
@@ -94,12 +97,14 @@ class SlotWorker(SimpleWorker):
         context: WorkerContext,
         admission: Admission,
         pause_s: float = ADMISSION_PAUSE_S,
+        overrun: OverrunGuard | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(queues, **kwargs)
         self._ctx = context
         self._admission = admission
         self._pause_s = pause_s
+        self._overrun = overrun or OverrunGuard()
         self._admitting = False
         self._told_never: set[str] = set()
 
@@ -118,7 +123,14 @@ class SlotWorker(SimpleWorker):
             self._admitting = False
         if verdict is None or verdict is Verdict.RUN:
             try:
-                super().execute_job(job, queue)
+                # The API enqueues every task with a timeout; a job without one is not watched.
+                limit = job.timeout if isinstance(job.timeout, int) and job.timeout > 0 else None
+                with (
+                    self._overrun.watching(task_id, float(limit))
+                    if limit is not None
+                    else nullcontext()
+                ):
+                    super().execute_job(job, queue)
             finally:
                 self._ctx.admitted.pop(task_id, None)
         elif not self._stop_requested:

@@ -14,6 +14,7 @@ in chunks: memory stays flat for multi-GB files.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -169,7 +170,8 @@ def _each(items: Sequence[T], work: Callable[[T], R]) -> list[R]:
     if len(items) <= 1:
         return [work(item) for item in items]
     with ThreadPoolExecutor(min(TRANSFER_THREADS, len(items)), "transfer") as pool:
-        futures = [pool.submit(work, item) for item in items]
+        # Each in a copy of this thread's context: the task id of the log lines goes along.
+        futures = [pool.submit(contextvars.copy_context().run, work, item) for item in items]
         wait(futures)
     return [f.result() for f in futures]
 

@@ -3,10 +3,10 @@
 One ``python -m worker`` is one *worker* (id ``<host>:<pid>``, ``host`` from WORKER_HOST or
 the machine's name) with a capacity (WORKER_CPUS / WORKER_MEMORY_BYTES, default all CPUs and
 all memory but 512 MiB, every GPU found) shared by ``slots`` slot processes
-(``worker.slot``), each an RQ worker that runs one task at a time. Why processes: RQ's worker
-is single-job and fork-based, and a process per slot keeps a crashing or timed-out job (and RQ's
-signal handling) contained exactly as with one RQ worker, while admission under a PostgreSQL
-lock keeps the slots from over-committing the shared capacity.
+(``worker.slot``), each an RQ worker that runs one task at a time in its own process. Why
+processes: RQ's worker is single-job, and a process per slot keeps a crashing or timed-out job
+(and RQ's signal handling) contained to its slot, which the supervisor restarts, while
+admission under a PostgreSQL lock keeps the slots from over-committing the shared capacity.
 
 Signals: the first SIGTERM/SIGINT is passed on to every slot as SIGTERM (RQ's warm shutdown:
 running tasks finish), the second as a second SIGTERM (cold: runs are stopped and the

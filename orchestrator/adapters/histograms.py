@@ -43,7 +43,8 @@ class RedisHistograms:
         bucket = bisect.bisect_left(spec.bounds, value)
         key, prefix = KEY_PREFIX + spec.name, _field_prefix(labels)
         try:
-            with self._redis.pipeline(transaction=False) as pipe:
+            # MULTI/EXEC: a scrape never sees a bucket counted without its sum.
+            with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hincrby(key, f"{prefix}{bucket}", 1)
                 pipe.hincrbyfloat(key, f"{prefix}{_SUM}", value)
                 pipe.execute()

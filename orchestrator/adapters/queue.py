@@ -16,8 +16,9 @@ from orchestrator.errors import QueueError
 # The job the worker runs, by name: the API does not import the worker (a unit test holds the
 # name to worker.job.run_task).
 JOB_FUNC = "worker.job.run_task"
-# Margin on top of the task's own timeout before RQ kills the job horse; the job enforces the
-# task timeout itself (stopping the container), RQ's timeout is only the last resort.
+# Margin on top of the task's own timeout before RQ's timeout interrupts the job (and, a grace
+# later, the slot ends itself: worker/overrun.py); the job enforces the task timeout itself
+# (stopping the container), RQ's timeout is only the last resort.
 RQ_TIMEOUT_MARGIN_S = 300
 LIVE_STATES = frozenset(
     {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}

@@ -1,17 +1,22 @@
 """Whole answers about finished tasks, kept in memory by Litestar's response cache.
 
-A task in a terminal state never changes, so its query_task answer (with result links signed
-at most ``link_reuse_s`` ago) is served again for that long without routing it through the
-handler, its dependencies and the serialiser: the cached hit skips about half of what a
-finished task's answer costs. Only answers a handler marks (``mark_finished``: a finished task
-without webhooks, whose deliveries change after the end) are kept; the key is the path, after
-the API key was checked, and a single key guards every task.
+A task in a terminal state never changes, so its query_task answer is served again for half of
+``link_reuse_s`` without routing it through the handler, its dependencies and the serialiser
+(about half of what a finished task's answer costs). Its links were signed at most the other
+half earlier (``service/finished.py``), so none handed out is older than ``link_reuse_s``.
+An input still uploading when its task ended turns from uploading to stalled in the answers up
+to that long late. Only answers a handler marks (``mark_finished``: a finished task
+without webhooks, whose deliveries change after the end, and with at most ``INLINE_RESULTS``
+results) are kept; the key is the path, after the API key was checked, and a single key
+guards every task.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+from litestar import Request
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.connection import ASGIConnection
 from litestar.stores.memory import MemoryStore
@@ -21,11 +26,18 @@ STORE = "finished_answers"
 # Answers kept per process; the oldest go first. An answer is a few KiB.
 CAPACITY = 10_000
 _FINISHED = "orchestrator.finished_task"
+# Results a task may have for its answer to be made in the event loop: signing a link costs
+# about 70 µs, and a task with thousands of outputs would hold every request up meanwhile.
+INLINE_RESULTS = 100
 
 
 def mark_finished(connection: ASGIConnection) -> None:
     """This request's answer is about a finished task without webhooks: it may be kept."""
     connection.scope["state"][_FINISHED] = True
+
+
+def _path(request: Request[Any, Any, Any]) -> str:
+    return request.url.path
 
 
 def _only_finished(scope: HTTPScope, status_code: int) -> bool:
@@ -56,5 +68,7 @@ def response_cache(reuse_s: float) -> ResponseCacheConfig:
     return ResponseCacheConfig(
         default_expiration=max(int(reuse_s), 0),
         store=STORE,
+        # The path alone: query strings mean nothing to these routes, and must not make keys.
+        key_builder=_path,
         cache_response_filter=_only_finished if int(reuse_s) >= 1 else lambda *_: False,
     )

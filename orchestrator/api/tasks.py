@@ -22,7 +22,7 @@ from litestar.status_codes import (
     HTTP_307_TEMPORARY_REDIRECT,
 )
 
-from orchestrator.api.cache import mark_finished
+from orchestrator.api.cache import INLINE_RESULTS, mark_finished
 from orchestrator.api.openapi import KEY_REQUIRED, errors, redirect
 from orchestrator.api.schemas import (
     SlotDisplay,
@@ -247,7 +247,7 @@ async def _answer(request: Request, services: Services, task_id: str) -> TaskRea
     hop, no I/O: signing its links is local), and the answer is kept whole for as long as its
     links are reused (``api/cache.py``). Anything else is read in a worker thread."""
     task = tasks.finished_task(services, task_id)
-    if task is not None and task.notify_url is None:
+    if task is not None and task.notify_url is None and len(task.results or ()) <= INLINE_RESULTS:
         mark_finished(request)
         return _render(services, task)
     return await sync_to_thread(_read, services, task_id)
@@ -267,7 +267,8 @@ def _render(services: Services, task: TaskView) -> TaskRead:
 
 
 def task_document(services: Services, task: TaskView) -> dict[str, Any]:
-    """What a webhook delivers: the query_task body of ``task`` (fresh result URLs) without
+    """What a webhook delivers: the query_task body of ``task`` (result URLs signed within
+    ``link_reuse_s``, as query_task's) without
     ``notifications``, whose state the delivery itself is about to change."""
     document: dict[str, Any] = msgspec.to_builtins(
         task_read(task, tasks.result_links(services, task), display=_display(services))

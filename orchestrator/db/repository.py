@@ -114,6 +114,15 @@ def _input_view(row: Any) -> InputView:
     )
 
 
+def _while_waiting(task_id: str) -> Any:
+    """A slot write's condition: its task still waits for uploads, under a share lock of the
+    task's row. A kill or a queueing of the task then waits for the write to commit, or the
+    write sees the task moved and changes nothing: a finished task's slots never change after
+    the end, which lets the API keep finished tasks in memory (``service/finished.py``)."""
+    task = select(Task.id).where(Task.id == task_id, Task.status == TaskStatus.WAITING.value)
+    return exists(task.with_for_update(read=True))
+
+
 _SLOT = "slot__"  # the label prefix of task_inputs' columns in a task joined to its inputs
 
 
@@ -447,7 +456,7 @@ class TaskRepository:
     ) -> bool:
         """pre-create: bind a new upload (its object ``key``) to a slot of a waiting task, if the
         slot is empty or its upload has made no progress since ``stalled_before``."""
-        waiting = exists().where(Task.id == task_id, Task.status == TaskStatus.WAITING.value)
+        waiting = _while_waiting(task_id)
         free = (TaskInput.state == "empty") | (
             (TaskInput.state == "uploading") & (TaskInput.updated_at <= stalled_before)
         )
@@ -479,6 +488,7 @@ class TaskRepository:
                     TaskInput.slot == slot,
                     TaskInput.state == "uploading",
                     _held_by(key),
+                    _while_waiting(task_id),
                 )
                 .values(upload_id=upload_id, updated_at=func.now()),
             )
@@ -494,6 +504,7 @@ class TaskRepository:
                     TaskInput.slot == slot,
                     TaskInput.state == "uploading",
                     _held_by(key),
+                    _while_waiting(task_id),
                 )
                 .values(
                     offset=func.greatest(TaskInput.offset, offset),
@@ -552,6 +563,7 @@ class TaskRepository:
                     TaskInput.slot == slot,
                     TaskInput.state != "done",
                     _held_by(key),
+                    _while_waiting(task_id),
                 )
                 .values(
                     state="done",
@@ -568,7 +580,7 @@ class TaskRepository:
 
     def slot_freed(self, task_id: str, slot: str, key: str) -> bool:
         """Empty a slot whose upload was terminated, only while its task still waits."""
-        waiting = exists().where(Task.id == task_id, Task.status == TaskStatus.WAITING.value)
+        waiting = _while_waiting(task_id)
         with self._db.transaction() as s:
             return _updated(
                 s,

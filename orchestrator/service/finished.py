@@ -5,10 +5,11 @@ from memory for as long as the process lives, in every API process alike; the fi
 comes from PostgreSQL. What does change after the end, a task's webhook deliveries, is not
 kept here: callers read those fresh.
 
-Presigned result URLs are signed for ``presign_expiry_s`` and reused for at most
-``reuse_s`` (``link_reuse_s``): every answer still carries URLs valid for ``presign_expiry_s``
-minus at most that long, and a task polled by many clients is signed once a minute instead
-of on every call.
+Presigned result URLs are signed for ``presign_expiry_s`` and handed out again for at most
+``link_reuse_s``: reused here for half of it, then kept in whole answers (``api/cache.py``)
+for the other half. Every answer carries URLs valid for ``presign_expiry_s`` minus at most
+``link_reuse_s``, and a task polled by many clients is signed twice a minute instead of on
+every call.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ Metric (type, unit) — labels:
     observed by the worker that ended it; runs the reconciler ends after their worker died are
     not in it) — pipeline, status: done|error|killed
 ``orchestrator_upload_to_start_seconds`` (histogram, s: started_at - queued_at, the wait from
-    the last input arriving to a worker starting the run, observed at the start) — pipeline
+    the last input arriving to a worker starting the run, observed at each start: a task the
+    reconciler retried counts once per attempt) — pipeline
 ``orchestrator_task_create_to_done_seconds`` (histogram, s: create_task to done, observed when
     the run ends done) — pipeline
 ``orchestrator_scrape_source_up`` (gauge, 1 = read, 0 = failed this scrape) — source:

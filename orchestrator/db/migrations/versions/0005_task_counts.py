@@ -21,7 +21,9 @@ def upgrade() -> None:
     )
     values = ", ".join(f"('{s}')" for s in STATES)
     op.execute(f"INSERT INTO task_counts (status) VALUES {values}")
-    # One statement per move, touching both rows: writers meet the two rows in the same scan
+    # Every move updates two rows here until its transaction commits, so moves into or out of
+    # one state take turns on its row: moves are single-row statements committed at once, a
+    # handful per task. One statement per move, touching both rows: writers meet the two rows in the same scan
     # order, so opposite moves (running → pending, pending → running) wait for each other
     # rather than each holding one row. Were a deadlock detected anyway, PostgreSQL aborts
     # one write, which its caller sees as an outage: a 503, or the worker's retry.
