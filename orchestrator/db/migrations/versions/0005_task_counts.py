@@ -23,10 +23,10 @@ def upgrade() -> None:
     op.execute(f"INSERT INTO task_counts (status) VALUES {values}")
     # Every move updates two rows here until its transaction commits, so moves into or out of
     # one state take turns on its row: moves are single-row statements committed at once, a
-    # handful per task. One statement per move, touching both rows: writers meet the two rows in the same scan
-    # order, so opposite moves (running → pending, pending → running) wait for each other
-    # rather than each holding one row. Were a deadlock detected anyway, PostgreSQL aborts
-    # one write, which its caller sees as an outage: a 503, or the worker's retry.
+    # handful per task. One statement per move touches both rows: writers meet the two rows in
+    # the same scan order, so opposite moves (running → pending, pending → running) wait for
+    # each other rather than each holding one row. Were a deadlock detected anyway, PostgreSQL
+    # aborts one write, which its caller sees as an outage: a 503, or the worker's retry.
     op.execute(
         """
         CREATE FUNCTION task_counts_track() RETURNS trigger LANGUAGE plpgsql AS $$
