@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import socket
 import statistics
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from tusclient.client import TusClient
 
 
@@ -153,3 +155,33 @@ def wait_up(url: str, timeout_s: float = 60, server: subprocess.Popen[bytes] | N
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not come up")
+
+
+HOOK_SECONDS = "orchestrator_hook_duration_seconds"
+
+
+def hook_buckets(api: Api) -> dict[str, dict[float, float]]:
+    """The API's hook-time histogram as scraped now: hook → {le: cumulative count}."""
+    r = api.http.get(f"{api.url}/metrics", timeout=30)
+    r.raise_for_status()
+    found: dict[str, dict[float, float]] = {}
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            if sample.name == f"{HOOK_SECONDS}_bucket":
+                le = float(sample.labels["le"])
+                found.setdefault(sample.labels["hook"], {})[le] = sample.value
+    return found
+
+
+def hook_p99(before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]) -> str:
+    """Per hook type, the calls between two scrapes and the bucket bound their p99 is under."""
+    lines = []
+    for hook, buckets in sorted(after.items()):
+        delta = {le: n - before.get(hook, {}).get(le, 0.0) for le, n in buckets.items()}
+        count = delta.get(math.inf, 0.0)
+        if count <= 0:
+            continue
+        bound = min(le for le, n in delta.items() if n >= 0.99 * count)
+        shown = "+Inf" if math.isinf(bound) else f"{bound * 1000:g} ms"
+        lines.append(f"  {hook:13} {count:6.0f} calls, p99 ≤ {shown}")
+    return "\n".join(lines)

@@ -40,6 +40,11 @@ class Task(Base):
         CheckConstraint(f"status IN ({STATUS_VALUES})", name="ck_tasks_status"),
         Index("ix_tasks_status_created", "status", "created_at"),
         Index("ix_tasks_notify", "finished_at", postgresql_where=text("notify_url IS NOT NULL")),
+        Index(
+            "ix_tasks_ready",
+            "created_at",
+            postgresql_where=text("status = 'waiting' AND required_missing = 0"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -51,6 +56,9 @@ class Task(Base):
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.WAITING.value)
     reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Required slots not filled yet: set at create, one less for each filled (slot_finished).
+    # Waiting tasks at 0 are the ones the reconciler may start without their optional inputs.
+    required_missing: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     worker_id: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     kill_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -83,11 +91,6 @@ class TaskInput(Base):
             name="ck_task_inputs_state",
         ),
         Index("ix_task_inputs_upload_id", "upload_id"),
-        Index(
-            "ix_task_inputs_missing_required",
-            "task_id",
-            postgresql_where=text("required AND state <> 'done'"),
-        ),
     )
 
     task_id: Mapped[str] = mapped_column(

@@ -228,6 +228,7 @@ class TaskRepository:
                 queue=queue,
                 status=TaskStatus.WAITING.value,
                 attempts=0,
+                required_missing=sum(1 for _, required in slots if required),
                 notify_url=notify_url,
                 inputs=[
                     TaskInput(slot=name, required=required, position=i, state="empty", offset=0)
@@ -301,18 +302,10 @@ class TaskRepository:
     def idle_with_required_inputs(self, idle_before: datetime, limit: int = 500) -> list[str]:
         """Ids of waiting tasks whose required inputs are all in and whose slots have been
         quiet since ``idle_before`` (candidates for starting without their optional inputs)."""
-        # Waiting tasks, less those with a required slot missing (one probe each of the
-        # partial index ix_task_inputs_missing_required), then the last change of the few left
-        # (a LATERAL read through the slots' primary key). As two plain NOT EXISTS the planner
-        # hashed every slot of every task ever made: 74 ms at 100,000 tasks, 10 ms now
-        # (3,040 of them waiting; bench/growth.py).
-        # Spelled as the index's predicate, constants and all, so that PostgreSQL can prove
-        # the index applies (a bound parameter, or "IS true", defeats the proof).
-        missing_required = exists().where(
-            TaskInput.task_id == Task.id,
-            TaskInput.required,
-            TaskInput.state != literal_column("'done'"),
-        )
+        # The waiting tasks that lack no required slot (the partial index ix_tasks_ready), then
+        # the last change of each (a LATERAL read through the slots' primary key): the cost
+        # follows the tasks ready to start, not the tasks waiting for uploads. As two plain NOT
+        # EXISTS the planner hashed every slot of every task ever made (74 ms at 100,000 tasks).
         last_change = (
             select(func.max(TaskInput.updated_at).label("at"))
             .where(TaskInput.task_id == Task.id)
@@ -322,8 +315,10 @@ class TaskRepository:
             select(Task.id)
             .join(last_change, true())
             .where(
-                Task.status == TaskStatus.WAITING.value,
-                ~missing_required,
+                # As the index's predicate spells it, constants and all: PostgreSQL proves the
+                # partial index applies only then (bound parameters defeat the proof).
+                Task.status == literal_column("'waiting'"),
+                Task.required_missing == literal_column("0"),
                 or_(last_change.c.at.is_(None), last_change.c.at < idle_before),
             )
             .order_by(Task.created_at)
@@ -553,10 +548,11 @@ class TaskRepository:
         bucket: str,
         key: str,
     ) -> bool:
-        """Fill the slot with the verified upload that holds it; a replay changes nothing."""
+        """Fill the slot with the verified upload that holds it; a replay changes nothing.
+        A required slot filled counts down its task's ``required_missing``, in the same
+        transaction."""
         with self._db.transaction() as s:
-            return _updated(
-                s,
+            filled = s.execute(
                 update(TaskInput)
                 .where(
                     TaskInput.task_id == task_id,
@@ -575,8 +571,16 @@ class TaskRepository:
                     key=key,
                     finished_at=func.now(),
                     updated_at=func.now(),
-                ),
-            )
+                )
+                .returning(TaskInput.required)
+            ).all()
+            if filled and filled[0].required:
+                s.execute(
+                    update(Task)
+                    .where(Task.id == task_id)
+                    .values(required_missing=Task.required_missing - 1)
+                )
+            return len(filled) == 1
 
     def slot_freed(self, task_id: str, slot: str, key: str) -> bool:
         """Empty a slot whose upload was terminated, only while its task still waits."""

@@ -323,3 +323,42 @@ def test_an_object_of_the_wrong_size_is_not_trusted(
     path.unlink()
     assert f"{task_id}/data" not in reconciler.run_pass().recovered
     assert not get(services, task_id).input("data").done  # type: ignore[union-attr]
+
+
+def test_required_missing_counts_down_once_per_required_slot(
+    services: Services, queue_name: str
+) -> None:
+    task_id = str(uuid.uuid4())
+    services.tasks.create(
+        task_id=task_id,
+        pipeline=SPEC.name,
+        params={},
+        resources=SPEC.resources,
+        queue=queue_name,
+        slots=[("a", True), ("b", True), ("extra", False)],
+    )
+
+    def missing() -> int:
+        with raw_engine(services).connect() as conn:
+            return int(
+                conn.execute(
+                    text("SELECT required_missing FROM tasks WHERE id = :id"), {"id": task_id}
+                ).scalar_one()
+            )
+
+    def ready() -> bool:
+        return task_id in services.tasks.idle_with_required_inputs(
+            datetime.now(UTC) + timedelta(seconds=1), limit=10**6
+        )
+
+    assert missing() == 2
+    fill(services, task_id, "a", "ka")
+    assert missing() == 1
+    # A replay of the finish that filled "a" changes nothing.
+    assert not services.tasks.slot_finished(
+        task_id, "a", upload_id="ka", filename="a.bin", size=1, bucket="uploads", key="ka"
+    )
+    fill(services, task_id, "extra", "kx")
+    assert (missing(), ready()) == (1, False)
+    fill(services, task_id, "b", "kb")
+    assert (missing(), ready()) == (0, True)
