@@ -115,12 +115,14 @@ def _input_view(row: Any) -> InputView:
 
 
 def _while_waiting(task_id: str) -> Any:
-    """A slot write's condition: its task still waits for uploads, under a share lock of the
-    task's row. A kill or a queueing of the task then waits for the write to commit, or the
-    write sees the task moved and changes nothing: a finished task's slots never change after
-    the end, which lets the API keep finished tasks in memory (``service/finished.py``)."""
+    """A slot write's condition: its task still waits for uploads, with the task's row locked
+    as an UPDATE of it locks it. A kill or a queueing of the task then waits for the write to
+    commit, or the write sees the task moved and changes nothing: a finished task's slots never
+    change after the end, which lets the API keep finished tasks in memory
+    (``service/finished.py``). Not a share lock: a fill goes on to update the task's row
+    (``required_missing``), and two fills holding share locks would each wait for the other."""
     task = select(Task.id).where(Task.id == task_id, Task.status == TaskStatus.WAITING.value)
-    return exists(task.with_for_update(read=True))
+    return exists(task.with_for_update(key_share=True))
 
 
 _SLOT = "slot__"  # the label prefix of task_inputs' columns in a task joined to its inputs
