@@ -43,6 +43,7 @@ class Task(Base):
         Index(
             "ix_tasks_ready",
             "created_at",
+            "id",
             postgresql_where=text("status = 'waiting' AND required_missing = 0"),
         ),
     )
