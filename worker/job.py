@@ -61,7 +61,6 @@ class TaskRunner:
         self._ctx = context
         self._repo = context.services.tasks
         self._settings = context.settings
-        self._claimed_at = time.monotonic()
 
     def run(self, task_id: str) -> None:
         with task_context(task_id):
@@ -79,16 +78,16 @@ class TaskRunner:
                 "task claimed",
                 extra={"worker_id": self._ctx.worker_id, "attempt": task.attempts},
             )
-            self._claimed_at = time.monotonic()
+            claimed_at = time.monotonic()
             if task.started_at is not None and task.queued_at is not None:
                 wait_s = (task.started_at - task.queued_at).total_seconds()
                 self._observe(UPLOAD_TO_START, (task.pipeline,), wait_s)
             try:
-                self._run_claimed(task)
+                self._run_claimed(task, claimed_at)
             finally:
                 self._close_live_log(task_id)
 
-    def _run_claimed(self, task: TaskView) -> None:
+    def _run_claimed(self, task: TaskView, claimed_at: float) -> None:
         task_id = task.id
         spec = registry.get(task.pipeline)
         if spec is None:
@@ -115,7 +114,7 @@ class TaskRunner:
             ending = Ending(TaskStatus.ERROR, f"worker failed: {exc}")
         try:
             if self._finish(task_id, ending):
-                self._observe_end(task, ending.status)
+                self._observe_end(task, ending.status, time.monotonic() - claimed_at)
         finally:
             if run_dir is not None:
                 run_dir.remove()
@@ -184,10 +183,9 @@ class TaskRunner:
         except Exception as exc:  # readers then stop at the task's terminal state instead
             log.warning("cannot close the live log", extra={"error": str(exc)})
 
-    def _observe_end(self, task: TaskView, status: TaskStatus) -> None:
-        # From the claim, on this host's monotonic clock: no clock has to agree with
+    def _observe_end(self, task: TaskView, status: TaskStatus, run_s: float) -> None:
+        # ``run_s`` from the claim, on this host's monotonic clock: no clock has to agree with
         # PostgreSQL's. created → done adds the database's own created → started.
-        run_s = time.monotonic() - self._claimed_at
         self._observe(TASK_DURATION, (task.pipeline, status.value), run_s)
         if status is TaskStatus.DONE and task.started_at is not None:
             before_s = (task.started_at - task.created_at).total_seconds()

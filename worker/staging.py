@@ -224,28 +224,19 @@ def store_results(
     if run.log_path.is_file():
         files.append((LOG_FILE, run.log_path))
 
-    def put(item: tuple[str, Path]) -> ResultFile:
+    def put(item: tuple[str, Path]) -> ManifestEntry:
         # Hashed and sent by the same thread, each file while the others are: a multi-GB
         # output is read twice (hash, upload) but no file waits for another's transfer.
         name, path = item
         entry = manifest_entry(name, path)
-        key = result_key(task_id, entry.name)
-        storage.upload(bucket, key, str(path), entry.content_type)
-        return ResultFile(**asdict(entry), key=key)
+        storage.upload(bucket, result_key(task_id, entry.name), str(path), entry.content_type)
+        return entry
 
-    results = _each(files, put)
+    entries = _each(files, put)
+    results = [ResultFile(**asdict(e), key=result_key(task_id, e.name)) for e in entries]
     manifest_path = run.root / MANIFEST_FILE
     manifest_path.write_text(
-        json.dumps(
-            {
-                "task_id": task_id,
-                "files": [
-                    asdict(ManifestEntry(r.name, r.bytes, r.sha256, r.content_type))
-                    for r in results
-                ],
-            },
-            indent=2,
-        )
+        json.dumps({"task_id": task_id, "files": [asdict(e) for e in entries]}, indent=2)
     )
     manifest = manifest_entry(MANIFEST_FILE, manifest_path)
     key = result_key(task_id, MANIFEST_FILE)

@@ -46,7 +46,8 @@ def reconciler(services: Services) -> Reconciler:
     return Reconciler(services, pending_grace_s=0)
 
 
-def pending_task(services: Services, queue: str) -> str:
+def new_task(services: Services, queue: str, slots: list[tuple[str, bool]]) -> str:
+    """A checksum task, waiting, with these (name, required) input slots."""
     task_id = str(uuid.uuid4())
     services.tasks.create(
         task_id=task_id,
@@ -54,8 +55,13 @@ def pending_task(services: Services, queue: str) -> str:
         params=SPEC.validate_params({}),
         resources=SPEC.resources,
         queue=queue,
-        slots=[],  # nothing to upload: straight to pending
+        slots=slots,
     )
+    return task_id
+
+
+def pending_task(services: Services, queue: str) -> str:
+    task_id = new_task(services, queue, [])  # nothing to upload: straight to pending
     assert services.tasks.queue_if_complete(task_id)
     return task_id
 
@@ -183,15 +189,7 @@ def test_only_one_replica_reconciles_at_a_time(
 
 def waiting_with_optional(services: Services, queue: str) -> str:
     """A task whose required slot is filled and whose optional slot stays empty."""
-    task_id = str(uuid.uuid4())
-    services.tasks.create(
-        task_id=task_id,
-        pipeline=SPEC.name,
-        params=SPEC.validate_params({}),
-        resources=SPEC.resources,
-        queue=queue,
-        slots=[("data", True), ("extra", False)],
-    )
+    task_id = new_task(services, queue, [("data", True), ("extra", False)])
     fill(services, task_id, "data", "u1")
     return task_id
 
@@ -227,15 +225,7 @@ def test_optional_inputs_left_empty_start_after_quiet_period(
 def test_waiting_task_missing_a_required_input_never_starts(
     services: Services, queue_name: str
 ) -> None:
-    task_id = str(uuid.uuid4())
-    services.tasks.create(
-        task_id=task_id,
-        pipeline=SPEC.name,
-        params={},
-        resources=SPEC.resources,
-        queue=queue_name,
-        slots=[("data", True), ("extra", False)],
-    )
+    task_id = new_task(services, queue_name, [("data", True), ("extra", False)])
     fill(services, task_id, "extra", "u2")
     eager = Reconciler(
         dataclasses.replace(
@@ -250,15 +240,7 @@ def test_waiting_task_missing_a_required_input_never_starts(
 def uploading_task(services: Services, queue: str, data: bytes, *, store: bool) -> tuple[str, str]:
     """A waiting task with one input slot bound to an upload, as pre-create leaves it; the
     object is in the uploads bucket (``store``) as tusd leaves a finished upload."""
-    task_id = str(uuid.uuid4())
-    services.tasks.create(
-        task_id=task_id,
-        pipeline=SPEC.name,
-        params=SPEC.validate_params({}),
-        resources=SPEC.resources,
-        queue=queue,
-        slots=[("data", True)],
-    )
+    task_id = new_task(services, queue, [("data", True)])
     key = f"{task_id}/data/{uuid.uuid4().hex[:24]}"
     bucket = services.settings.uploads_bucket
     stalled_before = datetime.now(UTC) - timedelta(days=1)
@@ -328,15 +310,7 @@ def test_an_object_of_the_wrong_size_is_not_trusted(
 def test_required_missing_counts_down_once_per_required_slot(
     services: Services, queue_name: str
 ) -> None:
-    task_id = str(uuid.uuid4())
-    services.tasks.create(
-        task_id=task_id,
-        pipeline=SPEC.name,
-        params={},
-        resources=SPEC.resources,
-        queue=queue_name,
-        slots=[("a", True), ("b", True), ("extra", False)],
-    )
+    task_id = new_task(services, queue_name, [("a", True), ("b", True), ("extra", False)])
 
     def missing() -> int:
         with raw_engine(services).connect() as conn:
