@@ -110,6 +110,17 @@ class Queueing(Protocol):
     def queue(self) -> Enqueue: ...
 
 
+class Starting(Protocol):
+    """What ``start_task`` uses (``Services`` has it)."""
+
+    @property
+    def tasks(self) -> QueueableTasks: ...
+    @property
+    def queue(self) -> Enqueue: ...
+    @property
+    def finished(self) -> FinishedTasks: ...
+
+
 class KillableTasks(TaskReader, Protocol):
     """The calls ``kill_task`` makes (``TaskRepository`` has them)."""
 
@@ -237,12 +248,19 @@ def queue_if_complete(services: Queueing, task_id: str, *, all_inputs: bool = Fa
     return True
 
 
-def start_task(services: Services, task_id: str) -> TaskView:
+def start_task(services: Starting, task_id: str) -> TaskView:
     with task_context(task_id):
         task = get_task(services, task_id)
-        if task.status is TaskStatus.WAITING:
+        for _ in range(MAX_RACES):
+            if task.status is not TaskStatus.WAITING:
+                break
             queue_if_complete(services, task_id)
             task = get_task(services, task_id)
+            # Still waiting with nothing missing: the last input was filled after the attempt
+            # read the slots (a hook commits its fill, then queues in a second transaction).
+            # Another attempt sees the fill.
+            if task.missing_inputs:
+                break
         if task.status is TaskStatus.WAITING:
             missing = task.missing_inputs
             raise Conflict(
