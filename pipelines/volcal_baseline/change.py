@@ -12,7 +12,8 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from .errors import InputError
-from .grid import BoolArray, FloatArray, Grid, IntArray
+from .grid import Accumulator, BoolArray, FloatArray, Grid, IntArray
+from .tiles import Spill
 
 # py4dgeo reports every KD-tree build at INFO; the worker only wants our own lines.
 logging.getLogger("py4dgeo").setLevel(logging.WARNING)
@@ -43,39 +44,48 @@ class Change:
     stable_count: int
 
 
-def core_points(grid: Grid, xyz: FloatArray) -> tuple[FloatArray, IntArray]:
+def core_points(acc: Accumulator) -> tuple[FloatArray, IntArray]:
     """One core point per occupied cell: the mean of the earlier epoch's points in it.
 
     A regular spread of core points makes the change raster trivially a grid, and averaging
-    keeps each core point on the surface to within the noise.
+    keeps each core point on the surface to within the noise. ``acc`` summed x, y and z.
     """
-    idx = grid.flat_index(xyz)
-    ok = idx >= 0
-    counts = np.bincount(idx[ok], minlength=grid.size)
-    cells = np.flatnonzero(counts)
-    core = np.empty((len(cells), 3))
-    for d in range(3):
-        core[:, d] = np.bincount(idx[ok], weights=xyz[ok, d], minlength=grid.size)[cells]
-    core /= counts[cells, None]
-    return core, cells
+    cells = np.flatnonzero(acc.counts)
+    core = (acc.sums[:, cells] / acc.counts[cells]).T
+    return np.ascontiguousarray(core), cells
 
 
-def detect(
-    pre: FloatArray, post: FloatArray, stable: BaseGeometry, grid: Grid, settings: ChangeSettings
+def distances(spill: Spill, core: FloatArray, settings: ChangeSettings) -> FloatArray:
+    """M3C2 distance per core point, tile by tile (NaN where an epoch has no points)."""
+    home = spill.tiling.home(core)
+    distance = np.full(len(core), np.nan)
+    for tile in np.unique(home):
+        sel = np.flatnonzero(home == tile)
+        pre, post = spill.load("pre", int(tile)), spill.load("post", int(tile))
+        if len(pre) < 3 or len(post) < 3:
+            continue
+        m3c2 = py4dgeo.M3C2(
+            epochs=(py4dgeo.Epoch(pre), py4dgeo.Epoch(post)),
+            corepoints=core[sel],
+            normal_radii=[settings.normal_radius_m],
+            cyl_radius=settings.cylinder_radius_m,
+            max_distance=settings.max_change_m,
+        )
+        found, _ = m3c2.run()
+        distance[sel] = found
+        del m3c2, pre, post
+    return distance
+
+
+def judge(
+    grid: Grid,
+    cells: IntArray,
+    core: FloatArray,
+    distance: FloatArray,
+    stable: BaseGeometry,
+    settings: ChangeSettings,
 ) -> Change:
-    core, cells = core_points(grid, pre)
-    epoch_pre, epoch_post = py4dgeo.Epoch(pre), py4dgeo.Epoch(post)
-    m3c2 = py4dgeo.M3C2(
-        epochs=(epoch_pre, epoch_post),
-        corepoints=core,
-        normal_radii=[settings.normal_radius_m],
-        cyl_radius=settings.cylinder_radius_m,
-        max_distance=settings.max_change_m,
-    )
-    distance, _ = m3c2.run()
-    distance = np.asarray(distance, dtype=np.float64)
-    del m3c2, epoch_pre, epoch_post
-
+    """Which distances are real change: beyond the level of detection set by the stable areas."""
     finite = np.isfinite(distance)
     if finite.sum() == 0:
         raise InputError("no overlap between epochs 'pre' and 'post' after registration")

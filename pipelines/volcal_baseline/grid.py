@@ -64,24 +64,42 @@ class Grid:
         return (self.x0, self.x0 + self.nx * self.cell, self.y0, self.y0 + self.ny * self.cell)
 
 
+class Accumulator:
+    """Per-cell point counts and sums of chosen coordinates, fed a chunk at a time, so that a
+    grid is rasterised from a stream of any length in the memory of the grid alone."""
+
+    def __init__(self, grid: Grid, dims: tuple[int, ...] = (2,)) -> None:
+        self.grid = grid
+        self.dims = dims
+        self.sums = np.zeros((len(dims), grid.size))
+        self.counts = np.zeros(grid.size, dtype=np.int64)
+
+    def add(self, xyz: FloatArray, chunk: int = 2_000_000) -> None:
+        # Chunked so that the temporary index arrays stay small whatever the input size.
+        for start in range(0, len(xyz), chunk):
+            part = xyz[start : start + chunk]
+            idx = self.grid.flat_index(part)
+            ok = idx >= 0
+            cells = idx[ok]
+            for i, d in enumerate(self.dims):
+                self.sums[i] += np.bincount(cells, weights=part[ok, d], minlength=self.grid.size)
+            self.counts += np.bincount(cells, minlength=self.grid.size)
+
+    def means(self) -> FloatArray:
+        """(len(dims), ny, nx) means, NaN where a cell is empty."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (self.sums / self.counts).reshape(len(self.dims), *self.grid.shape)
+
+
 def cell_means(grid: Grid, xyz: FloatArray, chunk: int = 2_000_000) -> tuple[FloatArray, IntArray]:
     """Mean z and point count per cell (NaN where empty).
 
     With points sampled uniformly over a cell, the mean z estimates the cell's mean surface height
-    without bias, so summing (mean z x cell area) integrates the surface. Chunked so that the
-    temporary index arrays stay small whatever the cloud size.
+    without bias, so summing (mean z x cell area) integrates the surface.
     """
-    sums = np.zeros(grid.size)
-    counts = np.zeros(grid.size, dtype=np.int64)
-    for start in range(0, len(xyz), chunk):
-        part = xyz[start : start + chunk]
-        idx = grid.flat_index(part)
-        ok = idx >= 0
-        sums += np.bincount(idx[ok], weights=part[ok, 2], minlength=grid.size)
-        counts += np.bincount(idx[ok], minlength=grid.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / counts
-    return means.reshape(grid.shape), counts.reshape(grid.shape)
+    acc = Accumulator(grid)
+    acc.add(xyz, chunk)
+    return acc.means()[0], acc.counts.reshape(grid.shape)
 
 
 def fill_holes(values: FloatArray, max_gap_cells: int = 2) -> tuple[FloatArray, BoolArray]:

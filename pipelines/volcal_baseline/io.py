@@ -8,6 +8,7 @@ relative to that origin.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from .errors import InputError
 from .grid import FloatArray
 
 _CHUNK = 2_000_000
+# LAZ chunks decompress on every CPU the container has.
+_LAZ_BACKEND = (laspy.LazBackend.LazrsParallel, laspy.LazBackend.Lazrs)
 _POLYGON_TYPES = {shapefile.POLYGON, shapefile.POLYGONZ, shapefile.POLYGONM}
 
 
@@ -38,6 +41,8 @@ class CloudHeader:
     point_format: int
     version: str
     compressed: bool
+    data_offset: int  # bytes before the first point record
+    record_bytes: int  # bytes per point record (uncompressed)
 
 
 def _check_magic(path: Path, slot: str) -> None:
@@ -57,16 +62,48 @@ def read_header(path: Path, slot: str) -> CloudHeader:
         with laspy.open(str(path)) as reader:
             hdr = reader.header
             count = int(hdr.point_count)
-            mins = tuple(float(v) for v in hdr.mins)
-            maxs = tuple(float(v) for v in hdr.maxs)
+            x0, y0, z0 = (float(v) for v in hdr.mins)
+            x1, y1, z1 = (float(v) for v in hdr.maxs)
             fmt = int(hdr.point_format.id)
             version = str(hdr.version)
             compressed = bool(hdr.are_points_compressed)
+            data_offset = int(hdr.offset_to_point_data)
+            record_bytes = int(hdr.point_format.size)
     except Exception as exc:  # laspy raises a zoo of types for corrupt headers
         raise InputError(f"input '{slot}' is not a readable LAS/LAZ file: {exc}") from exc
     if count <= 0:
         raise InputError(f"input '{slot}' has no points")
-    return CloudHeader(path, slot, count, mins, maxs, fmt, version, compressed)  # type: ignore[arg-type]
+    header = CloudHeader(
+        path,
+        slot,
+        count,
+        (x0, y0, z0),
+        (x1, y1, z1),
+        fmt,
+        version,
+        compressed,
+        data_offset,
+        record_bytes,
+    )
+    if not compressed:
+        # Refused before any point is read: an upload cut short is found in microseconds.
+        held = _records_present(header)
+        if held < count:
+            raise InputError(_truncated(header, held))
+    return header
+
+
+def _records_present(header: CloudHeader) -> int:
+    """Whole point records the (uncompressed) file holds after its header."""
+    size = header.path.stat().st_size
+    return max(0, size - header.data_offset) // max(header.record_bytes, 1)
+
+
+def _truncated(header: CloudHeader, held: int) -> str:
+    return (
+        f"input '{header.slot}' is truncated: its header promises {header.point_count:,} "
+        f"points, the file holds {held:,}"
+    )
 
 
 def local_origin(header: CloudHeader) -> FloatArray:
@@ -80,32 +117,31 @@ def local_origin(header: CloudHeader) -> FloatArray:
     )
 
 
-def read_points(header: CloudHeader, origin: FloatArray) -> FloatArray:
-    """All points as an (n, 3) float64 array relative to ``origin``, read chunk by chunk so that
-    peak memory is the output array plus one chunk of raw records."""
-    out = np.empty((header.point_count, 3), dtype=np.float64)
+def chunks(header: CloudHeader, origin: FloatArray, size: int = _CHUNK) -> Iterator[FloatArray]:
+    """The points as (n, 3) float64 arrays relative to ``origin``, ``size`` at a time: memory
+    holds one chunk of raw records and its coordinates, whatever the file's size."""
     filled = 0
     try:
-        with laspy.open(str(header.path)) as reader:
-            for chunk in reader.chunk_iterator(_CHUNK):
-                n = len(chunk)
+        with laspy.open(str(header.path), laz_backend=_LAZ_BACKEND) as reader:
+            for chunk in reader.chunk_iterator(size):
                 # laspy scales the integer records to float64 here; subtracting the origin in
                 # float64 keeps sub-millimetre precision at UTM magnitudes.
-                out[filled : filled + n, 0] = np.asarray(chunk.x) - origin[0]
-                out[filled : filled + n, 1] = np.asarray(chunk.y) - origin[1]
-                out[filled : filled + n, 2] = np.asarray(chunk.z) - origin[2]
-                filled += n
+                out = np.empty((len(chunk), 3))
+                out[:, 0] = np.asarray(chunk.x) - origin[0]
+                out[:, 1] = np.asarray(chunk.y) - origin[1]
+                out[:, 2] = np.asarray(chunk.z) - origin[2]
+                filled += len(out)
+                yield out
     except Exception as exc:
+        if header.compressed:
+            raise InputError(
+                f"input '{header.slot}' is truncated or corrupt: its header promises "
+                f"{header.point_count:,} points, reading failed after {filled:,} ({exc})"
+            ) from exc
         raise InputError(f"input '{header.slot}' could not be read as LAS/LAZ: {exc}") from exc
-    if filled == 0:
-        raise InputError(f"input '{header.slot}' has no points")
     if filled < header.point_count:
-        # A truncated file: use what is there would silently drop part of the survey.
-        raise InputError(
-            f"input '{header.slot}' is truncated: header says "
-            f"{header.point_count} points, file holds {filled}"
-        )
-    return out
+        # Using what is there would silently drop part of the survey.
+        raise InputError(_truncated(header, filled))
 
 
 def _sibling(shp: Path, ext: str) -> Path | None:

@@ -1,4 +1,5 @@
-"""The pipeline end to end: read, register, detect change, segment, measure, report."""
+"""The pipeline end to end: sample, register, rasterise and tile, detect change, segment,
+measure, report."""
 
 from __future__ import annotations
 
@@ -13,19 +14,32 @@ from typing import Any
 import numpy as np
 import shapely
 
-from . import io, plots, report
-from .change import ChangeSettings, detect
+from . import io, plots, report, sampling
+from .change import ChangeSettings, core_points, distances, judge
 from .errors import InputError
-from .grid import FloatArray, Grid, cell_means, fill_holes
+from .grid import Accumulator, FloatArray, Grid, cell_means, fill_holes
 from .regions import segment
 from .registration import RegistrationSettings, apply, register
+from .tiles import Spill, Tiling
 from .volume import region_volumes
 
 # Targets for the automatic scales, in points of the sparser epoch.
 _POINTS_PER_DEM_CELL = 4.0
 _POINTS_PER_CYLINDER = 30.0
 _MAX_CORE_POINTS = 400_000
-_MAX_DEM_CELLS = 40_000_000
+
+# The bounds that keep memory independent of the point count (see docs/volcal.md, "Memory").
+# DEM cells at most: the DEM stages hold about 150 bytes per cell at their peak, so 12 M cells
+# stay near 2 GiB. A survey denser than that grows its cells instead (0.5 m over 1.7 km).
+MAX_DEM_CELLS = 12_000_000
+# Points per epoch kept by the first pass for registration and the density estimate.
+SAMPLE_POINTS = 2_000_000
+# Points per epoch a tile is sized to hold, before its halo, and the most it may hold with it.
+TILE_POINTS = 4_000_000
+MAX_TILE_POINTS = 24_000_000
+# Where the tiles' points go, inside the output folder unless told otherwise; never uploaded
+# (the run removes it before it ends).
+SCRATCH_DIR = ".volcal-scratch"
 
 
 @dataclass(frozen=True)
@@ -84,11 +98,26 @@ def _density(xyz: FloatArray, lo: FloatArray, hi: FloatArray) -> float:
     return float(counts.sum()) / (occupied * probe**2)
 
 
-def run(inputs: Inputs, params: Mapping[str, Any], out: Path) -> dict[str, Any]:
-    """Run on local files and write every output into ``out``; return the report."""
+def run(
+    inputs: Inputs, params: Mapping[str, Any], out: Path, scratch: Path | None = None
+) -> dict[str, Any]:
+    """Run on local files and write every output into ``out``; return the report.
+
+    Two passes over each cloud. The first draws a subsample for registration and the scales;
+    the second rasterises both epochs onto the DEM grid and writes the points into tiles under
+    ``scratch`` (default: a hidden folder in ``out``, removed at the end) for M3C2. Peak memory
+    follows the grids and one tile, not the point count.
+    """
     timer = Timer()
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(params["seed"])
+    reg_settings = RegistrationSettings(
+        max_rotation_deg=params["max_rotation_deg"],
+        max_iterations=params["max_icp_iterations"],
+        max_rmse_m=params["max_registration_rmse_m"],
+        source_points=params["registration_points"],
+    )
 
     with timer.stage("read"):
         h_pre = io.read_header(inputs.pre, "pre")
@@ -96,34 +125,27 @@ def run(inputs: Inputs, params: Mapping[str, Any], out: Path) -> dict[str, Any]:
         origin = io.local_origin(h_pre)
         stable = io.read_stable(inputs.stable, origin)
         _check_footprints(h_pre, h_post, stable, origin)
-        pre = io.read_points(h_pre, origin)
-        post = io.read_points(h_post, origin)
+        budget = max(SAMPLE_POINTS, 4 * reg_settings.source_points, 4 * reg_settings.target_points)
+        s_pre = sampling.draw(h_pre, origin, budget, rng)
+        s_post = sampling.draw(h_post, origin, budget, rng)
 
     with timer.stage("registration"):
-        reg = register(
-            pre,
-            post,
-            stable,
-            RegistrationSettings(
-                max_rotation_deg=params["max_rotation_deg"],
-                max_iterations=params["max_icp_iterations"],
-                max_rmse_m=params["max_registration_rmse_m"],
-                source_points=params["registration_points"],
-            ),
-            seed=params["seed"],
-        )
-        apply(reg.transform, post)
+        reg = register(s_pre.points, s_post.points, stable, reg_settings, seed=params["seed"])
+        apply(reg.transform, s_post.points)
 
     with timer.stage("grids"):
-        lo = np.maximum(pre[:, :2].min(0), post[:, :2].min(0))
-        hi = np.minimum(pre[:, :2].max(0), post[:, :2].max(0))
+        pre_xy, post_xy = s_pre.points[:, :2], s_post.points[:, :2]
+        lo = np.maximum(pre_xy.min(0), post_xy.min(0))
+        hi = np.minimum(pre_xy.max(0), post_xy.max(0))
         if np.any(hi - lo <= 1.0):
             raise InputError("no overlap between epochs 'pre' and 'post' after registration")
-        dens_pre, dens_post = _density(pre, lo, hi), _density(post, lo, hi)
+        dens_pre = _density(s_pre.points, lo, hi) / s_pre.fraction
+        dens_post = _density(s_post.points, lo, hi) / s_post.fraction
+        del s_pre, s_post, pre_xy, post_xy
         density = min(dens_pre, dens_post)
         area = float(np.prod(hi - lo))
         cell = params["grid_resolution_m"] or math.sqrt(_POINTS_PER_DEM_CELL / density)
-        cell = max(cell, math.sqrt(area / _MAX_DEM_CELLS), 0.01)
+        cell = max(cell, math.sqrt(area / MAX_DEM_CELLS), 0.01)
         radius = params["cylinder_radius_m"] or max(
             math.sqrt(_POINTS_PER_CYLINDER / (math.pi * density)), cell
         )
@@ -133,32 +155,53 @@ def run(inputs: Inputs, params: Mapping[str, Any], out: Path) -> dict[str, Any]:
         factor = max(1, round(spacing / cell))
         dem_grid = Grid.covering(lo[0], lo[1], hi[0], hi[1], cell)
         core_grid = dem_grid.coarsened(factor)
-
-    with timer.stage("change_detection"):
-        change = detect(
-            pre,
-            post,
-            stable,
-            core_grid,
-            ChangeSettings(
-                cylinder_radius_m=radius,
-                normal_radius_m=normal_radius,
-                max_change_m=params["max_change_m"],
-                lod_quantile=params["lod_quantile"],
-                min_lod_m=params["min_lod_m"],
-            ),
+        settings = ChangeSettings(
+            cylinder_radius_m=radius,
+            normal_radius_m=normal_radius,
+            max_change_m=params["max_change_m"],
+            lod_quantile=params["lod_quantile"],
+            min_lod_m=params["min_lod_m"],
         )
+        tiling = _tiling(lo, hi, max(dens_pre, dens_post), settings)
+
+    spill = Spill(scratch or out / SCRATCH_DIR, tiling, ("pre", "post"))
+    try:
+        with timer.stage("rasterise"):
+            dem_pre, dem_post = Accumulator(dem_grid), Accumulator(dem_grid)
+            cores = Accumulator(core_grid, dims=(0, 1, 2))
+            for xyz in io.chunks(h_pre, origin):
+                dem_pre.add(xyz)
+                cores.add(xyz)
+                spill.add("pre", xyz)
+            for xyz in io.chunks(h_post, origin):
+                apply(reg.transform, xyz)
+                dem_post.add(xyz)
+                spill.add("post", xyz)
+            core, core_cells = core_points(cores)
+            del cores
+
+        with timer.stage("change_detection"):
+            change = judge(
+                core_grid,
+                core_cells,
+                core,
+                distances(spill, core, settings),
+                stable,
+                settings,
+            )
+    finally:
+        spill.close()
 
     with timer.stage("dem"):
-        _, filled_pre, domain = _dem(dem_grid, pre)
-        _, filled_post, cov_post = _dem(dem_grid, post)
-        n_pre, n_post = len(pre), len(post)
-        del pre, post
+        filled_pre, domain = fill_holes(dem_pre.means()[0])
+        filled_post, cov_post = fill_holes(dem_post.means()[0])
+        del dem_pre, dem_post
         domain &= cov_post
         if domain.sum() * cell**2 < 0.01 * area:
             raise InputError("no overlap between epochs 'pre' and 'post' after registration")
         gx, gy = dem_grid.centres()
         stable_cells = shapely.contains_xy(stable, gx, gy)
+        del gx, gy
         diff = np.where(domain, filled_post - filled_pre, np.nan)
 
     with timer.stage("regions"):
@@ -219,7 +262,7 @@ def run(inputs: Inputs, params: Mapping[str, Any], out: Path) -> dict[str, Any]:
             "normal_radius_m": normal_radius,
             "core_spacing_m": core_grid.cell,
         },
-        counts={"pre": n_pre, "post": n_post},
+        counts={"pre": h_pre.point_count, "post": h_post.point_count},
         headers={"pre": h_pre, "post": h_post},
         timings=timer.stages,
     )
@@ -227,7 +270,16 @@ def run(inputs: Inputs, params: Mapping[str, Any], out: Path) -> dict[str, Any]:
     return doc
 
 
-def _dem(grid: Grid, xyz: FloatArray) -> tuple[FloatArray, FloatArray, Any]:
-    dem, _ = cell_means(grid, xyz)
-    filled, covered = fill_holes(dem)
-    return dem, filled, covered
+def _tiling(lo: FloatArray, hi: FloatArray, density: float, settings: ChangeSettings) -> Tiling:
+    """Tiles that hold about ``TILE_POINTS`` of the denser epoch each, read with a halo that
+    covers every M3C2 neighbourhood of their core points."""
+    halo = max(settings.normal_radius_m, settings.cylinder_radius_m + settings.max_change_m)
+    size = max(2.0 * halo, math.sqrt(TILE_POINTS / density))
+    held = density * (size + 2.0 * halo) ** 2
+    if held > MAX_TILE_POINTS:
+        raise InputError(
+            f"max_change_m = {settings.max_change_m:g} m needs M3C2 tiles of about "
+            f"{held / 1e6:.0f} M points per epoch at this density ({density:.0f} points/m2), "
+            f"more than the {MAX_TILE_POINTS / 1e6:.0f} M that fit in memory: lower max_change_m"
+        )
+    return Tiling.covering(lo, hi, size, halo)

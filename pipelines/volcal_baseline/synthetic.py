@@ -15,7 +15,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,8 @@ from .grid import FloatArray
 
 UTM_ORIGIN = (500_000.0, 5_000_000.0, 250.0)
 DEFAULT_VOLUMES = (200.0, 500.0, 900.0, 2_000.0, 5_000.0, 20_000.0)
+# Points generated and written at a time: memory stays bounded whatever the survey size.
+CHUNK_POINTS = 2_000_000
 # A UTM zone 33N WKT, so GIS tools opening the shapefile see a metric CRS.
 _PRJ = (
     'PROJCS["WGS_1984_UTM_Zone_33N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",'
@@ -227,23 +229,39 @@ def misalignment(cfg: SurveyConfig, centre: FloatArray, rng: np.random.Generator
     return t
 
 
-def _write_las(
-    path: Path,
-    xyz: FloatArray,
-    origin: tuple[float, float, float],
-    point_format: int,
-    rng: np.random.Generator,
-) -> None:
+def _las_header(origin: tuple[float, float, float], point_format: int) -> laspy.LasHeader:
     version = "1.4" if point_format >= 6 else "1.2"
     header = laspy.LasHeader(point_format=point_format, version=version)
     header.offsets = np.array(origin)
     header.scales = np.array([0.001, 0.001, 0.001])
-    las = laspy.LasData(header)
-    las.x = xyz[:, 0] + origin[0]
-    las.y = xyz[:, 1] + origin[1]
-    las.z = xyz[:, 2] + origin[2]
-    las.intensity = rng.integers(0, 4000, len(xyz)).astype(np.uint16)
-    las.write(str(path))
+    return header
+
+
+def _write_las(
+    path: Path,
+    chunks: Iterator[FloatArray],
+    origin: tuple[float, float, float],
+    point_format: int,
+    rng: np.random.Generator,
+) -> None:
+    """Write the chunks (local coordinates) as one LAS or LAZ file, a chunk at a time, so that
+    surveys of hundreds of millions of points are written in bounded memory."""
+    header = _las_header(origin, point_format)
+    compress = path.suffix.lower() == ".laz"
+    with laspy.open(
+        str(path),
+        mode="w",
+        header=header,
+        do_compress=compress,
+        laz_backend=laspy.LazBackend.LazrsParallel if compress else None,
+    ) as writer:
+        for xyz in chunks:
+            rec = laspy.ScaleAwarePointRecord.zeros(len(xyz), header=header)
+            rec.x = xyz[:, 0] + origin[0]
+            rec.y = xyz[:, 1] + origin[1]
+            rec.z = xyz[:, 2] + origin[2]
+            rec.intensity = rng.integers(0, 4000, len(xyz)).astype(np.uint16)
+            writer.write_points(rec)
 
 
 def write_shapefile(
@@ -271,27 +289,26 @@ def generate(out: Path, cfg: SurveyConfig) -> Truth:
     polys = stable_polygons(size)
     features = place_features(cfg, shapely.union_all(polys), rng)
 
-    def sample(n: int, with_changes: bool) -> FloatArray:
-        xy = rng.uniform(0.0, size, (n, 2))
-        z = terrain.z(xy[:, 0], xy[:, 1])
-        if with_changes:
-            for f in features:
-                z += f.dz(xy[:, 0], xy[:, 1])
-        pts = np.column_stack([xy, z])
-        pts += rng.normal(0.0, cfg.noise_m, pts.shape)
-        return pts
+    def sample(n: int, with_changes: bool) -> Iterator[FloatArray]:
+        for start in range(0, n, CHUNK_POINTS):
+            m = min(CHUNK_POINTS, n - start)
+            xy = rng.uniform(0.0, size, (m, 2))
+            z = terrain.z(xy[:, 0], xy[:, 1])
+            if with_changes:
+                for f in features:
+                    z += f.dz(xy[:, 0], xy[:, 1])
+            pts = np.column_stack([xy, z])
+            pts += rng.normal(0.0, cfg.noise_m, pts.shape)
+            yield pts
 
-    pre = sample(cfg.points, with_changes=False)
-    _write_las(out / cfg.pre_name, pre, cfg.origin, cfg.pre_format, rng)
-    del pre
-    post = sample(cfg.post_points or cfg.points, with_changes=True)
+    _write_las(out / cfg.pre_name, sample(cfg.points, False), cfg.origin, cfg.pre_format, rng)
     centre = np.array(
         [size / 2, size / 2, float(terrain.z(np.array([size / 2]), np.array([size / 2]))[0])]
     )
-    mis = misalignment(cfg, centre, rng)
-    post = post @ mis[:3, :3].T + mis[:3, 3]
-    _write_las(out / cfg.post_name, post, cfg.origin, cfg.post_format, rng)
-    del post
+    # From its own stream: the misalignment must be known before the first chunk of 'post'.
+    mis = misalignment(cfg, centre, np.random.default_rng([cfg.seed, 1]))
+    moved = (p @ mis[:3, :3].T + mis[:3, 3] for p in sample(cfg.post_points or cfg.points, True))
+    _write_las(out / cfg.post_name, moved, cfg.origin, cfg.post_format, rng)
     write_shapefile(out / "stable", polys, cfg.origin)
 
     # The misalignment in world coordinates, for comparing with the pipeline's transform.
