@@ -18,8 +18,9 @@ fi
 # iproute2: `ip netns` for the two-host test.
 # chromium: the browser the web page tests drive (through the playwright package; no download).
 # wrk: the HTTP load of bench/api.py.
+# poppler-utils: pdftotext, which reads the volcal PDF report back in its tests.
 packages=(postgresql redis-server docker.io debootstrap nodejs npm iproute2 curl
-          ca-certificates chromium wrk)
+          ca-certificates chromium wrk poppler-utils)
 missing=()
 for pkg in "${packages[@]}"; do
     # NodeSource's nodejs bundles npm and conflicts with Debian's npm package: a working npm

@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--out", type=Path, required=True, help="output directory")
     ap.add_argument(
+        "--scratch",
+        type=Path,
+        default=None,
+        help="folder for the M3C2 tiles' points, about 12 bytes per point and epoch plus the "
+        "halos (default: a hidden folder in --out); removed before the run ends",
+    )
+    ap.add_argument(
         "--params",
         type=Path,
         default=None,
@@ -81,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # without the scientific stack.
         from .pipeline import Inputs, run
 
-        doc = run(Inputs(args.pre, args.post, args.stable), params, args.out)
+        doc = run(Inputs(args.pre, args.post, args.stable), params, args.out, args.scratch)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

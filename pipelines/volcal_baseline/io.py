@@ -159,6 +159,11 @@ def _looks_geographic(prj: Path) -> bool:
     return wkt.startswith("GEOGCS") or wkt.startswith("GEOGCRS")
 
 
+def prj_of(shp: Path) -> Path | None:
+    """The shapefile's .prj beside it, if any."""
+    return _sibling(shp, ".prj")
+
+
 def read_stable(shp: Path, origin: FloatArray) -> BaseGeometry:
     """The union of the stable-area polygons, shifted to the local origin."""
     if not shp.exists():

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from . import io, plots, report, sampling
+from . import crs, gis, io, pdf, plots, report, sampling
 from .change import ChangeSettings, core_points, distances, judge
 from .errors import InputError
 from .grid import Accumulator, FloatArray, Grid, cell_means, fill_holes
@@ -124,6 +124,12 @@ def run(
         h_post = io.read_header(inputs.post, "post")
         origin = io.local_origin(h_pre)
         stable = io.read_stable(inputs.stable, origin)
+        prj = io.prj_of(inputs.stable)
+        survey_crs = crs.resolve(
+            crs.of_cloud(inputs.pre, "pre"),
+            crs.of_cloud(inputs.post, "post"),
+            crs.of_prj(prj) if prj is not None else None,
+        )
         _check_footprints(h_pre, h_post, stable, origin)
         budget = max(SAMPLE_POINTS, 4 * reg_settings.source_points, 4 * reg_settings.target_points)
         s_pre = sampling.draw(h_pre, origin, budget, rng)
@@ -241,6 +247,8 @@ def run(
                 change.lod_m,
             )
         report.write_csv(out / "volumes.csv", volumes, origin)
+        gis.write_dod(out / "dod.tif", dem_grid, diff, origin, survey_crs.crs)
+        gis.write_regions(out / "regions.gpkg", regions, volumes, origin, survey_crs.crs)
 
     timer.stages["total"] = round(time.perf_counter() - t0, 3)
     doc = report.build(
@@ -265,8 +273,10 @@ def run(
         counts={"pre": h_pre.point_count, "post": h_post.point_count},
         headers={"pre": h_pre, "post": h_post},
         timings=timer.stages,
+        crs=survey_crs,
     )
     report.write_json(out / "report.json", doc)
+    pdf.write(out / "report.pdf", doc, dem_grid, filled_pre, diff, regions, volumes, stable, origin)
     return doc
 
 

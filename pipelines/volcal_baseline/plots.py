@@ -63,6 +63,26 @@ def change_map(
     lod: float,
 ) -> None:
     fig, ax = plt.subplots(figsize=(11, 9), dpi=110)
+    draw_change_map(fig, ax, grid, dem_pre, diff, regions, volumes, stable, origin, lod)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def draw_change_map(
+    fig: Any,
+    ax: Any,
+    grid: Grid,
+    dem_pre: FloatArray,
+    diff: FloatArray,
+    regions: Regions,
+    volumes: Sequence[RegionVolume],
+    stable: Any,
+    origin: FloatArray,
+    lod: float,
+    title: bool = True,
+) -> None:
+    """The change map into ``ax``: hillshade, change beyond the LoD, regions, stable areas."""
     ext = grid.extent()
     ax.imshow(
         _hillshade(dem_pre, grid.cell),
@@ -104,13 +124,14 @@ def change_map(
         )
     cut = sum(v.cut_m3 for v in volumes)
     fill = sum(v.fill_m3 for v in volumes)
-    ax.set_title(
-        f"Elevation change, post - pre   ·   cut {_fmt_m3(cut)}   ·   fill "
-        f"{_fmt_m3(fill)}   ·   net {_fmt_m3(fill - cut)}\n"
-        f"{regions.count} regions (outlined, labelled id / net volume); colour only "
-        f"where |change| > LoD {lod:.3f} m or inside a region",
-        fontsize=10,
-    )
+    if title:
+        ax.set_title(
+            f"Elevation change, post - pre   ·   cut {_fmt_m3(cut)}   ·   fill "
+            f"{_fmt_m3(fill)}   ·   net {_fmt_m3(fill - cut)}\n"
+            f"{regions.count} regions (outlined, labelled id / net volume); colour only "
+            f"where |change| > LoD {lod:.3f} m or inside a region",
+            fontsize=10,
+        )
     ax.set_xlim(ext[0], ext[1])
     ax.set_ylim(ext[2], ext[3])
     _world_axes(ax, origin)
@@ -128,9 +149,6 @@ def change_map(
         loc="lower right",
         fontsize=8,
     )
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def region_figure(

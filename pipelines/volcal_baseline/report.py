@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .change import Change
+from .crs import SurveyCrs
 from .grid import FloatArray
 from .io import CloudHeader
 from .registration import Registration
@@ -43,6 +44,7 @@ def build(
     counts: Mapping[str, int],
     headers: Mapping[str, CloudHeader],
     timings: Mapping[str, float],
+    crs: SurveyCrs,
 ) -> dict[str, Any]:
     regions = []
     for v in volumes:
@@ -51,9 +53,12 @@ def build(
         d["centroid_y"] = v.centroid_y + float(origin[1])
         regions.append({k: _r(x) if isinstance(x, float) else x for k, x in d.items()})
     warnings = [
-        f"region {v.id} reaches the edge of the data; its volume may be incomplete"
-        for v in volumes
-        if v.truncated
+        *crs.warnings,
+        *(
+            f"region {v.id} reaches the edge of the data; its volume may be incomplete"
+            for v in volumes
+            if v.truncated
+        ),
     ]
     return {
         "pipeline": "volcal_baseline",
@@ -102,6 +107,7 @@ def build(
             }
             for slot, h in headers.items()
         },
+        "crs": crs.describe(),
         "local_origin": [float(x) for x in origin],
         "parameters": dict(params),
         "timings_s": dict(timings),

@@ -23,6 +23,7 @@ import laspy
 import numpy as np
 import shapefile
 import shapely
+from pyproj import CRS
 from shapely.geometry import Polygon
 
 from .grid import FloatArray
@@ -31,6 +32,8 @@ UTM_ORIGIN = (500_000.0, 5_000_000.0, 250.0)
 DEFAULT_VOLUMES = (200.0, 500.0, 900.0, 2_000.0, 5_000.0, 20_000.0)
 # Points generated and written at a time: memory stays bounded whatever the survey size.
 CHUNK_POINTS = 2_000_000
+# The synthetic site's CRS: UTM zone 33N, written into the clouds and (as ESRI WKT) the .prj.
+UTM_EPSG = 32633
 # A UTM zone 33N WKT, so GIS tools opening the shapefile see a metric CRS.
 _PRJ = (
     'PROJCS["WGS_1984_UTM_Zone_33N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",'
@@ -234,6 +237,8 @@ def _las_header(origin: tuple[float, float, float], point_format: int) -> laspy.
     header = laspy.LasHeader(point_format=point_format, version=version)
     header.offsets = np.array(origin)
     header.scales = np.array([0.001, 0.001, 0.001])
+    # As a survey export carries it: a WKT VLR in LAS 1.4, GeoTIFF keys in LAS 1.2.
+    header.add_crs(CRS.from_epsg(UTM_EPSG))
     return header
 
 

@@ -14,7 +14,12 @@ from typing import Any
 
 import laspy
 import numpy as np
+import pyogrio
+import pyogrio.raw
 import pytest
+import rasterio
+import shapely
+from pyproj import CRS
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -247,3 +252,91 @@ def test_geographic_prj_is_refused(survey: Path, tmp_path: Path) -> None:
     shp = _copy_shapefile(survey, tmp_path / "s")
     shp.with_suffix(".prj").write_text('GEOGCS["WGS 84",DATUM["WGS_1984"]]')
     assert_input_error(run_on(survey, tmp_path / "o", stable=shp), "geographic")
+
+
+def test_dod_geotiff_reads_back_in_the_surveys_crs(
+    result: tuple[Path, Any], truth: dict[str, Any]
+) -> None:
+    out, report = result
+    assert report["crs"]["epsg"] == 32633
+    with rasterio.open(out / "dod.tif") as dod:
+        assert dod.crs.to_epsg() == 32633
+        assert (dod.width, dod.height) == (report["grid"]["nx"], report["grid"]["ny"])
+        cell = report["grid"]["resolution_m"]
+        assert dod.res == pytest.approx((cell, cell), rel=1e-3)
+        band = dod.read(1)
+        # Height change at each feature's centre, looked up by world coordinates: the
+        # geotransform places it (a dome or frustum's full height there, less noise).
+        for f in truth["features"]:
+            row, col = dod.index(f["cx"], f["cy"])
+            sign = -1.0 if f["kind"] == "pit" else 1.0
+            assert band[row, col] == pytest.approx(sign * f["height"], abs=0.15)
+        assert np.isnan(band).any() and np.isfinite(band).mean() > 0.8
+
+
+def test_regions_geopackage_holds_each_region_with_its_volumes(
+    result: tuple[Path, Any], truth: dict[str, Any]
+) -> None:
+    out, report = result
+    info = pyogrio.read_info(out / "regions.gpkg")
+    assert info["crs"] == "EPSG:32633" and info["geometry_type"] == "MultiPolygon"
+    _, _, geometry, fields = pyogrio.raw.read(out / "regions.gpkg")
+    names = list(info["fields"])
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*fields, strict=True)]
+    assert len(rows) == report["region_count"] == len(geometry)
+    shapes = shapely.from_wkb(geometry)
+    for got, want, shape in zip(rows, report["regions"], shapes, strict=True):
+        assert got["id"] == want["id"]
+        for key in ("area_m2", "cut_m3", "fill_m3", "net_m3"):
+            assert got[key] == pytest.approx(want[key], abs=0.01)
+        assert shape.area == pytest.approx(want["area_m2"], rel=1e-6)
+    for f in truth["features"]:
+        assert sum(shapely.contains_xy(s, f["cx"], f["cy"]) for s in shapes) == 1
+
+
+def test_pdf_report_states_totals_regions_and_quality(result: tuple[Path, Any]) -> None:
+    out, report = result
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(out / "report.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Excavation volumes" in text
+    assert "WGS 84 / UTM zone 33N" in text
+    for key in ("cut_volume_m3", "fill_volume_m3", "net_volume_m3"):
+        assert f"{report[key]:,.0f} m³" in text
+    for r in report["regions"]:
+        assert f"{r['net_m3']:,.0f} m³" in text
+    assert f"RMSE {report['registration']['rmse_m']:.3f} m" in text
+    assert f"Level of detection: {report['level_of_detection_m']:.3f} m" in text
+
+
+def _with_crs(src: Path, dest: Path, epsg: int) -> Path:
+    las = laspy.read(str(src))
+    header = laspy.LasHeader(point_format=las.header.point_format.id, version="1.4")
+    header.offsets, header.scales = las.header.offsets, las.header.scales
+    header.add_crs(CRS.from_epsg(epsg))
+    out = laspy.LasData(header)
+    out.x, out.y, out.z = las.x, las.y, las.z
+    out.write(str(dest))
+    return dest
+
+
+def test_epochs_in_different_crss_are_refused(survey: Path, tmp_path: Path) -> None:
+    post = _with_crs(survey / "post.laz", tmp_path / "post.las", 32634)
+    assert_input_error(
+        run_on(survey, tmp_path / "o", post=post),
+        "CRS mismatch: 'pre' is WGS 84 / UTM zone 33N (EPSG:32633), "
+        "'post' is WGS 84 / UTM zone 34N (EPSG:32634)",
+    )
+
+
+def test_a_prj_that_disagrees_with_the_clouds_is_refused(survey: Path, tmp_path: Path) -> None:
+    shp = _copy_shapefile(survey, tmp_path / "s")
+    shp.with_suffix(".prj").write_text(CRS.from_epsg(25833).to_wkt())
+    assert_input_error(
+        run_on(survey, tmp_path / "o", stable=shp),
+        "CRS mismatch: 'post' is WGS 84 / UTM zone 33N (EPSG:32633), "
+        "the stable-area .prj is ETRS89 / UTM zone 33N (EPSG:25833)",
+    )
