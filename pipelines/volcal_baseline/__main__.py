@@ -19,6 +19,15 @@ from .errors import InputError
 from .spec import SPEC
 
 
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines.volcal_baseline", description=SPEC.description
@@ -49,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         ap.add_argument(
             f"--{p.name.replace('_', '-')}",
             dest=f"param_{p.name}",
-            type=p.kind,
+            type=_boolean if p.kind is bool else p.kind,
             default=None,
             help=f"{p.description} (default {p.default})",
         )

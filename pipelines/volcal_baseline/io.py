@@ -16,6 +16,7 @@ import laspy
 import numpy as np
 import shapefile
 import shapely
+from numpy.typing import NDArray
 from shapely import affinity
 from shapely.geometry import shape as to_shape
 from shapely.geometry.base import BaseGeometry
@@ -117,21 +118,31 @@ def local_origin(header: CloudHeader) -> FloatArray:
     )
 
 
-def chunks(header: CloudHeader, origin: FloatArray, size: int = _CHUNK) -> Iterator[FloatArray]:
-    """The points as (n, 3) float64 arrays relative to ``origin``, ``size`` at a time: memory
-    holds one chunk of raw records and its coordinates, whatever the file's size."""
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive points of a cloud: coordinates relative to the local origin, and each
+    point's ASPRS classification code."""
+
+    xyz: FloatArray
+    classification: NDArray[np.uint8]
+
+
+def chunks(header: CloudHeader, origin: FloatArray, size: int = _CHUNK) -> Iterator[Chunk]:
+    """The cloud ``size`` points at a time: memory holds one chunk of raw records and its
+    coordinates, whatever the file's size."""
     filled = 0
     try:
         with laspy.open(str(header.path), laz_backend=_LAZ_BACKEND) as reader:
-            for chunk in reader.chunk_iterator(size):
+            for records in reader.chunk_iterator(size):
                 # laspy scales the integer records to float64 here; subtracting the origin in
                 # float64 keeps sub-millimetre precision at UTM magnitudes.
-                out = np.empty((len(chunk), 3))
-                out[:, 0] = np.asarray(chunk.x) - origin[0]
-                out[:, 1] = np.asarray(chunk.y) - origin[1]
-                out[:, 2] = np.asarray(chunk.z) - origin[2]
-                filled += len(out)
-                yield out
+                xyz = np.empty((len(records), 3))
+                xyz[:, 0] = np.asarray(records.x) - origin[0]
+                xyz[:, 1] = np.asarray(records.y) - origin[1]
+                xyz[:, 2] = np.asarray(records.z) - origin[2]
+                classes = np.asarray(records.classification, dtype=np.uint8)
+                filled += len(xyz)
+                yield Chunk(xyz, classes)
     except Exception as exc:
         if header.compressed:
             raise InputError(

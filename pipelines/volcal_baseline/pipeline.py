@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 import shapely
 
-from . import crs, gis, io, pdf, plots, report, sampling
+from . import classes, crs, gis, io, pdf, plots, report, sampling
 from .change import ChangeSettings, core_points, distances, judge
 from .errors import InputError
 from .grid import Accumulator, FloatArray, Grid, cell_means, fill_holes
+from .outliers import Reference
 from .regions import segment
 from .registration import RegistrationSettings, apply, register
+from .selection import Selection
 from .tiles import Spill, Tiling
 from .volume import region_volumes
 
@@ -135,19 +137,31 @@ def run(
         s_pre = sampling.draw(h_pre, origin, budget, rng)
         s_post = sampling.draw(h_post, origin, budget, rng)
 
+    with timer.stage("selection"):
+        choice = classes.choose(params["ground_classes"], s_pre.histogram, s_post.histogram)
+        pre_pts, pre_share = s_pre.of(choice.pre)
+        post_pts, post_share = s_post.of(choice.post)
+        del s_pre, s_post
+        sel_pre = Selection(choice.pre, _reference(pre_pts, params))
+        sel_post = Selection(choice.post, _reference(post_pts, params))
+        if sel_pre.reference is not None:
+            pre_pts = pre_pts[sel_pre.reference.keep(pre_pts)]
+        if sel_post.reference is not None:
+            post_pts = post_pts[sel_post.reference.keep(post_pts)]
+
     with timer.stage("registration"):
-        reg = register(s_pre.points, s_post.points, stable, reg_settings, seed=params["seed"])
-        apply(reg.transform, s_post.points)
+        reg = register(pre_pts, post_pts, stable, reg_settings, seed=params["seed"])
+        apply(reg.transform, post_pts)
 
     with timer.stage("grids"):
-        pre_xy, post_xy = s_pre.points[:, :2], s_post.points[:, :2]
+        pre_xy, post_xy = pre_pts[:, :2], post_pts[:, :2]
         lo = np.maximum(pre_xy.min(0), post_xy.min(0))
         hi = np.minimum(pre_xy.max(0), post_xy.max(0))
         if np.any(hi - lo <= 1.0):
             raise InputError("no overlap between epochs 'pre' and 'post' after registration")
-        dens_pre = _density(s_pre.points, lo, hi) / s_pre.fraction
-        dens_post = _density(s_post.points, lo, hi) / s_post.fraction
-        del s_pre, s_post, pre_xy, post_xy
+        dens_pre = _density(pre_pts, lo, hi) / pre_share
+        dens_post = _density(post_pts, lo, hi) / post_share
+        del pre_pts, post_pts, pre_xy, post_xy
         density = min(dens_pre, dens_post)
         area = float(np.prod(hi - lo))
         cell = params["grid_resolution_m"] or math.sqrt(_POINTS_PER_DEM_CELL / density)
@@ -175,14 +189,18 @@ def run(
         with timer.stage("rasterise"):
             dem_pre, dem_post = Accumulator(dem_grid), Accumulator(dem_grid)
             cores = Accumulator(core_grid, dims=(0, 1, 2))
-            for xyz in io.chunks(h_pre, origin):
-                dem_pre.add(xyz)
-                cores.add(xyz)
-                spill.add("pre", xyz)
-            for xyz in io.chunks(h_post, origin):
-                apply(reg.transform, xyz)
-                dem_post.add(xyz)
-                spill.add("post", xyz)
+            for chunk in io.chunks(h_pre, origin):
+                xyz = sel_pre(chunk)
+                if len(xyz):
+                    dem_pre.add(xyz)
+                    cores.add(xyz)
+                    spill.add("pre", xyz)
+            for chunk in io.chunks(h_post, origin):
+                xyz = sel_post(chunk)
+                if len(xyz):
+                    apply(reg.transform, xyz)
+                    dem_post.add(xyz)
+                    spill.add("post", xyz)
             core, core_cells = core_points(cores)
             del cores
 
@@ -274,10 +292,21 @@ def run(
         headers={"pre": h_pre, "post": h_post},
         timings=timer.stages,
         crs=survey_crs,
+        selection={"pre": sel_pre, "post": sel_post},
+        class_choice=choice,
     )
     report.write_json(out / "report.json", doc)
     pdf.write(out / "report.pdf", doc, dem_grid, filled_pre, diff, regions, volumes, stable, origin)
     return doc
+
+
+def _reference(sample: FloatArray, params: Mapping[str, Any]) -> Reference | None:
+    """The epoch's outlier filter, drawn from its own subsample (None when switched off)."""
+    if not params["outlier_filter"]:
+        return None
+    if len(sample) < 3:
+        return None
+    return Reference.from_sample(sample, sample[:, :2].min(0), sample[:, :2].max(0))
 
 
 def _tiling(lo: FloatArray, hi: FloatArray, density: float, settings: ChangeSettings) -> Tiling:

@@ -11,11 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from . import outliers
 from .change import Change
+from .classes import Choice
 from .crs import SurveyCrs
 from .grid import FloatArray
 from .io import CloudHeader
 from .registration import Registration
+from .selection import Selection
 from .volume import RegionVolume
 
 CSV_COLUMNS = ("id", "area_m2", "cut_m3", "fill_m3", "net_m3", "centroid_x", "centroid_y")
@@ -45,6 +48,8 @@ def build(
     headers: Mapping[str, CloudHeader],
     timings: Mapping[str, float],
     crs: SurveyCrs,
+    selection: Mapping[str, Selection],
+    class_choice: Choice,
 ) -> dict[str, Any]:
     regions = []
     for v in volumes:
@@ -54,6 +59,7 @@ def build(
         regions.append({k: _r(x) if isinstance(x, float) else x for k, x in d.items()})
     warnings = [
         *crs.warnings,
+        *class_choice.warnings,
         *(
             f"region {v.id} reaches the edge of the data; its volume may be incomplete"
             for v in volumes
@@ -97,6 +103,11 @@ def build(
         },
         "grid": {k: _r(x, 4) if isinstance(x, float) else x for k, x in grid.items()},
         "point_counts": dict(counts),
+        "points": {
+            slot: {"classes": class_choice.report()[slot], **sel.report()}
+            for slot, sel in selection.items()
+        },
+        "outlier_filter": _outlier_filter(selection),
         "inputs": {
             slot: {
                 "file": h.path.name,
@@ -112,6 +123,20 @@ def build(
         "parameters": dict(params),
         "timings_s": dict(timings),
         "warnings": warnings,
+    }
+
+
+def _outlier_filter(selection: Mapping[str, Selection]) -> dict[str, Any]:
+    refs = {slot: sel.reference for slot, sel in selection.items()}
+    if any(ref is None for ref in refs.values()):
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "method": (
+            f"per cell of each epoch's subsample, points further than max({outliers.K:g} x "
+            f"1.4826 x MAD, {outliers.MIN_M:g} m) from the cell's median height are dropped"
+        ),
+        "cell_m": {slot: _r(ref.grid.cell, 2) for slot, ref in refs.items() if ref is not None},
     }
 
 

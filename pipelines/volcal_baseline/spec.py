@@ -163,6 +163,20 @@ SPEC = PipelineSpec(
             5_000_000,
             description="points of the later epoch used by ICP",
         ),
+        Param(
+            "ground_classes",
+            str,
+            "auto",
+            description="ASPRS classes that measure the ground: 'auto' (class 2 where an epoch "
+            "has it, else all but noise 7 and 18), 'all', or codes such as '2' or '2,8'",
+        ),
+        Param(
+            "outlier_filter",
+            bool,
+            True,
+            description="drop points far above or below the ground around them (birds, dust, "
+            "noise): beyond 6 robust standard deviations and 1 m of their 5 m cell's median",
+        ),
         Param("seed", int, 0, 0, 2**31 - 1, description="seed for the random subsampling"),
     ),
     resources=Resources(cpus=2.0, memory_bytes=4 * GiB, gpus=0, timeout_s=3600, pids=256),

@@ -23,13 +23,16 @@ import laspy
 import numpy as np
 import shapefile
 import shapely
+from numpy.typing import NDArray
 from pyproj import CRS
 from shapely.geometry import Polygon
 
-from .grid import FloatArray
+from .grid import BoolArray, FloatArray
 
 UTM_ORIGIN = (500_000.0, 5_000_000.0, 250.0)
 DEFAULT_VOLUMES = (200.0, 500.0, 900.0, 2_000.0, 5_000.0, 20_000.0)
+# Coordinates (local) and ASPRS class of a chunk of points.
+Points = tuple[FloatArray, NDArray[np.uint8]]
 # Points generated and written at a time: memory stays bounded whatever the survey size.
 CHUNK_POINTS = 2_000_000
 # The synthetic site's CRS: UTM zone 33N, written into the clouds and (as ESRI WKT) the .prj.
@@ -114,6 +117,11 @@ class SurveyConfig:
     pre_format: int = 1
     post_format: int = 6
     origin: tuple[float, float, float] = UTM_ORIGIN
+    # Real survey clutter, none by default. Ground points get class 2 when ``classified``,
+    # everything else class 1 (unclassified), as a ground classifier leaves a cloud.
+    classified: bool = False
+    machines: int = 0  # haul trucks parked per epoch, at other places in each
+    outliers: float = 0.0  # share of each epoch's points that are birds (up) or noise (down)
 
 
 @dataclass
@@ -216,6 +224,36 @@ def place_features(
     return placed
 
 
+@dataclass(frozen=True)
+class Machine:
+    """A parked haul truck: a box of ``height`` on a 10 m x 4 m footprint at (cx, cy)."""
+
+    cx: float
+    cy: float
+    height: float = 4.0
+
+    def covers(self, x: FloatArray, y: FloatArray) -> BoolArray:
+        return (np.abs(x - self.cx) <= 5.0) & (np.abs(y - self.cy) <= 2.0)
+
+
+def place_machines(
+    cfg: SurveyConfig,
+    stable: shapely.Geometry,
+    features: Sequence[Feature],
+    rng: np.random.Generator,
+) -> list[Machine]:
+    """Trucks on open ground: off the stable areas and the changed features."""
+    placed: list[Machine] = []
+    while len(placed) < cfg.machines:
+        cx, cy = rng.uniform(15.0, cfg.size_m - 15.0, 2)
+        if shapely.distance(stable, shapely.Point(cx, cy)) < 10.0:
+            continue
+        if any(math.hypot(cx - f.cx, cy - f.cy) < f.radius + 10.0 for f in features):
+            continue
+        placed.append(Machine(float(cx), float(cy)))
+    return placed
+
+
 def misalignment(cfg: SurveyConfig, centre: FloatArray, rng: np.random.Generator) -> FloatArray:
     """Rigid transform: rotate by ``rotation_deg`` about a random axis through the scene centre,
     then shift by ``shift_m`` in a random direction."""
@@ -244,7 +282,7 @@ def _las_header(origin: tuple[float, float, float], point_format: int) -> laspy.
 
 def _write_las(
     path: Path,
-    chunks: Iterator[FloatArray],
+    chunks: Iterator[Points],
     origin: tuple[float, float, float],
     point_format: int,
     rng: np.random.Generator,
@@ -260,8 +298,9 @@ def _write_las(
         do_compress=compress,
         laz_backend=laspy.LazBackend.LazrsParallel if compress else None,
     ) as writer:
-        for xyz in chunks:
+        for xyz, cls in chunks:
             rec = laspy.ScaleAwarePointRecord.zeros(len(xyz), header=header)
+            rec.classification = cls
             rec.x = xyz[:, 0] + origin[0]
             rec.y = xyz[:, 1] + origin[1]
             rec.z = xyz[:, 2] + origin[2]
@@ -293,26 +332,43 @@ def generate(out: Path, cfg: SurveyConfig) -> Truth:
     terrain = Terrain(size, rng)
     polys = stable_polygons(size)
     features = place_features(cfg, shapely.union_all(polys), rng)
+    # Clutter draws from streams of its own, so a survey without it is the same as before.
+    clutter_rng = np.random.default_rng([cfg.seed, 2])
+    machines = [place_machines(cfg, shapely.union_all(polys), features, clutter_rng) for _ in "ab"]
 
-    def sample(n: int, with_changes: bool) -> Iterator[FloatArray]:
+    def sample(n: int, epoch: int) -> Iterator[Points]:
+        extra = np.random.default_rng([cfg.seed, 3, epoch])
         for start in range(0, n, CHUNK_POINTS):
             m = min(CHUNK_POINTS, n - start)
             xy = rng.uniform(0.0, size, (m, 2))
             z = terrain.z(xy[:, 0], xy[:, 1])
-            if with_changes:
+            if epoch == 1:
                 for f in features:
                     z += f.dz(xy[:, 0], xy[:, 1])
+            cls = np.full(m, 2 if cfg.classified else 1, dtype=np.uint8)
+            for truck in machines[epoch]:
+                on = truck.covers(xy[:, 0], xy[:, 1])
+                z[on] += truck.height
+                cls[on] = 1
+            if cfg.outliers > 0:
+                odd = extra.choice(m, extra.binomial(m, cfg.outliers), replace=False)
+                up, down = odd[: len(odd) // 2], odd[len(odd) // 2 :]
+                z[up] += extra.uniform(10.0, 60.0, len(up))
+                z[down] -= extra.uniform(2.0, 10.0, len(down))
+                cls[odd] = 1
             pts = np.column_stack([xy, z])
             pts += rng.normal(0.0, cfg.noise_m, pts.shape)
-            yield pts
+            yield pts, cls
 
-    _write_las(out / cfg.pre_name, sample(cfg.points, False), cfg.origin, cfg.pre_format, rng)
+    _write_las(out / cfg.pre_name, sample(cfg.points, 0), cfg.origin, cfg.pre_format, rng)
     centre = np.array(
         [size / 2, size / 2, float(terrain.z(np.array([size / 2]), np.array([size / 2]))[0])]
     )
     # From its own stream: the misalignment must be known before the first chunk of 'post'.
     mis = misalignment(cfg, centre, np.random.default_rng([cfg.seed, 1]))
-    moved = (p @ mis[:3, :3].T + mis[:3, 3] for p in sample(cfg.post_points or cfg.points, True))
+    moved = (
+        (p @ mis[:3, :3].T + mis[:3, 3], c) for p, c in sample(cfg.post_points or cfg.points, 1)
+    )
     _write_las(out / cfg.post_name, moved, cfg.origin, cfg.post_format, rng)
     write_shapefile(out / "stable", polys, cfg.origin)
 
@@ -360,6 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated feature volumes, m3 (pits and mounds alternate)",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--classified", action="store_true", help="ground points as class 2")
+    ap.add_argument("--machines", type=int, default=0, help="trucks parked per epoch")
+    ap.add_argument("--outliers", type=float, default=0.0, help="share of birds and noise")
     ap.add_argument("--pre-name", default="pre.las")
     ap.add_argument("--post-name", default="post.laz")
     a = ap.parse_args(argv)
@@ -374,6 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=a.seed,
         pre_name=a.pre_name,
         post_name=a.post_name,
+        classified=a.classified,
+        machines=a.machines,
+        outliers=a.outliers,
     )
     truth = generate(a.out, cfg)
     print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +33,20 @@ def survey(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def truth(survey: Path) -> dict[str, Any]:
     return json.loads((survey / "truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def cluttered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small survey as a ground classifier leaves it (ground class 2, the rest 1), with 12
+    trucks parked at other places in each epoch, and 0.5 % birds and noise."""
+    out = tmp_path_factory.mktemp("cluttered")
+    generate(out, replace(SMALL, classified=True, machines=12, outliers=0.005))
+    return out
+
+
+@pytest.fixture(scope="session")
+def noisy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small survey, unclassified, with 0.5 % birds (10-60 m up) and noise (2-10 m down)."""
+    out = tmp_path_factory.mktemp("noisy")
+    generate(out, replace(SMALL, outliers=0.005))
+    return out

@@ -340,3 +340,77 @@ def test_a_prj_that_disagrees_with_the_clouds_is_refused(survey: Path, tmp_path:
         "CRS mismatch: 'post' is WGS 84 / UTM zone 33N (EPSG:32633), "
         "the stable-area .prj is ETRS89 / UTM zone 33N (EPSG:25833)",
     )
+
+
+def _near_features(report: dict[str, Any], truth: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """(the region at each feature, every other region)."""
+    matched = []
+    for f in truth["features"]:
+        matched.append(
+            min(
+                report["regions"],
+                key=lambda r: math.hypot(r["centroid_x"] - f["cx"], r["centroid_y"] - f["cy"]),
+            )
+        )
+    others = [r for r in report["regions"] if r not in matched]
+    return matched, others
+
+
+def test_birds_and_noise_are_filtered_out(noisy: Path, tmp_path: Path) -> None:
+    proc = run_on(noisy, tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    truth = json.loads((noisy / "truth.json").read_text())
+    matched, others = _near_features(report, truth)
+    for f, region in zip(truth["features"], matched, strict=True):
+        assert region["net_m3"] == pytest.approx(f["net_m3"], rel=0.015)
+    assert others == []
+    # 0.5 % of 150,000 points were made outliers: about 750, all but the few that noise
+    # leaves within a metre of the ground.
+    assert 650 <= report["points"]["pre"]["outliers"] <= 800
+    assert report["points"]["pre"]["used"] + report["points"]["pre"]["outliers"] == 150_000
+    assert report["outlier_filter"]["enabled"] is True
+
+
+def test_without_the_filter_birds_wreck_the_registration(noisy: Path, tmp_path: Path) -> None:
+    assert_input_error(
+        run_on(noisy, tmp_path / "o", "--outlier-filter", "false"),
+        "registration did not converge",
+    )
+
+
+def test_classified_clouds_measure_ground_points_only(cluttered: Path, tmp_path: Path) -> None:
+    proc = run_on(cluttered, tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    truth = json.loads((cluttered / "truth.json").read_text())
+    matched, others = _near_features(report, truth)
+    for f, region in zip(truth["features"], matched, strict=True):
+        assert region["net_m3"] == pytest.approx(f["net_m3"], rel=0.015)
+    # The trucks are class 1: left out, they leave no region of any size behind.
+    assert all(abs(r["net_m3"]) < 1.0 for r in others)
+    assert report["points"]["pre"]["classes"] == "2"
+    assert report["points"]["pre"]["other_classes"] > 0
+
+
+def test_every_class_counts_the_trucks_as_change(cluttered: Path, tmp_path: Path) -> None:
+    proc = run_on(cluttered, tmp_path / "o", "--ground-classes", "all")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    truth = json.loads((cluttered / "truth.json").read_text())
+    _, others = _near_features(report, truth)
+    # A truck is 10 m x 4 m x 4 m: 160 m3 of fill where it parked, of cut where it left.
+    trucks = [r for r in others if 50 < abs(r["net_m3"]) < 300]
+    assert len(trucks) >= 12
+    assert report["points"]["pre"]["classes"] == "all"
+
+
+def test_classes_nobody_has_are_refused(cluttered: Path, tmp_path: Path) -> None:
+    assert_input_error(
+        run_on(cluttered, tmp_path / "o", "--ground-classes", "9"),
+        "input 'pre' has no points of classes 9 (ground_classes)",
+    )
+    assert_input_error(
+        run_on(cluttered, tmp_path / "o", "--ground-classes", "ground"),
+        "parameter 'ground_classes' must be 'auto', 'all' or class codes",
+    )
