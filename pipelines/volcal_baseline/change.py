@@ -4,7 +4,11 @@ residual spread on the stable areas after registration."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import py4dgeo
@@ -13,7 +17,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .errors import InputError
 from .grid import Accumulator, BoolArray, FloatArray, Grid, IntArray
-from .tiles import Spill
+from .tiles import Spill, Tiling
 
 # py4dgeo reports every KD-tree build at INFO; the worker only wants our own lines.
 logging.getLogger("py4dgeo").setLevel(logging.WARNING)
@@ -55,25 +59,58 @@ def core_points(acc: Accumulator) -> tuple[FloatArray, IntArray]:
     return np.ascontiguousarray(core), cells
 
 
-def distances(spill: Spill, core: FloatArray, settings: ChangeSettings) -> FloatArray:
-    """M3C2 distance per core point, tile by tile (NaN where an epoch has no points)."""
+def _tile(
+    root: Path, tiling: Tiling, tile: int, core: FloatArray, settings: ChangeSettings
+) -> FloatArray | None:
+    """M3C2 at ``core`` (all inside ``tile``) from the tile's points and halo; None when an
+    epoch has no points there. A function of its arguments alone, so a worker process can run
+    it."""
+    spill = Spill(root, tiling, ())
+    pre, post = spill.load("pre", tile), spill.load("post", tile)
+    if len(pre) < 3 or len(post) < 3:
+        return None
+    found, _ = py4dgeo.M3C2(
+        epochs=(py4dgeo.Epoch(pre), py4dgeo.Epoch(post)),
+        corepoints=core,
+        normal_radii=[settings.normal_radius_m],
+        cyl_radius=settings.cylinder_radius_m,
+        max_distance=settings.max_change_m,
+    ).run()
+    return np.asarray(found, dtype=np.float64)
+
+
+def distances(
+    spill: Spill,
+    core: FloatArray,
+    settings: ChangeSettings,
+    workers: int = 1,
+    progress: Callable[[str], None] = lambda _: None,
+) -> FloatArray:
+    """M3C2 distance per core point, tile by tile (NaN where an epoch has no points), on up
+    to ``workers`` processes: building a tile's search trees is single-threaded, and takes
+    most of the time."""
     home = spill.tiling.home(core)
     distance = np.full(len(core), np.nan)
-    for tile in np.unique(home):
-        sel = np.flatnonzero(home == tile)
-        pre, post = spill.load("pre", int(tile)), spill.load("post", int(tile))
-        if len(pre) < 3 or len(post) < 3:
-            continue
-        m3c2 = py4dgeo.M3C2(
-            epochs=(py4dgeo.Epoch(pre), py4dgeo.Epoch(post)),
-            corepoints=core[sel],
-            normal_radii=[settings.normal_radius_m],
-            cyl_radius=settings.cylinder_radius_m,
-            max_distance=settings.max_change_m,
-        )
-        found, _ = m3c2.run()
-        distance[sel] = found
-        del m3c2, pre, post
+    jobs = {int(t): np.flatnonzero(home == t) for t in np.unique(home)}
+
+    def done(count: int, tile: int, found: FloatArray | None) -> None:
+        if found is not None:
+            distance[jobs[tile]] = found
+        progress(f"M3C2 tile {count} of {len(jobs)}: {len(jobs[tile]):,} core points")
+
+    if workers <= 1 or len(jobs) == 1:
+        for count, (tile, sel) in enumerate(jobs.items(), 1):
+            done(count, tile, _tile(spill.root, spill.tiling, tile, core[sel], settings))
+        return distance
+    # Fresh interpreters rather than forks: the parent has run OpenMP and BLAS threads.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {
+            pool.submit(_tile, spill.root, spill.tiling, tile, core[sel], settings): tile
+            for tile, sel in jobs.items()
+        }
+        for count, future in enumerate(as_completed(futures), 1):
+            done(count, futures[future], future.result())
     return distance
 
 

@@ -4,6 +4,7 @@ measure, report."""
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from . import classes, crs, gis, io, pdf, plots, report, sampling
+from . import classes, crs, gis, io, limits, pdf, plots, report, sampling
 from .change import ChangeSettings, core_points, distances, judge
 from .errors import InputError
 from .grid import Accumulator, FloatArray, Grid, cell_means, fill_holes
@@ -39,6 +40,10 @@ SAMPLE_POINTS = 2_000_000
 # Points per epoch a tile is sized to hold, before its halo, and the most it may hold with it.
 TILE_POINTS = 4_000_000
 MAX_TILE_POINTS = 24_000_000
+# What a worker holds per point of a tile (float32 read, float64 copy, KD-tree), and what the
+# main process keeps meanwhile (the DEMs' sums and counts, the core points, the interpreter).
+_BYTES_PER_TREE_POINT = 64
+_RESERVED_BYTES = 3 * 512 * 1024**2
 # Where the tiles' points go, inside the output folder unless told otherwise; never uploaded
 # (the run removes it before it ends).
 SCRATCH_DIR = ".volcal-scratch"
@@ -49,6 +54,12 @@ class Inputs:
     pre: Path
     post: Path
     stable: Path
+
+
+def progress(message: str) -> None:
+    """One line on stderr, which the worker keeps as the task's log: a run of many minutes says
+    where it is."""
+    print(f"volcal: {message}", file=sys.stderr, flush=True)
 
 
 class Timer:
@@ -62,6 +73,7 @@ class Timer:
             yield
         finally:
             self.stages[name] = round(time.perf_counter() - start, 3)
+            progress(f"{name} done in {self.stages[name]:.1f} s")
 
 
 def _check_footprints(
@@ -205,11 +217,12 @@ def run(
             del cores
 
         with timer.stage("change_detection"):
+            workers = _m3c2_workers(tiling, dens_pre, dens_post)
             change = judge(
                 core_grid,
                 core_cells,
                 core,
-                distances(spill, core, settings),
+                distances(spill, core, settings, workers, progress),
                 stable,
                 settings,
             )
@@ -298,6 +311,14 @@ def run(
     report.write_json(out / "report.json", doc)
     pdf.write(out / "report.pdf", doc, dem_grid, filled_pre, diff, regions, volumes, stable, origin)
     return doc
+
+
+def _m3c2_workers(tiling: Tiling, *densities: float) -> int:
+    """Processes for M3C2: one per CPU, as many as fit in memory beside the grids."""
+    held = max(densities) * (tiling.size + 2.0 * tiling.halo) ** 2
+    per_worker = 2 * held * _BYTES_PER_TREE_POINT
+    room = limits.memory_bytes() - _RESERVED_BYTES
+    return max(1, min(limits.cpus(), int(room // max(per_worker, 1.0))))
 
 
 def _reference(sample: FloatArray, params: Mapping[str, Any]) -> Reference | None:

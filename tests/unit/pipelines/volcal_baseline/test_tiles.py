@@ -111,3 +111,5 @@ def test_m3c2_tile_by_tile_equals_m3c2_on_the_whole_cloud(tmp_path: Path) -> Non
     assert ok.sum() > 1_900
     assert np.array_equal(ok, np.isfinite(tiled))
     assert np.abs(tiled[ok] - whole[ok]).max() < 1e-9
+    # Tiles on worker processes give the same answer, each in its place.
+    assert np.array_equal(distances(spill, core, settings, workers=2), tiled, equal_nan=True)
