@@ -55,7 +55,17 @@ def test_survey_end_to_end_through_uploads(client: Client, survey: Path) -> None
     final = submit(client, {slot: survey / name for slot, name in FILES.items()})
     assert final["status"] == "done", final
     files = download_results(final)
-    assert {"report.json", "volumes.csv", "change_map.png", "logs.txt"} <= set(files)
+    assert {
+        "report.json",
+        "volumes.csv",
+        "change_map.png",
+        "dod.tif",
+        "regions.gpkg",
+        "report.pdf",
+        "logs.txt",
+    } <= set(files)
+    assert files["report.pdf"].startswith(b"%PDF-")
+    assert files["dod.tif"][:4] in (b"II*\x00", b"MM\x00*")
     assert files["change_map.png"].startswith(b"\x89PNG\r\n\x1a\n")
     assert any(name.startswith("region_") and name.endswith(".png") for name in files)
 
