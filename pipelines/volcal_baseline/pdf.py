@@ -3,7 +3,7 @@ numbers can be trusted (registration quality and the level of detection)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 
-from .grid import FloatArray, Grid
-from .plots import draw_change_map
-from .regions import Regions
-from .volume import RegionVolume
+from .plots import Scene, draw_change_map
 
 # Regions listed on the page; the rest are in volumes.csv and regions.gpkg.
 TABLE_ROWS = 12
@@ -27,17 +24,7 @@ def _m3(v: float) -> str:
     return f"{v:,.0f} m³" if abs(v) >= 100 else f"{v:,.1f} m³"
 
 
-def write(
-    path: Path,
-    doc: Mapping[str, Any],
-    grid: Grid,
-    dem_pre: FloatArray,
-    diff: FloatArray,
-    regions: Regions,
-    volumes: Sequence[RegionVolume],
-    stable: Any,
-    origin: FloatArray,
-) -> None:
+def write(path: Path, doc: Mapping[str, Any], scene: Scene) -> None:
     # TrueType fonts keep the text selectable and extractable (pdftotext, search, copy).
     with plt.rc_context({"pdf.fonttype": 42}), PdfPages(path) as pdf:
         fig = plt.figure(figsize=_A4)
@@ -59,19 +46,8 @@ def write(
             fig.text(x, 0.89, _m3(doc[key]), fontsize=16, fontweight="bold")
 
         ax = fig.add_axes((0.1, 0.47, 0.8, 0.40))
-        draw_change_map(
-            fig,
-            ax,
-            grid,
-            dem_pre,
-            diff,
-            regions,
-            volumes,
-            stable,
-            origin,
-            doc["level_of_detection_m"],
-            title=False,
-        )
+        draw_change_map(fig, ax, scene, title=False)
+        volumes = scene.volumes
 
         shown = list(volumes[:TABLE_ROWS])
         rows = [

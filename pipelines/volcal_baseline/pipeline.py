@@ -254,29 +254,12 @@ def run(
         volumes = region_volumes(regions, diff)
 
     with timer.stage("outputs"):
-        plots.change_map(
-            out / "change_map.png",
-            dem_grid,
-            filled_pre,
-            diff,
-            regions,
-            volumes,
-            stable,
-            origin,
-            change.lod_m,
+        scene = plots.Scene(
+            dem_grid, filled_pre, filled_post, diff, regions, volumes, stable, origin, change.lod_m
         )
+        plots.change_map(out / "change_map.png", scene)
         for v in volumes:
-            plots.region_figure(
-                out / f"region_{v.id}.png",
-                dem_grid,
-                filled_pre,
-                filled_post,
-                diff,
-                regions,
-                v,
-                origin,
-                change.lod_m,
-            )
+            plots.region_figure(out / f"region_{v.id}.png", scene, v)
         report.write_csv(out / "volumes.csv", volumes, origin)
         gis.write_dod(out / "dod.tif", dem_grid, diff, origin, survey_crs.crs)
         gis.write_regions(out / "regions.gpkg", regions, volumes, origin, survey_crs.crs)
@@ -309,7 +292,7 @@ def run(
         class_choice=choice,
     )
     report.write_json(out / "report.json", doc)
-    pdf.write(out / "report.pdf", doc, dem_grid, filled_pre, diff, regions, volumes, stable, origin)
+    pdf.write(out / "report.pdf", doc, scene)
     return doc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,38 +52,34 @@ def _limit(diff: FloatArray, mask: Any, lod: float) -> float:
     return max(top, 3.0 * lod, 0.05)
 
 
-def change_map(
-    path: Path,
-    grid: Grid,
-    dem_pre: FloatArray,
-    diff: FloatArray,
-    regions: Regions,
-    volumes: Sequence[RegionVolume],
-    stable: Any,
-    origin: FloatArray,
-    lod: float,
-) -> None:
+@dataclass(frozen=True)
+class Scene:
+    """What the pictures and the PDF draw: the DEM grid, both filled DEMs and their difference,
+    the regions with their volumes, the stable areas, the local origin and the LoD (m)."""
+
+    grid: Grid
+    dem_pre: FloatArray
+    dem_post: FloatArray
+    diff: FloatArray
+    regions: Regions
+    volumes: Sequence[RegionVolume]
+    stable: Any
+    origin: FloatArray
+    lod: float
+
+
+def change_map(path: Path, scene: Scene) -> None:
     fig, ax = plt.subplots(figsize=(11, 9), dpi=110)
-    draw_change_map(fig, ax, grid, dem_pre, diff, regions, volumes, stable, origin, lod)
+    draw_change_map(fig, ax, scene)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
-def draw_change_map(
-    fig: Any,
-    ax: Any,
-    grid: Grid,
-    dem_pre: FloatArray,
-    diff: FloatArray,
-    regions: Regions,
-    volumes: Sequence[RegionVolume],
-    stable: Any,
-    origin: FloatArray,
-    lod: float,
-    title: bool = True,
-) -> None:
+def draw_change_map(fig: Any, ax: Any, scene: Scene, title: bool = True) -> None:
     """The change map into ``ax``: hillshade, change beyond the LoD, regions, stable areas."""
+    grid, dem_pre, diff, regions = scene.grid, scene.dem_pre, scene.diff, scene.regions
+    volumes, stable, origin, lod = scene.volumes, scene.stable, scene.origin, scene.lod
     ext = grid.extent()
     ax.imshow(
         _hillshade(dem_pre, grid.cell),
@@ -151,17 +148,9 @@ def draw_change_map(
     )
 
 
-def region_figure(
-    path: Path,
-    grid: Grid,
-    dem_pre: FloatArray,
-    dem_post: FloatArray,
-    diff: FloatArray,
-    regions: Regions,
-    vol: RegionVolume,
-    origin: FloatArray,
-    lod: float,
-) -> None:
+def region_figure(path: Path, scene: Scene, vol: RegionVolume) -> None:
+    grid, dem_pre, dem_post, diff = scene.grid, scene.dem_pre, scene.dem_post, scene.diff
+    regions, origin, lod = scene.regions, scene.origin, scene.lod
     rows, cols = np.nonzero(regions.label == vol.id)
     pad = max(5, int(0.25 * max(np.ptp(rows), np.ptp(cols))))
     r0, r1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, grid.ny)

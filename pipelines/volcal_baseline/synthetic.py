@@ -38,7 +38,7 @@ CHUNK_POINTS = 2_000_000
 # The synthetic site's CRS: UTM zone 33N, written into the clouds and (as ESRI WKT) the .prj.
 UTM_EPSG = 32633
 # A UTM zone 33N WKT, so GIS tools opening the shapefile see a metric CRS.
-_PRJ = (
+ESRI_PRJ = (
     'PROJCS["WGS_1984_UTM_Zone_33N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",'
     'SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],'
     'UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
@@ -321,7 +321,7 @@ def write_shapefile(
             w.poly([ring])
             w.record(f"stable_{i + 1}")
     if prj:
-        base.with_suffix(".prj").write_text(_PRJ)
+        base.with_suffix(".prj").write_text(ESRI_PRJ)
 
 
 def generate(out: Path, cfg: SurveyConfig) -> Truth:

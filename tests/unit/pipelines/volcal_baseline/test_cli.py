@@ -342,28 +342,26 @@ def test_a_prj_that_disagrees_with_the_clouds_is_refused(survey: Path, tmp_path:
     )
 
 
-def _near_features(report: dict[str, Any], truth: dict[str, Any]) -> tuple[list[Any], list[Any]]:
-    """(the region at each feature, every other region)."""
+def _measured(survey: Path, out: Path, *extra: str) -> tuple[dict[str, Any], list[Any]]:
+    """Run; check the region at each feature against the truth (1.5 %); return the report and
+    the regions at no feature."""
+    proc = run_on(survey, out, *extra)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    truth = json.loads((survey / "truth.json").read_text())
     matched = []
     for f in truth["features"]:
-        matched.append(
-            min(
-                report["regions"],
-                key=lambda r: math.hypot(r["centroid_x"] - f["cx"], r["centroid_y"] - f["cy"]),
-            )
+        region = min(
+            report["regions"],
+            key=lambda r: math.hypot(r["centroid_x"] - f["cx"], r["centroid_y"] - f["cy"]),
         )
-    others = [r for r in report["regions"] if r not in matched]
-    return matched, others
+        assert region["net_m3"] == pytest.approx(f["net_m3"], rel=0.015)
+        matched.append(region)
+    return report, [r for r in report["regions"] if r not in matched]
 
 
 def test_birds_and_noise_are_filtered_out(noisy: Path, tmp_path: Path) -> None:
-    proc = run_on(noisy, tmp_path / "o")
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads((tmp_path / "o" / "report.json").read_text())
-    truth = json.loads((noisy / "truth.json").read_text())
-    matched, others = _near_features(report, truth)
-    for f, region in zip(truth["features"], matched, strict=True):
-        assert region["net_m3"] == pytest.approx(f["net_m3"], rel=0.015)
+    report, others = _measured(noisy, tmp_path / "o")
     assert others == []
     # 0.5 % of 150,000 points were made outliers: about 750, all but the few that noise
     # leaves within a metre of the ground.
@@ -380,13 +378,7 @@ def test_without_the_filter_birds_wreck_the_registration(noisy: Path, tmp_path: 
 
 
 def test_classified_clouds_measure_ground_points_only(cluttered: Path, tmp_path: Path) -> None:
-    proc = run_on(cluttered, tmp_path / "o")
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads((tmp_path / "o" / "report.json").read_text())
-    truth = json.loads((cluttered / "truth.json").read_text())
-    matched, others = _near_features(report, truth)
-    for f, region in zip(truth["features"], matched, strict=True):
-        assert region["net_m3"] == pytest.approx(f["net_m3"], rel=0.015)
+    report, others = _measured(cluttered, tmp_path / "o")
     # The trucks are class 1: left out, they leave no region of any size behind.
     assert all(abs(r["net_m3"]) < 1.0 for r in others)
     assert report["points"]["pre"]["classes"] == "2"
@@ -394,11 +386,7 @@ def test_classified_clouds_measure_ground_points_only(cluttered: Path, tmp_path:
 
 
 def test_every_class_counts_the_trucks_as_change(cluttered: Path, tmp_path: Path) -> None:
-    proc = run_on(cluttered, tmp_path / "o", "--ground-classes", "all")
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads((tmp_path / "o" / "report.json").read_text())
-    truth = json.loads((cluttered / "truth.json").read_text())
-    _, others = _near_features(report, truth)
+    report, others = _measured(cluttered, tmp_path / "o", "--ground-classes", "all")
     # A truck is 10 m x 4 m x 4 m: 160 m3 of fill where it parked, of cut where it left.
     trucks = [r for r in others if 50 < abs(r["net_m3"]) < 300]
     assert len(trucks) >= 12

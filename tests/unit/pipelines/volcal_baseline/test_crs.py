@@ -9,16 +9,10 @@ from pyproj import CRS
 
 from pipelines.volcal_baseline.crs import resolve
 from pipelines.volcal_baseline.errors import InputError
+from pipelines.volcal_baseline.synthetic import ESRI_PRJ
 
 UTM33 = CRS.from_epsg(32633)
-ESRI_UTM33 = CRS.from_user_input(
-    'PROJCS["WGS_1984_UTM_Zone_33N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",'
-    'SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],'
-    'UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
-    'PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],'
-    'PARAMETER["Central_Meridian",15.0],PARAMETER["Scale_Factor",0.9996],'
-    'PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]'
-)
+ESRI_UTM33 = CRS.from_user_input(ESRI_PRJ)
 
 
 def test_the_same_crs_spelt_by_esri_and_epsg_agrees() -> None:
