@@ -1,8 +1,8 @@
 """Benchmark of the volcal_baseline pipeline against analytic ground truth.
 
 Accuracy: volume error (%) per feature (200 to 20 000 m3) over a sweep of noise (1 to 10 cm)
-and misalignment (0 to 2 m and 0 to 2 deg). Cost: wall time and peak memory (max RSS of the
-pipeline process) end to end from 2 x 1 M to 2 x 200 M points, in the pipeline's image under
+and misalignment (0 to 2 m and 0 to 2 deg). Cost: wall time and peak memory (summed over the
+pipeline's processes) end to end from 2 x 1 M to 2 x 200 M points, in the pipeline's image under
 its default limits (2 CPUs, 4 GiB), on sites that grow past 400 m at 70 points/m2.
 
     .venv/bin/python bench/volcal.py                  # the full run recorded in docs/volcal.md

@@ -141,6 +141,9 @@ def test_volcal_survey_from_key_entry_to_the_change_map(
     )
     regions = page.locator('img[data-result^="region_"]')
     assert regions.count() >= 1
+    # The GeoTIFF is image/tiff, which a browser cannot draw: a download, not a picture.
+    assert page.locator('img[data-result="dod.tif"]').count() == 0
+    assert page.locator('a[data-download="dod.tif"]').count() == 1
     final = client.query(task_id)
     links = page.locator("a[data-download]")
     assert sorted(links.evaluate_all("els => els.map(e => e.dataset.download)")) == sorted(

@@ -4,12 +4,14 @@
 import { api, bytes, duration, el, statusBadge, TERMINAL, when } from "./api.js";
 
 const POLL_MS = 1500;
+const WEB_IMAGES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml"]);
 
 function resultsSection(task) {
   const results = task.results || [];
   if (!results.length) return el("p", { class: "muted" }, "No results.");
   // Pictures first, the change map (volcal) as the large one; every result is downloadable.
-  const images = results.filter((r) => r.content_type.startsWith("image/"));
+  // Only formats a browser draws: a GeoTIFF is image/tiff too, but it is data, not a picture.
+  const images = results.filter((r) => WEB_IMAGES.has(r.content_type));
   images.sort((a, b) => (b.name === "change_map.png") - (a.name === "change_map.png"));
   const figures = images.map((r, i) =>
     el(
