@@ -3,7 +3,7 @@ and the orchestrator's own ``orchestrator-api`` and ``orchestrator-worker`` (roo
 
 Where no registry answers, the base tag is seeded from ``debootstrap --variant=minbase`` and
 ``docker import``. Images are rebuilt only when their sources change: each carries a label with
-a hash of what it is built from (a pipeline: ``pipelines/spec.py``, ``pipelines/__init__.py``
+a hash of what it is built from (a pipeline: ``pipelines/spec.py``, ``pipefile.py``, ``__init__.py``
 and its own folder; the api/worker images: the root Dockerfile, pyproject.toml and the packages).
 """
 
@@ -181,7 +181,8 @@ def _hash_files(root: Path, files: list[Path]) -> str:
 def source_hash(root: Path, name: str) -> str:
     """Hash of everything a pipeline image is built from (paths and contents)."""
     pipelines = root / "pipelines"
-    files = [pipelines / "spec.py", pipelines / "__init__.py", *_files(pipelines / name, root)]
+    shared = [pipelines / "spec.py", pipelines / "pipefile.py", pipelines / "__init__.py"]
+    files = [*shared, *_files(pipelines / name, root)]
     return _hash_files(root, files)
 
 

@@ -30,13 +30,15 @@ from orchestrator.api.tasks import TaskController, task_document
 from orchestrator.api.workers import WorkerController
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.notifier import NotifyLoop
+from orchestrator.processes import on_sighup
 from orchestrator.service.background import ReconcileLoop
-from orchestrator.service.catalog import Catalog
+from orchestrator.service.catalog import Catalog, CatalogSource
 from orchestrator.service.finished import link_reuse_s
 from orchestrator.service.health import Readiness, check
 from orchestrator.service.logs import FOLLOWER_THREADS
 from orchestrator.service.metrics import build_registry
 from orchestrator.settings import Settings
+from pipelines.catalog import FixedCatalog, PipelineCatalog
 
 
 def create_app(
@@ -49,8 +51,9 @@ def create_app(
     """Build the API.
 
     ``services`` given: the caller owns (and closes) them; otherwise they are built from the
-    environment at startup and closed at shutdown. ``catalog`` defaults to every installed
-    pipeline. ``reconcile=False`` leaves out the background reconciler (tests); ``notify``
+    environment at startup and closed at shutdown. ``catalog`` defaults to the pipeline files
+    of PIPELINES_PATH, re-read when they change or on SIGHUP; a given one is fixed.
+    ``reconcile=False`` leaves out the background reconciler (tests); ``notify``
     (default: as ``reconcile``) runs the webhook notifier (orchestrator.notifier).
     """
 
@@ -66,14 +69,15 @@ def create_app(
             if services is not None
             else await anyio.to_thread.run_sync(build_services, settings)
         )
-        if catalog is None:
-            from pipelines import registry  # imports every pipeline spec: keep it off import
-
-            app.state.catalog = registry.specs()
-        else:
-            app.state.catalog = catalog
+        source: CatalogSource = (
+            PipelineCatalog(settings.pipeline_dirs, check_every_s=settings.pipelines_reload_s)
+            if catalog is None
+            else FixedCatalog(catalog)
+        )
+        app.state.catalog = source
+        on_sighup(source.invalidate)
         app.state.services = svc
-        complete_document(app.openapi_schema, app.state.catalog)
+        complete_document(app.openapi_schema, source.current())
         # Sync handlers run in the loop's default executor, which asyncio sizes from the CPU
         # count (6 threads on 2 cores): a few requests stuck on a slow database would hold them
         # all. Sized from settings instead.

@@ -7,6 +7,7 @@ the environment and nothing here connects to anything.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from orchestrator.defaults import (
     DEV_S3_PORT,
     DEV_TUS_PORT,
 )
+from pipelines.catalog import SHIPPED as SHIPPED_PIPELINES
 
 
 class Settings(BaseSettings):
@@ -165,6 +167,21 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Seconds between the API's passes that create and send webhooks."
     )
 
+    # --- pipelines -------------------------------------------------------------------------
+    pipelines_path: str = Field(
+        "",
+        description="Colon-separated directories of pipeline files (TOML, see "
+        "pipelines/pipefile.py): each directory's *.toml and */pipeline.toml. Empty: the "
+        "shipped pipelines alone. List the shipped folder too to keep them beside your own "
+        "(`orchestrator pipelines list --path` prints it).",
+    )
+    pipelines_reload_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds between checks of the pipeline files for changes; a changed file "
+        "is re-read without a restart. 0: only on SIGHUP.",
+    )
+
     # --- workers and scheduling ------------------------------------------------------------
     executor: Literal["docker", "local"] = Field(
         "docker", description="How a worker runs pipelines: docker containers or local rlimits."
@@ -223,6 +240,11 @@ class Settings(BaseSettings):
     @property
     def s3_public(self) -> str:
         return self.s3_public_endpoint or self.s3_endpoint
+
+    @property
+    def pipeline_dirs(self) -> list[Path]:
+        dirs = [Path(p) for p in self.pipelines_path.split(":") if p.strip()]
+        return dirs or [SHIPPED_PIPELINES]
 
     @property
     def queues(self) -> list[str]:

@@ -1,20 +1,57 @@
-"""Declarative pipeline specs.
+"""Declarative pipeline specs: the typed form of a pipeline file (``pipelines.pipefile``).
 
 A pipeline is described by data, not code: its input slots, its parameters, the resources it
-needs by default and the container that runs it. The orchestrator validates tasks against the
-spec; the worker turns the spec into a container run. This module is imported inside pipeline
-containers too, so it depends on the standard library only.
+needs by default, the container that runs it and the outputs it promises. The orchestrator
+validates tasks against the spec; the worker turns the spec into a container run. This module
+is imported inside pipeline containers too, so it depends on the standard library only.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 GiB = 1024**3
 MiB = 1024**2
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def size_bytes(value: Any) -> int:
+    """Bytes from an integer or a size such as "2GiB", "512 MiB", "1.5G" (SI: "2GB");
+    ``ValueError`` otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        unit = match.group(2).lower() if match else None
+        if match and unit in _UNITS:
+            return int(float(match.group(1)) * _UNITS[unit])
+    raise ValueError(f"not a size: {value!r}")
 
 
 @dataclass(frozen=True)
@@ -30,9 +67,9 @@ class InputSlot:
     accept: tuple[str, ...] = ()
     max_bytes: int = 1 * GiB
     description: str = ""
-    # Files of slots sharing a stem land beside each other under one basename, which is what
-    # multi-file formats need (a shapefile's .shp/.shx/.dbf/.prj). Empty means the slot name.
-    stem: str = ""
+    # Files of slots sharing a group land beside each other under the group's name, which is
+    # what multi-file formats need (a shapefile's .shp/.shx/.dbf/.prj). Empty: the slot's name.
+    group: str = ""
 
     def file_name(self, uploaded_name: str) -> str:
         """The name this slot's file gets inside the run's input directory."""
@@ -41,7 +78,7 @@ class InputSlot:
         if not ext and "." in lowered:
             tail = lowered.rsplit(".", 1)[1]
             ext = "." + tail if tail.isalnum() and len(tail) <= 10 else ""
-        return (self.stem or self.name) + ext
+        return (self.group or self.name) + ext
 
     def accepts(self, filename: str) -> bool:
         if not self.accept:
@@ -104,13 +141,37 @@ class Resources:
     pids: int = 256
 
 
+# Content types a browser draws inline: result files of these types are pictures unless the
+# pipeline's outputs say otherwise.
+WEB_PICTURES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml"})
+
+
+@dataclass(frozen=True)
+class Output:
+    """Files a pipeline promises in its output directory, matched by ``glob`` (fnmatch, on the
+    path relative to the output directory). ``content_type`` overrides the guess from the name;
+    ``picture`` says whether clients show the file inline; ``required``: a run that ends without
+    any file matching is an error."""
+
+    glob: str
+    content_type: str = ""
+    picture: bool | None = None
+    required: bool = False
+    description: str = ""
+
+    def matches(self, name: str) -> bool:
+        return fnmatch.fnmatchcase(name, self.glob)
+
+
 @dataclass(frozen=True)
 class PipelineSpec:
     """Everything the orchestrator needs to know about a pipeline.
 
     ``command`` is run inside ``image``; placeholders ``{in:<slot>}`` expand to the path of that
     slot's file (or are dropped with their flag when an optional slot is empty), ``{out}`` to the
-    output directory and ``{params}`` to the JSON file holding the validated parameters.
+    output directory, ``{params}`` to the JSON file holding the validated parameters and
+    ``{param:<name>}`` to one parameter's value. ``source`` and ``digest`` name the pipeline
+    file the spec was read from and its sha256 (empty for specs built in code).
     """
 
     name: str
@@ -120,6 +181,15 @@ class PipelineSpec:
     resources: Resources = field(default_factory=Resources)
     image: str = ""
     command: tuple[str, ...] = ()
+    version: str = ""
+    environment: tuple[tuple[str, str], ...] = ()
+    outputs: tuple[Output, ...] = ()
+    source: str = ""
+    digest: str = ""
+
+    def output(self, name: str) -> Output | None:
+        """The first declared output that ``name`` (relative to the output dir) matches."""
+        return next((o for o in self.outputs if o.matches(name)), None)
 
     def slot(self, name: str) -> InputSlot | None:
         return next((s for s in self.inputs if s.name == name), None)

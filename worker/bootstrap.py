@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.domain.task import TaskView
+from orchestrator.service.catalog import CatalogSource
 from orchestrator.settings import Settings
+from pipelines.catalog import PipelineCatalog
 from worker.executors import Executor, build_executor
 from worker.hardware import Hardware, discover
 
@@ -32,6 +34,7 @@ def make_worker_id(host: str | None = None) -> str:
 class WorkerContext:
     services: Services
     executor: Executor
+    catalog: CatalogSource
     worker_id: str
     hardware: Hardware
     pid: int
@@ -57,6 +60,7 @@ def build_context(
     return WorkerContext(
         services=build_services(settings),
         executor=build_executor(settings.executor, hardware.gpu_count),
+        catalog=PipelineCatalog(settings.pipeline_dirs, check_every_s=settings.pipelines_reload_s),
         worker_id=worker_id or make_worker_id(host_name(settings)),
         hardware=hardware,
         pid=os.getpid(),

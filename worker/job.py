@@ -22,7 +22,6 @@ from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import ResultFile, RunStats, TaskView
 from orchestrator.errors import DatabaseError, OrchestratorError
 from orchestrator.logs import task_context
-from pipelines import registry
 from pipelines.spec import PipelineSpec
 from worker import bootstrap
 from worker.bootstrap import WorkerContext
@@ -89,7 +88,7 @@ class TaskRunner:
 
     def _run_claimed(self, task: TaskView, claimed_at: float) -> None:
         task_id = task.id
-        spec = registry.get(task.pipeline)
+        spec = self._ctx.catalog.current().get(task.pipeline)
         if spec is None:
             self._finish(task_id, Ending(TaskStatus.ERROR, f"unknown pipeline '{task.pipeline}'"))
             return

@@ -39,6 +39,7 @@ from orchestrator import logs
 from orchestrator.adapters.queue import JOB_FUNC
 from orchestrator.domain.capacity import Capacity
 from orchestrator.errors import OrchestratorError
+from orchestrator.processes import on_sighup
 from orchestrator.settings import Settings
 from worker import bootstrap
 from worker.admission import Admission, Verdict
@@ -194,6 +195,7 @@ def _forget_stale_registration(worker: SimpleWorker) -> None:
 def run_slot(settings: Settings, *, group: str, index: int, capacity: Capacity) -> int:
     context = bootstrap.build_context(settings, worker_id=slot_id(group, index))
     bootstrap.install(context)
+    on_sighup(context.catalog.invalidate)  # the supervisor passes its SIGHUP on
     admission = Admission(
         context.services.tasks, group=group, member=context.worker_id, capacity=capacity
     )

@@ -14,7 +14,7 @@ from litestar.di import Provide
 from prometheus_client import CollectorRegistry
 
 from orchestrator.bootstrap import Services
-from orchestrator.service.catalog import Catalog
+from orchestrator.service.catalog import Catalog, CatalogSource
 
 
 def providers(state: Callable[[], State]) -> dict[str, Provide]:
@@ -25,8 +25,9 @@ def providers(state: Callable[[], State]) -> dict[str, Provide]:
         return value
 
     def catalog() -> Catalog:
-        value: Catalog = state().catalog
-        return value
+        # The snapshot of the moment: one request sees one version of every pipeline.
+        source: CatalogSource = state().catalog
+        return source.current()
 
     def metrics() -> CollectorRegistry:
         value: CollectorRegistry = state().metrics

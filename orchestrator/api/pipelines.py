@@ -68,7 +68,7 @@ def _input(slot: InputSlot) -> PipelineInputRead:
         accept=list(slot.accept),
         max_bytes=slot.max_bytes,
         description=slot.description,
-        group=slot.stem or None,
+        group=slot.group or None,
     )
 
 

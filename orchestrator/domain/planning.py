@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.domain.capacity import Capacity, demand_of, why_unplaceable
-from pipelines.spec import GiB, PipelineSpec, Resources
+from pipelines.spec import GiB, PipelineSpec, Resources, size_bytes
 
 GPU_QUEUE = "gpu"
 DEFAULT_QUEUE = "default"
@@ -30,24 +30,6 @@ class ResourceBounds:
 DEFAULT_BOUNDS = ResourceBounds()
 # Fields a task may override; ``memory`` is ``memory_bytes`` given as a size ("2GiB") or bytes.
 OVERRIDABLE = ("cpus", "memory_bytes", "memory", "gpus", "timeout_s")
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1000,
-    "kib": 1024,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "mib": 1024**2,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "gib": 1024**3,
-    "t": 1000**4,
-    "tb": 1000**4,
-    "tib": 1024**4,
-}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
 @dataclass(frozen=True)
@@ -97,18 +79,12 @@ def plan_task(
 
 def parse_size(value: Any, field: str) -> int:
     """Bytes from an integer or a size string such as "2GiB", "512 MiB", "1.5G" (SI: "2GB")."""
-    if isinstance(value, bool):
-        raise ValueError(f"resources.{field} must be a size in bytes or like '2GiB'")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        match = _SIZE.match(value)
-        unit = match.group(2).lower() if match else None
-        if match and unit in _UNITS:
-            return int(float(match.group(1)) * _UNITS[unit])
-    raise ValueError(f"resources.{field} must be a size in bytes or like '2GiB', got {value!r}")
+    try:
+        return size_bytes(value)
+    except ValueError:
+        raise ValueError(
+            f"resources.{field} must be a size in bytes or like '2GiB', got {value!r}"
+        ) from None
 
 
 def _number(value: Any, field: str, *, integer: bool) -> float | int:

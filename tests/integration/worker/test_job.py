@@ -23,6 +23,7 @@ import pytest
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.domain.status import TaskStatus
 from orchestrator.settings import Settings
+from pipelines.catalog import FixedCatalog, shipped
 from pipelines.checksum.spec import SPEC
 from pipelines.spec import MiB
 from worker import bootstrap
@@ -72,6 +73,7 @@ def context(services: Services, executor: CountingExecutor) -> Iterator[WorkerCo
     ctx = WorkerContext(
         services=services,
         executor=executor,
+        catalog=FixedCatalog(shipped()),
         worker_id=f"test-worker:{uuid.uuid4().hex[:8]}",
         hardware=Hardware(cpus=1, memory_bytes=1, disk_free_bytes=1),
         pid=os.getpid(),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import registry
+from pipelines.catalog import SHIPPED, shipped
 from pipelines.spec import GiB, InputSlot, Param, PipelineSpec
 
 
@@ -12,8 +12,8 @@ def make_spec() -> PipelineSpec:
         description="",
         inputs=(
             InputSlot("pre", accept=(".las", ".laz"), max_bytes=2 * GiB),
-            InputSlot("shp", accept=(".shp",), stem="stable"),
-            InputSlot("dbf", required=False, accept=(".dbf",), stem="stable"),
+            InputSlot("shp", accept=(".shp",), group="stable"),
+            InputSlot("dbf", required=False, accept=(".dbf",), group="stable"),
         ),
         params=(
             Param("grid", float, 0.5, minimum=0.05, maximum=10.0),
@@ -81,10 +81,10 @@ def test_required_slots() -> None:
     assert make_spec().required_slots == ("pre", "shp")
 
 
-def test_registry_discovers_shipped_pipelines() -> None:
-    specs = registry.specs()
-    assert "checksum" in specs
-    assert "volcal_baseline" in specs
+def test_the_shipped_pipelines_are_files_beside_their_dockerfiles() -> None:
+    specs = shipped()
+    assert set(specs) == {"checksum", "volcal_baseline"}
     for spec in specs.values():
-        assert spec.image and spec.command, spec.name
-        assert registry.dockerfile(spec.name).exists(), spec.name
+        assert spec.image and spec.command and spec.version, spec.name
+        assert spec.source == str(SHIPPED / spec.name / "pipeline.toml")
+        assert (SHIPPED / spec.name / "Dockerfile").exists(), spec.name

@@ -264,10 +264,10 @@ def enqueued(services: Services) -> list[tuple[str, str, int]]:
 @pytest.fixture
 def local(settings: Settings, services: Services) -> Iterator[tuple[TestClient[Any], Services]]:
     """An in-process app over the real services, with a recording queue and test pipelines."""
-    from pipelines import registry
+    from pipelines.catalog import shipped
 
     svc = dataclasses.replace(services, queue=RecordingQueue(services))
-    catalog = {**registry.specs(), LAS_SPEC.name: LAS_SPEC}
+    catalog = {**shipped(), LAS_SPEC.name: LAS_SPEC}
     app = create_app(svc, catalog=catalog, reconcile=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         client.headers["X-API-Key"] = settings.api_key

@@ -16,7 +16,7 @@ from orchestrator.bootstrap import Services, build_services
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
 from orchestrator.settings import Settings
-from pipelines import registry
+from pipelines.catalog import shipped
 
 from .conftest import LAS_SPEC, Upload, enqueued, settings_of
 
@@ -131,7 +131,7 @@ def test_outage_answers_503_so_tusd_retries(
     body = up.post_create() if hook == "post-create" else up.post_finish()
     bad = broken(stack, **overrides)
     try:
-        with TestClient(create_app(bad, catalog=registry.specs(), reconcile=False)) as client:
+        with TestClient(create_app(bad, catalog=shipped(), reconcile=False)) as client:
             r = send(client, bad.settings, body)
     finally:
         bad.close()
@@ -161,7 +161,7 @@ def test_redis_outage_after_the_last_finish_leaves_the_task_pending(
     assert api.hook(ups[0].post_finish()).status_code == 200
     bad = broken(stack, redis_url=f"redis://{DEAD}/0")
     try:
-        with TestClient(create_app(bad, catalog=registry.specs(), reconcile=False)) as client:
+        with TestClient(create_app(bad, catalog=shipped(), reconcile=False)) as client:
             r = send(client, bad.settings, ups[1].post_finish())
     finally:
         bad.close()

@@ -8,7 +8,7 @@ from litestar.testing import TestClient
 
 from orchestrator.api.pages import VENDOR_FILE
 from orchestrator.bootstrap import Services
-from pipelines import registry
+from pipelines.catalog import shipped
 
 Local = tuple[TestClient[Any], Services]
 
@@ -18,8 +18,8 @@ def test_pipelines_lists_every_spec_with_inputs_params_resources(local: Local) -
     r = client.get("/pipelines")
     assert r.status_code == 200, r.text
     listed = {p["name"]: p for p in r.json()["pipelines"]}
-    # The registry's pipelines plus the fixture's test pipeline, sorted by name.
-    assert set(registry.specs()) | {"lasdemo"} == set(listed)
+    # The shipped pipelines plus the fixture's test pipeline, sorted by name.
+    assert set(shipped()) | {"lasdemo"} == set(listed)
     assert [p["name"] for p in r.json()["pipelines"]] == sorted(listed)
 
     volcal = listed["volcal_baseline"]

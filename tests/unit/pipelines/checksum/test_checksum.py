@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import registry
+from pipelines.catalog import shipped
 from pipelines.checksum.__main__ import main
 from pipelines.checksum.spec import SPEC
 
 
 def test_spec_is_registered_and_sane() -> None:
-    assert registry.get("checksum") is SPEC
+    assert shipped()["checksum"] == SPEC
+    assert SPEC.source.endswith("pipelines/checksum/pipeline.toml") and len(SPEC.digest) == 64
     assert SPEC.required_slots == ("first", "second")
     assert all(s.accept == () and s.max_bytes == 1024**3 for s in SPEC.inputs)
     assert SPEC.validate_params(None) == {
