@@ -31,10 +31,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -67,6 +69,7 @@ from orchestrator.client.uploads import (
     UploadJob,
     upload_all,
 )
+from pipelines import pipefile
 
 Spec = dict[str, Any]
 # How long start_task keeps being retried while the last upload's finish is still being
@@ -155,7 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("results", "list a task's results; --download fetches and verifies them")
     p.add_argument("task_id", metavar="ID")
     p.add_argument("--download", metavar="DIR", help="save the results here, sha256 checked")
-    command("pipelines", "what each pipeline expects: input slots, parameters, resources")
+    p = command(
+        "pipelines",
+        "what each pipeline expects: input slots, parameters, resources; "
+        "`pipelines validate FILE...` checks pipeline files offline, as the server would",
+    )
+    p.add_argument("action", nargs="?", choices=("list", "validate"), default="list")
+    p.add_argument("files", nargs="*", metavar="FILE", help="pipeline files (validate)")
     command("workers", "the worker fleet")
     return parser
 
@@ -588,12 +597,56 @@ def cmd_results(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_pipelines(ctx: Context, args: argparse.Namespace) -> int:
+    if args.action == "validate":
+        return validate_files(ctx, [Path(f) for f in args.files])
+    if args.files:
+        raise UsageError("FILE arguments go with `pipelines validate`")
     pipelines = ctx.client.pipelines()
     if ctx.json:
         ctx.emit(pipelines)
     else:
         ctx.out.print(render.pipelines_view(pipelines))
     return exits.OK
+
+
+def validate_files(ctx: Context, files: list[Path]) -> int:
+    """The server's checks on pipeline files, offline: each file alone, then names given twice.
+    Exit 0 when every file is usable, 2 otherwise."""
+    if not files:
+        raise UsageError("pipelines validate needs at least one FILE")
+    verdicts: list[dict[str, Any]] = []
+    seen: dict[str, Path] = {}
+    for path in files:
+        verdict: dict[str, Any] = {"file": str(path), "ok": True, "problems": []}
+        try:
+            spec = pipefile.load(path)
+        except pipefile.PipelineFileError as exc:
+            verdict.update(ok=False, problems=[{"field": f, "message": m} for f, m in exc.problems])
+        else:
+            verdict.update(name=spec.name, version=spec.version, sha256=spec.digest)
+            if spec.name in seen:
+                message = f"'{spec.name}' is already defined by {seen[spec.name]}"
+                verdict.update(ok=False, problems=[{"field": "name", "message": message}])
+            else:
+                seen[spec.name] = path
+        verdicts.append(verdict)
+    if ctx.json:
+        ctx.emit(verdicts)
+    for v in verdicts if not ctx.json else ():
+        if v["ok"]:
+            ctx.out.print(
+                f"[green]ok[/green]  {escape(v['file'])}: {v['name']} {escape(v['version'])}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        for problem in v["problems"]:
+            where = f"{problem['field']}: " if problem["field"] else ""
+            ctx.err.print(
+                f"[red]invalid[/red]  {escape(v['file'] + ': ' + where + problem['message'])}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    return exits.OK if all(v["ok"] for v in verdicts) else exits.USAGE
 
 
 def cmd_workers(ctx: Context, args: argparse.Namespace) -> int:
