@@ -22,6 +22,7 @@ DEV_HOOK_PORT = 8001  # the API's internal listener for tusd's hooks
 # writes them; the API presigns them.
 LOG_FILE = "logs.txt"  # the pipeline container's output, stdout and stderr interleaved
 MANIFEST_FILE = "manifest.json"  # name, bytes, sha256 and content type of every result
+PROVENANCE_FILE = "provenance.json"  # what ran, on which inputs, where (worker.provenance)
 
 
 def result_key(task_id: str, name: str) -> str:

@@ -13,7 +13,8 @@ GPU tasks are queued on ``gpu``: a machine with GPUs listens there too with
 claims a GPU task; it puts the job back for another worker.
 
 SIGTERM/SIGINT: warm shutdown (running tasks finish); a second one stops them at once and the
-reconciler retries their tasks.
+reconciler retries their tasks. SIGHUP: the pipeline files (PIPELINES_PATH) are re-read, by
+every slot too; running tasks go on with the version they started with.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def main() -> int:
         tasks=context.services.tasks,
         workers=context.services.workers,
         sample_hardware=lambda: discover(settings.worker_work_dir),
+        sample_images=lambda: context.executor.images(
+            {spec.image for spec in context.catalog.current().values()}
+        ),
+        reload=context.catalog.invalidate,
     )
     try:
         return supervisor.run()

@@ -50,24 +50,39 @@ class GroupClaims(Protocol):
         worker_id: str,
         *,
         group: str,
-        verdict: Callable[[Resources, list[RunningTask]], Verdict],
+        verdict: Callable[[str, Resources, list[RunningTask]], Verdict],
     ) -> GroupClaim: ...
 
 
 class Admission:
-    """Admission for one slot ``member`` (a worker id ``<group>/<slot>``) of worker ``group``."""
+    """Admission for one slot ``member`` (a worker id ``<group>/<slot>``) of worker ``group``.
 
-    def __init__(self, repo: GroupClaims, *, group: str, member: str, capacity: Capacity) -> None:
+    ``runnable(pipeline)`` says whether this worker can run a pipeline at all (it has its
+    image); a task of one it cannot is never admitted here, whatever the capacity.
+    """
+
+    def __init__(
+        self,
+        repo: GroupClaims,
+        *,
+        group: str,
+        member: str,
+        capacity: Capacity,
+        runnable: Callable[[str], bool] = lambda pipeline: True,
+    ) -> None:
         self._repo = repo
         self.group = group
         self.member = member
         self.capacity = capacity
+        self._runnable = runnable
 
     def try_claim(self, task_id: str) -> GroupClaim:
         """The claim's ``verdict`` is None when the task was not pending any more (nothing to
         decide); its ``task`` is set iff the verdict is RUN."""
 
-        def verdict(resources: Resources, running: list[RunningTask]) -> Verdict:
+        def verdict(pipeline: str, resources: Resources, running: list[RunningTask]) -> Verdict:
+            if not self._runnable(pipeline):
+                return Verdict.NEVER
             return decide(demand_of(resources), self.capacity, demands(running))
 
         return self._repo.claim_in_group(task_id, self.member, group=self.group, verdict=verdict)

@@ -40,6 +40,7 @@ def build_announcement(
     hardware: Hardware,
     capacity: Capacity,
     running: Sequence[RunningTask],
+    images: Sequence[str] | None = None,
 ) -> WorkerAnnouncement:
     free = free_after(capacity, demands(running))
     return WorkerAnnouncement(
@@ -56,4 +57,5 @@ def build_announcement(
             gpus=max(free.gpus, 0),
         ).as_dict(),
         running=[t.id for t in running],
+        images=None if images is None else list(images),
     )

@@ -1,15 +1,20 @@
-"""Expansion of a spec's command placeholders: ``{in:<slot>}``, ``{out}``, ``{params}``."""
+"""Expansion of a spec's command placeholders: ``{in:<slot>}``, ``{out}``, ``{params}`` and
+``{param:<name>}``."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 _SLOT = re.compile(r"\{in:([A-Za-z0-9_.-]+)\}")
+_PARAM = re.compile(r"\{param:([a-z0-9_]+)\}")
 
 
 class CommandError(ValueError):
-    """The command refers to a slot the pipeline does not have (a spec authoring error)."""
+    """The command refers to a slot or parameter the pipeline does not have (a pipeline file
+    that its checks would have refused)."""
 
 
 def expand(
@@ -19,13 +24,24 @@ def expand(
     in_root: str,
     out_dir: str,
     params_file: str,
+    params: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Return ``command`` with placeholders replaced by paths as the process sees them.
 
     ``inputs`` maps each slot to its file name under ``in_root``, or None for an empty optional
     slot: an argument naming an empty slot is dropped together with the flag before it (when
-    that flag starts with ``-``), so ``--ref {in:ref}`` vanishes as a whole.
+    that flag starts with ``-``), so ``--ref {in:ref}`` vanishes as a whole. ``{param:<name>}``
+    is the validated value as text: booleans ``true``/``false``, numbers as JSON writes them.
     """
+    values = params or {}
+
+    def param_text(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise CommandError(f"command refers to unknown parameter '{name}'")
+        value = values[name]
+        return value if isinstance(value, str) else json.dumps(value)
+
     out: list[str] = []
     for arg in command:
         empty = False
@@ -46,5 +62,6 @@ def expand(
             if out and out[-1].startswith("-"):
                 out.pop()
             continue
+        expanded = _PARAM.sub(param_text, expanded)
         out.append(expanded.replace("{out}", out_dir).replace("{params}", params_file))
     return out

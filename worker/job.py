@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from orchestrator.defaults import PROVENANCE_FILE
 from orchestrator.domain.histogram import (
     CREATE_TO_DONE,
     TASK_DURATION,
@@ -23,13 +25,21 @@ from orchestrator.domain.task import ResultFile, RunStats, TaskView
 from orchestrator.errors import DatabaseError, OrchestratorError
 from orchestrator.logs import task_context
 from pipelines.spec import PipelineSpec
-from worker import bootstrap
-from worker.bootstrap import WorkerContext
+from worker import bootstrap, provenance
+from worker.bootstrap import WorkerContext, host_name
 from worker.executors.base import RunOutcome, RunRequest
 from worker.heartbeat import Heartbeat
 from worker.logpump import LineSink
 from worker.outcome import settle
-from worker.staging import PARAMS_FILE, InputUnreadable, RunDir, stage_inputs, store_results
+from worker.staging import (
+    PARAMS_FILE,
+    InputUnreadable,
+    RunDir,
+    missing_outputs,
+    output_files,
+    stage_inputs,
+    store_results,
+)
 from worker.staging import write_params as write_params_file
 
 log = logging.getLogger(__name__)
@@ -123,18 +133,19 @@ class TaskRunner:
     ) -> Ending:
         started = time.monotonic()
         try:
-            inputs = stage_inputs(self._ctx.services.storage, task, spec, run_dir)
+            staged = stage_inputs(self._ctx.services.storage, task, spec, run_dir)
         except InputUnreadable as exc:
             return Ending(TaskStatus.ERROR, str(exc))
         write_params_file(run_dir, task.params)
         log.info("inputs staged", extra={"seconds": round(time.monotonic() - started, 3)})
         resources = task.resources
+        started_at = datetime.now(UTC)
         outcome: RunOutcome = self._ctx.executor.run(
             RunRequest(
                 task_id=task.id,
                 image=spec.image,
                 command=spec.command,
-                inputs=inputs,
+                inputs=staged.files,
                 in_dir=run_dir.in_dir,
                 out_dir=run_dir.out_dir,
                 params_file=PARAMS_FILE,
@@ -142,8 +153,11 @@ class TaskRunner:
                 resources=resources,
                 stop=heartbeat.stop,
                 log_sink=self._live_log(task.id),
+                params=task.params,
+                environment=dict(spec.environment),
             )
         )
+        ended_at = datetime.now(UTC)
         status, reason = settle(outcome, resources)
         log.info(
             "pipeline finished",
@@ -153,6 +167,33 @@ class TaskRunner:
                 **outcome.stats.as_dict(),
             },
         )
+        if status is TaskStatus.DONE:
+            missing = missing_outputs(spec, [name for name, _ in output_files(run_dir.out_dir)])
+            if missing:
+                status = TaskStatus.ERROR
+                reason = f"the pipeline did not write its required output(s): {', '.join(missing)}"
+        record = provenance.write(
+            run_dir.root / PROVENANCE_FILE,
+            provenance.document(
+                task_id=task.id,
+                spec=spec,
+                params=task.params,
+                inputs=staged.inputs,
+                resources=resources,
+                where=provenance.Where(
+                    self._ctx.worker_id, host_name(self._settings), self._settings.executor
+                ),
+                ran=provenance.Ran(
+                    command=outcome.command,
+                    image_id=outcome.image_id,
+                    started_at=started_at,
+                    ended_at=ended_at,
+                    status=status.value,
+                    exit_code=outcome.exit_code,
+                    reason=reason,
+                ),
+            ),
+        )
         try:
             results = store_results(
                 self._ctx.services.storage,
@@ -160,6 +201,8 @@ class TaskRunner:
                 task.id,
                 run_dir,
                 include_outputs=status is TaskStatus.DONE,
+                spec=spec,
+                provenance=record,
             )
         except OrchestratorError as exc:
             if status is TaskStatus.DONE:

@@ -158,7 +158,8 @@ class SlotWorker(SimpleWorker):
             if task_id not in self._told_never:
                 self._told_never.add(task_id)
                 log.warning(
-                    "task larger than this worker's capacity; left for another worker",
+                    "task larger than this worker's capacity, or its image is not here; "
+                    "left for another worker",
                     extra={"task_id": task_id, "capacity": self._admission.capacity.as_dict()},
                 )
             self._put_back(job, queue, at_front=False)
@@ -192,12 +193,23 @@ def _forget_stale_registration(worker: SimpleWorker) -> None:
         stale.register_death()
 
 
+def runnable(context: WorkerContext, pipeline: str) -> bool:
+    """Whether this worker can run ``pipeline``: it knows it, and has its image. An unknown
+    pipeline is admitted: the run then ends the task with the reason."""
+    spec = context.catalog.current().get(pipeline)
+    return spec is None or context.executor.has_image(spec.image)
+
+
 def run_slot(settings: Settings, *, group: str, index: int, capacity: Capacity) -> int:
     context = bootstrap.build_context(settings, worker_id=slot_id(group, index))
     bootstrap.install(context)
     on_sighup(context.catalog.invalidate)  # the supervisor passes its SIGHUP on
     admission = Admission(
-        context.services.tasks, group=group, member=context.worker_id, capacity=capacity
+        context.services.tasks,
+        group=group,
+        member=context.worker_id,
+        capacity=capacity,
+        runnable=lambda pipeline: runnable(context, pipeline),
     )
     # RQ's own connection: the slot's work loop (dequeue, registrations) is RQ's, not ours.
     redis = Redis.from_url(settings.redis_url)

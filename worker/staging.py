@@ -7,9 +7,12 @@ Layout under ``settings.worker_work_dir``::
     <run>/out/                                       whatever the pipeline writes
     <run>/logs.txt                                   the run's stdout and stderr
 
-Results land in the results bucket under ``<task_id>/<relative path>`` plus ``logs.txt`` and
-``manifest.json`` (name, bytes, sha256, content_type of every file). Files are hashed and moved
-in chunks: memory stays flat for multi-GB files.
+Results land in the results bucket under ``<task_id>/<relative path>`` plus ``logs.txt``,
+``provenance.json`` (what ran, on what, where: ``worker.provenance``) and ``manifest.json``
+(name, bytes, sha256, content_type and picture of every file; it names the provenance file).
+Content types and pictures come from the pipeline's declared outputs, else from the file name.
+Files are hashed and moved in chunks: memory stays flat for multi-GB files; inputs are hashed
+while they download.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from orchestrator.defaults import LOG_FILE, MANIFEST_FILE, result_key
+from orchestrator.defaults import LOG_FILE, MANIFEST_FILE, PROVENANCE_FILE, result_key
 from orchestrator.domain.task import InputView, ResultFile, TaskView
 from orchestrator.errors import StorageError
-from pipelines.spec import PipelineSpec
+from pipelines.spec import WEB_PICTURES, PipelineSpec
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ CHUNK = 1024 * 1024
 TRANSFER_THREADS = 4
 # Names the worker itself writes next to the outputs; a pipeline output of the same name is
 # stored under "out/" instead, so neither is silently replaced.
-RESERVED = frozenset({LOG_FILE, MANIFEST_FILE})
+RESERVED = frozenset({LOG_FILE, MANIFEST_FILE, PROVENANCE_FILE})
 
 
 T = TypeVar("T")
@@ -96,6 +99,27 @@ class ManifestEntry:
     bytes: int
     sha256: str
     content_type: str
+    picture: bool = False
+
+
+@dataclass(frozen=True)
+class StagedInput:
+    """One input as the run got it: its slot, the name it was uploaded under, its size and
+    sha256 (of the bytes written to the run directory)."""
+
+    slot: str
+    filename: str
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Staged:
+    """``files``: slot → file name in the run's input directory (None: an empty optional slot);
+    ``inputs``: what was staged, in slot order."""
+
+    files: dict[str, str | None]
+    inputs: list[StagedInput]
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -113,10 +137,25 @@ def content_type(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
-class Downloads(Protocol):
-    """The one storage call staging inputs makes (``ObjectStorage`` has it)."""
+def describe(spec: PipelineSpec | None, name: str) -> tuple[str, bool]:
+    """A result's content type and whether it is a picture: the first of the pipeline's
+    outputs that matches says, what it leaves open follows from the name."""
+    rule = spec.output(name) if spec is not None else None
+    ctype = (rule.content_type if rule is not None else "") or content_type(name)
+    picture = rule.picture if rule is not None and rule.picture is not None else None
+    return ctype, ctype in WEB_PICTURES if picture is None else picture
 
-    def download(self, bucket: str, key: str, path: str) -> None: ...
+
+def missing_outputs(spec: PipelineSpec, names: Sequence[str]) -> list[str]:
+    """The globs of required outputs that no file matches."""
+    return [o.glob for o in spec.outputs if o.required and not any(map(o.matches, names))]
+
+
+class Downloads(Protocol):
+    """The one storage call staging inputs makes (``ObjectStorage`` has it); it returns the
+    sha256 of what it wrote."""
+
+    def download(self, bucket: str, key: str, path: str) -> str: ...
 
 
 class Uploads(Protocol):
@@ -125,11 +164,8 @@ class Uploads(Protocol):
     def upload(self, bucket: str, key: str, path: str, content_type: str) -> None: ...
 
 
-def stage_inputs(
-    storage: Downloads, task: TaskView, spec: PipelineSpec, run: RunDir
-) -> dict[str, str | None]:
-    """Download every filled slot into ``run.in_dir``, several at once; slot → file name
-    (None: an empty optional slot)."""
+def stage_inputs(storage: Downloads, task: TaskView, spec: PipelineSpec, run: RunDir) -> Staged:
+    """Download every filled slot into ``run.in_dir``, several at once, hashing each."""
     names: dict[str, str | None] = {}
     wanted: list[tuple[str, InputView, Path]] = []
     for slot in spec.inputs:
@@ -146,14 +182,14 @@ def stage_inputs(
         name = slot.file_name(view.filename or "")
         names[slot.name] = name
         wanted.append((slot.name, view, run.in_dir / name))
-    _each(wanted, lambda item: _fetch(storage, *item))
-    return names
+    staged = _each(wanted, lambda item: _fetch(storage, *item))
+    return Staged(names, staged)
 
 
-def _fetch(storage: Downloads, slot: str, view: InputView, target: Path) -> None:
+def _fetch(storage: Downloads, slot: str, view: InputView, target: Path) -> StagedInput:
     assert view.bucket and view.key  # checked by the caller
     try:
-        storage.download(view.bucket, view.key, str(target))
+        digest = storage.download(view.bucket, view.key, str(target))
     except StorageError as exc:
         raise InputUnreadable(f"input '{slot}' could not be read: {exc}") from exc
     if view.size is not None and target.stat().st_size != view.size:
@@ -162,6 +198,7 @@ def _fetch(storage: Downloads, slot: str, view: InputView, target: Path) -> None
             f"expected {view.size}"
         )
     target.chmod(0o644)
+    return StagedInput(slot, view.filename or "", target.stat().st_size, digest)
 
 
 def _each(items: Sequence[T], work: Callable[[T], R]) -> list[R]:
@@ -203,9 +240,10 @@ def output_files(out_dir: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def manifest_entry(name: str, path: Path) -> ManifestEntry:
+def manifest_entry(name: str, path: Path, spec: PipelineSpec | None = None) -> ManifestEntry:
     digest, size = sha256_file(path)
-    return ManifestEntry(name=name, bytes=size, sha256=digest, content_type=content_type(name))
+    ctype, picture = describe(spec, name)
+    return ManifestEntry(name=name, bytes=size, sha256=digest, content_type=ctype, picture=picture)
 
 
 def store_results(
@@ -215,29 +253,36 @@ def store_results(
     run: RunDir,
     *,
     include_outputs: bool,
+    spec: PipelineSpec | None = None,
+    provenance: Path | None = None,
 ) -> list[ResultFile]:
-    """Upload outputs (when asked), the log and the manifest; the task's ``results`` list.
+    """Upload outputs (when asked), the log, the provenance record and the manifest; the
+    task's ``results`` list.
 
-    The manifest covers the outputs and the log; the returned list adds the manifest itself.
+    The manifest covers the outputs, the log and the provenance record (and names the latter);
+    the returned list adds the manifest itself.
     """
     files = output_files(run.out_dir) if include_outputs else []
     if run.log_path.is_file():
         files.append((LOG_FILE, run.log_path))
+    if provenance is not None:
+        files.append((PROVENANCE_FILE, provenance))
 
     def put(item: tuple[str, Path]) -> ManifestEntry:
         # Hashed and sent by the same thread, each file while the others are: a multi-GB
         # output is read twice (hash, upload) but no file waits for another's transfer.
         name, path = item
-        entry = manifest_entry(name, path)
+        entry = manifest_entry(name, path, spec)
         storage.upload(bucket, result_key(task_id, entry.name), str(path), entry.content_type)
         return entry
 
     entries = _each(files, put)
     results = [ResultFile(**asdict(e), key=result_key(task_id, e.name)) for e in entries]
     manifest_path = run.root / MANIFEST_FILE
-    manifest_path.write_text(
-        json.dumps({"task_id": task_id, "files": [asdict(e) for e in entries]}, indent=2)
-    )
+    document: dict[str, Any] = {"task_id": task_id, "files": [asdict(e) for e in entries]}
+    if provenance is not None:
+        document["provenance"] = PROVENANCE_FILE
+    manifest_path.write_text(json.dumps(document, indent=2))
     manifest = manifest_entry(MANIFEST_FILE, manifest_path)
     key = result_key(task_id, MANIFEST_FILE)
     storage.upload(bucket, key, str(manifest_path), "application/json")

@@ -73,6 +73,11 @@ class Supervisor:
     tasks: TaskRepository
     workers: WorkerRepository
     sample_hardware: Callable[[], Hardware]
+    # The pipeline images this worker has (None: any); announced so that create_task refuses
+    # what no live worker can run.
+    sample_images: Callable[[], list[str] | None] = lambda: None
+    # Called on SIGHUP before it is passed to the slots: the pipeline files are re-read.
+    reload: Callable[[], None] = lambda: None
     _slots: list[_Slot] = field(default_factory=list)
     _signals: int = 0
     _signalled: threading.Event = field(default_factory=threading.Event)
@@ -88,6 +93,7 @@ class Supervisor:
                 hardware=self.sample_hardware(),
                 capacity=self.capacity,
                 running=self.tasks.running_in_group(self.worker_id),
+                images=self.sample_images(),
             )
         )
 
@@ -148,10 +154,15 @@ class Supervisor:
         self._forward(signal.SIGTERM)
         self._signalled.set()
 
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        self.reload()
+        self._forward(signal.SIGHUP)
+
     def run(self) -> int:
         """Announce, start the slots, supervise until signalled and every slot is gone."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hangup)
         announcer = Ticker(
             "worker announcement", self.announce_once, self.settings.worker_announce_interval_s
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Protocol
 
@@ -11,10 +12,13 @@ from minio.error import S3Error
 from orchestrator.errors import StorageError
 from orchestrator.settings import Settings, split_endpoint
 
+# Bytes read from S3 per step of a download: what one hash update and one write take.
+DOWNLOAD_CHUNK = 1024 * 1024
+
 
 class ObjectStorage(Protocol):
     def stat_size(self, bucket: str, key: str) -> int | None: ...
-    def download(self, bucket: str, key: str, path: str) -> None: ...
+    def download(self, bucket: str, key: str, path: str) -> str: ...
     def upload(self, bucket: str, key: str, path: str, content_type: str) -> None: ...
     def presign_get(self, bucket: str, key: str, expiry_s: int, filename: str) -> str: ...
     def ensure_bucket(self, bucket: str) -> None: ...
@@ -56,12 +60,23 @@ class MinioStorage:
             raise StorageError(f"stat {bucket}/{key} failed: {exc}") from exc
         return int(size) if size is not None else None
 
-    def download(self, bucket: str, key: str, path: str) -> None:
-        # fget_object streams to disk in parts: memory stays flat for multi-GB inputs.
+    def download(self, bucket: str, key: str, path: str) -> str:
+        """Stream the object to ``path``; the sha256 of what was written (hex), hashed on
+        the way so that a multi-GB input is read once. Memory stays flat."""
+        digest = hashlib.sha256()
         try:
-            self._client.fget_object(bucket, key, path)
+            response = self._client.get_object(bucket, key)
+            try:
+                with open(path, "wb") as out:
+                    for chunk in response.stream(DOWNLOAD_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+            finally:
+                response.close()
+                response.release_conn()
         except Exception as exc:
             raise StorageError(f"download of {bucket}/{key} failed: {exc}") from exc
+        return digest.hexdigest()
 
     def upload(self, bucket: str, key: str, path: str, content_type: str) -> None:
         try:

@@ -115,6 +115,13 @@ class ResultRead(msgspec.Struct):
     bytes: int
     sha256: str
     content_type: str
+    picture: Annotated[
+        bool,
+        msgspec.Meta(
+            description="a picture to show inline (declared by the pipeline's outputs, else "
+            "PNG, JPEG, GIF, WebP or SVG)"
+        ),
+    ] = False
 
 
 class TaskStatsRead(msgspec.Struct):
@@ -241,7 +248,12 @@ def task_read(
         if results is None
         else [
             ResultRead(
-                name=r.name, url=r.url, bytes=r.bytes, sha256=r.sha256, content_type=r.content_type
+                name=r.name,
+                url=r.url,
+                bytes=r.bytes,
+                sha256=r.sha256,
+                content_type=r.content_type,
+                picture=r.picture,
             )
             for r in results
         ],
@@ -307,7 +319,8 @@ class WorkerRead(msgspec.Struct):
     ``state``: up | lost (up but silent longer than WORKER_LOST_AFTER_S) | stopped (exited).
     ``hardware``: cpus, memory_bytes, disk_bytes, gpus [{index, model, memory_bytes,
     utilisation_pct}]. ``capacity``/``free``: cpus, memory_bytes, gpus tasks may use in total /
-    now. ``running``: ids of the tasks it runs.
+    now. ``running``: ids of the tasks it runs. ``images``: the pipeline images it has, as the
+    pipeline files name them; null: it runs any (the local executor).
     """
 
     id: str
@@ -321,6 +334,7 @@ class WorkerRead(msgspec.Struct):
     running: list[str]
     started_at: datetime
     last_seen_at: datetime
+    images: list[str] | None = None
 
 
 class WorkersRead(msgspec.Struct):
@@ -342,6 +356,7 @@ def workers_read(listed: list[ListedWorker]) -> WorkersRead:
                 running=item.worker.running,
                 started_at=item.worker.started_at,
                 last_seen_at=item.worker.last_seen_at,
+                images=item.worker.images,
             )
             for item in listed
         ]

@@ -141,6 +141,8 @@ class Worker(Base):
     capacity: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     free: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     running: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    # Pipeline images it has; NULL: it runs any (the local executor) or did not say.
+    images: Mapped[list[str] | None] = mapped_column(JSONB, nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="up")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_seen_at: Mapped[datetime] = mapped_column(

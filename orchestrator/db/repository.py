@@ -378,10 +378,10 @@ class TaskRepository:
         worker_id: str,
         *,
         group: str,
-        verdict: Callable[[Resources, list[RunningTask]], Verdict],
+        verdict: Callable[[str, Resources, list[RunningTask]], Verdict],
     ) -> GroupClaim:
         """pending → running for ``worker_id`` (a member ``<group>/<member>``) iff ``verdict(task
-        resources, tasks the group runs now)`` is RUN.
+        pipeline, task resources, tasks the group runs now)`` is RUN.
 
         Decision and claim happen in one transaction under an advisory lock per group, so two
         members of one group never both admit against the same free capacity. Other groups
@@ -391,14 +391,15 @@ class TaskRepository:
             raise ValueError(f"worker {worker_id!r} is not a member of group {group!r}")
         with self._db.transaction() as s:
             s.execute(select(func.pg_advisory_xact_lock(group_lock_key(group))))
-            resources = s.scalar(
-                select(Task.resources).where(
+            row = s.execute(
+                select(Task.pipeline, Task.resources).where(
                     Task.id == task_id, Task.status == TaskStatus.PENDING.value
                 )
-            )
-            if resources is None:
+            ).first()
+            if row is None:
                 return GroupClaim(pending=False)
-            decided = verdict(resources_from_dict(resources), _running_in_group(s, group))
+            pipeline, resources = row
+            decided = verdict(pipeline, resources_from_dict(resources), _running_in_group(s, group))
             if decided is not Verdict.RUN:
                 return GroupClaim(pending=True, verdict=decided)
             won = _updated(

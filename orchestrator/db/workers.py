@@ -27,6 +27,8 @@ class WorkerAnnouncement:
     capacity: dict[str, Any]
     free: dict[str, Any]
     running: list[str] = field(default_factory=list)
+    # The pipeline images it has (tag or ID as the pipeline files name them); None: any.
+    images: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class WorkerView:
     state: str  # up | stopped (a graceful exit); "lost" is derived from last_seen_at
     started_at: datetime
     last_seen_at: datetime
+    images: list[str] | None = None
 
 
 def _view(row: Worker) -> WorkerView:
@@ -57,6 +60,7 @@ def _view(row: Worker) -> WorkerView:
         state=row.state,
         started_at=row.started_at,
         last_seen_at=row.last_seen_at,
+        images=None if row.images is None else list(row.images),
     )
 
 
@@ -74,6 +78,7 @@ class WorkerRepository:
             "capacity": a.capacity,
             "free": a.free,
             "running": a.running,
+            "images": a.images,
             "state": "up",
             "last_seen_at": func.now(),
         }

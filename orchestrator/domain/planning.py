@@ -150,15 +150,20 @@ def override_resources(
 
 @dataclass(frozen=True)
 class Candidate:
-    """A live worker as placement sees it: the queues it takes work from, its total capacity."""
+    """A live worker as placement sees it: the queues it takes work from, its total capacity,
+    and the pipeline images it has (None: any)."""
 
     queues: Sequence[str]
     capacity: Capacity
+    images: frozenset[str] | None = None
 
 
-def placement_problem(demand: Capacity, queue: str, workers: Iterable[Candidate]) -> str | None:
-    """Why no live worker could ever run a task, or None when one could (or none is live yet:
-    tasks then wait for the fleet rather than being refused)."""
+def placement_problem(
+    demand: Capacity, queue: str, workers: Iterable[Candidate], image: str | None = None
+) -> str | None:
+    """Why no live worker could ever run a task (of a pipeline run from ``image``), or None
+    when one could (or none is live yet: tasks then wait for the fleet rather than being
+    refused)."""
     live = list(workers)
     if not live:
         return None
@@ -169,4 +174,11 @@ def placement_problem(demand: Capacity, queue: str, workers: Iterable[Candidate]
             f"no live worker takes tasks from queue '{queue}' "
             f"(live workers listen on: {', '.join(served) or 'nothing'})"
         )
+    if image is not None:
+        listening = [w for w in listening if w.images is None or image in w.images]
+        if not listening:
+            return (
+                f"no live worker on queue '{queue}' has the image '{image}': build or load it "
+                "on a worker (GET /workers lists each worker's images)"
+            )
     return why_unplaceable(demand, [w.capacity for w in listening])

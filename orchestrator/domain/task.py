@@ -24,6 +24,7 @@ class ResultFile:
     sha256: str
     content_type: str
     key: str  # object key in the results bucket (orchestrator.defaults.result_key)
+    picture: bool = False  # clients show it inline (the pipeline's outputs say, or its type)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -36,6 +37,7 @@ class ResultFile:
             sha256=str(data["sha256"]),
             content_type=str(data.get("content_type") or "application/octet-stream"),
             key=str(data["key"]),
+            picture=bool(data.get("picture", False)),
         )
 
 
@@ -48,6 +50,7 @@ class ResultLink:
     bytes: int
     sha256: str
     content_type: str
+    picture: bool = False
 
 
 @dataclass(frozen=True)

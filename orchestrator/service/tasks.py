@@ -175,7 +175,7 @@ def create_task(
         plan = plan_task(spec, params, resources, queue=queue)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
-    problem = _placement_problem(workers, settings.worker_lost_after_s, plan)
+    problem = _placement_problem(workers, settings.worker_lost_after_s, plan, spec.image)
     if problem is not None:
         raise InvalidRequest(problem)
     task_id = str(uuid.uuid4())
@@ -199,10 +199,19 @@ def create_task(
     return Created(task=task, spec=spec, upload_urls=urls)
 
 
-def _placement_problem(workers: LiveWorkers, lost_after_s: float, plan: Plan) -> str | None:
+def _placement_problem(
+    workers: LiveWorkers, lost_after_s: float, plan: Plan, image: str
+) -> str | None:
     seen_after = workers.now() - timedelta(seconds=lost_after_s)
-    live = [Candidate(w.queues, Capacity.of(w.capacity)) for w in workers.alive(seen_after)]
-    return placement_problem(plan.demand, plan.queue, live)
+    live = [
+        Candidate(
+            w.queues,
+            Capacity.of(w.capacity),
+            None if w.images is None else frozenset(w.images),
+        )
+        for w in workers.alive(seen_after)
+    ]
+    return placement_problem(plan.demand, plan.queue, live, image)
 
 
 def get_task(services: TaskReads, task_id: str) -> TaskView:
@@ -319,6 +328,7 @@ def result_links(services: LinkSigning, task: TaskView) -> list[ResultLink] | No
                 bytes=item.bytes,
                 sha256=item.sha256,
                 content_type=item.content_type,
+                picture=item.picture,
             )
         )
     services.finished.keep_links(task.id, links, now)

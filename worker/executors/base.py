@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from orchestrator.domain.task import RunStats
 from pipelines.spec import Resources
@@ -32,7 +33,8 @@ class RunRequest:
     process sees. ``inputs`` maps every slot to its file name inside ``in_dir`` (None: empty
     optional slot). The combined stdout/stderr goes to ``log_path``, and line by line to
     ``log_sink`` while the run goes on when one is given (live logs; best effort). Setting
-    ``stop`` ends the run as KILLED.
+    ``stop`` ends the run as KILLED. ``params`` fill ``{param:<name>}``; ``environment`` is
+    the pipeline's own, set in the run's environment.
     """
 
     task_id: str
@@ -46,6 +48,8 @@ class RunRequest:
     resources: Resources
     stop: threading.Event = field(default_factory=threading.Event)
     log_sink: LineSink | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,20 @@ class RunOutcome:
     # The run's stderr alone where the executor can separate it, else the combined tail.
     stderr_tail: str = ""
     stats: RunStats = field(default_factory=RunStats)
+    # What ran, for provenance: the command after expansion, and the image's ID (docker).
+    command: tuple[str, ...] = ()
+    image_id: str | None = None
 
 
 class Executor(Protocol):
+    def has_image(self, image: str) -> bool:
+        """Whether ``image`` can run here now (the local executor runs commands: always)."""
+        ...
+
+    def images(self, wanted: Iterable[str]) -> list[str] | None:
+        """Those of ``wanted`` that can run here; None: any (no images involved)."""
+        ...
+
     def run(self, request: RunRequest) -> RunOutcome:
         """Run to completion, timeout or stop; raise ``ExecutorError`` only when the engine
         itself failed (a broken run is an outcome, not an exception)."""

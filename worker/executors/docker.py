@@ -14,8 +14,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -245,6 +245,20 @@ class DockerExecutor:
         except DockerException as exc:
             raise ExecutorError(f"Docker engine unreachable: {exc}") from exc
 
+    def has_image(self, image: str) -> bool:
+        try:
+            self._client.images.get(image)
+        except ImageNotFound:
+            return False
+        except DockerException as exc:  # the run will say what is wrong, with the reason
+            log.warning("cannot look up an image", extra={"image": image, "error": str(exc)})
+            return True
+        return True
+
+    def images(self, wanted: Iterable[str]) -> list[str] | None:
+        """Those of ``wanted`` this engine has, by tag or ID (what the worker announces)."""
+        return sorted({ref for ref in wanted if self.has_image(ref)})
+
     def run(self, request: RunRequest) -> RunOutcome:
         res = request.resources
         if res.gpus > 0 and res.gpus > self._gpu_count:
@@ -264,9 +278,15 @@ class DockerExecutor:
         except DockerException as exc:
             raise ExecutorError(f"cannot create container: {exc}") from exc
         try:
-            return self._supervise(container, request)
+            outcome = self._supervise(container, request)
         finally:
             self._remove(container)
+        # What ran, as the engine recorded it at create: the image's ID, not its tag.
+        return replace(
+            outcome,
+            command=tuple(container.attrs.get("Config", {}).get("Cmd") or ()),
+            image_id=container.attrs.get("Image"),
+        )
 
     def container_options(self, request: RunRequest) -> dict[str, Any]:
         """The keyword arguments of ``containers.create`` for this run."""
@@ -277,6 +297,7 @@ class DockerExecutor:
             in_root=IN_ROOT,
             out_dir=OUT_ROOT,
             params_file=f"{IN_ROOT}/{request.params_file}",
+            params=request.params,
         )
         tmpfs_bytes = min(res.memory_bytes, TMPFS_MAX_BYTES)
         options: dict[str, Any] = {
@@ -298,7 +319,8 @@ class DockerExecutor:
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
             "user": USER,
-            "environment": {"HOME": "/tmp", "TMPDIR": "/tmp"},
+            # The root is read-only: HOME and TMPDIR must be the tmpfs, whatever the file says.
+            "environment": {**request.environment, "HOME": "/tmp", "TMPDIR": "/tmp"},
             "volumes": {
                 str(request.in_dir): {"bind": IN_ROOT, "mode": "ro"},
                 str(request.out_dir): {"bind": OUT_ROOT, "mode": "rw"},

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import psutil
@@ -60,6 +60,12 @@ def _user_process_count() -> int:
 
 
 class LocalExecutor:
+    def has_image(self, image: str) -> bool:
+        return True  # it runs the command on this host; there is no image
+
+    def images(self, wanted: Iterable[str]) -> list[str] | None:
+        return None  # any: see has_image
+
     def run(self, request: RunRequest) -> RunOutcome:
         res = request.resources
         if res.gpus > 0:
@@ -75,12 +81,14 @@ class LocalExecutor:
             in_root=str(request.in_dir),
             out_dir=str(request.out_dir),
             params_file=str(request.in_dir / request.params_file),
+            params=request.params,
         )
         if command and command[0] in ("python", "python3"):
             command[0] = sys.executable
         tmp = request.out_dir.parent / "tmp"
         tmp.mkdir(exist_ok=True)
         env = {
+            **request.environment,
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": str(PROJECT_ROOT),
             "HOME": str(tmp),
@@ -128,13 +136,21 @@ class LocalExecutor:
             peak_memory_bytes=usage.ru_maxrss * 1024,  # Linux reports KiB
         )
         tail = read_tail(request.log_path)
+        ran = tuple(command)
         if kind is not None:
-            return RunOutcome(kind, log_tail=tail, stderr_tail=tail, stats=stats)
+            return RunOutcome(kind, log_tail=tail, stderr_tail=tail, stats=stats, command=ran)
         code = os.waitstatus_to_exitcode(status)
         if code != 0 and any(marker in tail[-2000:] for marker in OOM_MARKERS):
-            return RunOutcome(OutcomeKind.OOM, exit_code=code, log_tail=tail, stats=stats)
+            return RunOutcome(
+                OutcomeKind.OOM, exit_code=code, log_tail=tail, stats=stats, command=ran
+            )
         return RunOutcome(
-            OutcomeKind.EXITED, exit_code=code, log_tail=tail, stderr_tail=tail, stats=stats
+            OutcomeKind.EXITED,
+            exit_code=code,
+            log_tail=tail,
+            stderr_tail=tail,
+            stats=stats,
+            command=ran,
         )
 
     def _wait(

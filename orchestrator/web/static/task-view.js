@@ -4,14 +4,13 @@
 import { api, bytes, duration, el, statusBadge, TERMINAL, when } from "./api.js";
 
 const POLL_MS = 1500;
-const WEB_IMAGES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml"]);
 
 function resultsSection(task) {
   const results = task.results || [];
   if (!results.length) return el("p", { class: "muted" }, "No results.");
   // Pictures first, the change map (volcal) as the large one; every result is downloadable.
-  // Only formats a browser draws: a GeoTIFF is image/tiff too, but it is data, not a picture.
-  const images = results.filter((r) => WEB_IMAGES.has(r.content_type));
+  // The pipeline says which results are pictures (a GeoTIFF is image/tiff, but it is data).
+  const images = results.filter((r) => r.picture);
   images.sort((a, b) => (b.name === "change_map.png") - (a.name === "change_map.png"));
   const figures = images.map((r, i) =>
     el(

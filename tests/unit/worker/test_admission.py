@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from orchestrator.db.repository import GroupClaim, RunningTask
 from orchestrator.domain.capacity import Capacity
-from worker.admission import HOST_RESERVE_BYTES, Verdict, capacity_of, decide
+from pipelines.spec import Resources
+from worker.admission import HOST_RESERVE_BYTES, Admission, Verdict, capacity_of, decide
 from worker.hardware import Gpu, Hardware
 
 GiB = 1024**3
@@ -62,3 +66,35 @@ def test_capacity_configured() -> None:
 def test_capacity_memory_never_negative(memory: int) -> None:
     hw = Hardware(cpus=1, memory_bytes=memory, disk_free_bytes=0)
     assert capacity_of(hw).memory_bytes == 0
+
+
+class FakeClaims:
+    """Decides like the repository does, on one pending task of ``pipeline``."""
+
+    def __init__(self, pipeline: str, resources: Resources) -> None:
+        self.pipeline, self.resources = pipeline, resources
+
+    def claim_in_group(
+        self,
+        task_id: str,
+        worker_id: str,
+        *,
+        group: str,
+        verdict: Callable[[str, Resources, list[RunningTask]], Verdict],
+    ) -> GroupClaim:
+        decided = verdict(self.pipeline, self.resources, [])
+        return GroupClaim(pending=True, verdict=decided)
+
+
+def test_a_pipeline_whose_image_is_not_here_is_never_admitted() -> None:
+    small = Resources(cpus=0.5, memory_bytes=GiB // 4)
+    here = {"checksum"}
+    for pipeline, expected in (("checksum", Verdict.RUN), ("gdal_reproject", Verdict.NEVER)):
+        admission = Admission(
+            FakeClaims(pipeline, small),
+            group="w",
+            member="w/0",
+            capacity=WORKER,
+            runnable=lambda name: name in here,
+        )
+        assert admission.try_claim("t").verdict is expected

@@ -65,3 +65,20 @@ def test_placeholder_inside_an_argument() -> None:
 def test_unknown_slot_is_an_authoring_error() -> None:
     with pytest.raises(CommandError, match="unknown input slot 'nope'"):
         expand(("x", "{in:nope}"), {"a": "a"}, in_root="/in", out_dir="/o", params_file="/p")
+
+
+def test_params_expand_to_their_values_as_text() -> None:
+    cmd = expand(
+        ("tool", "-t_srs", "{param:crs}", "--n={param:n}", "{param:on}", "{param:f}"),
+        {},
+        in_root="/in",
+        out_dir="/out",
+        params_file="/in/params.json",
+        params={"crs": "EPSG:3857", "n": 3, "on": True, "f": 0.5},
+    )
+    assert cmd == ["tool", "-t_srs", "EPSG:3857", "--n=3", "true", "0.5"]
+
+
+def test_an_unknown_param_is_an_error() -> None:
+    with pytest.raises(CommandError, match="unknown parameter 'nope'"):
+        expand(("x", "{param:nope}"), {}, in_root="/in", out_dir="/o", params_file="/p")

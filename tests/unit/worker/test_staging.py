@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,13 @@ import pytest
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import InputView, TaskView
 from orchestrator.errors import StorageError
-from pipelines.spec import InputSlot, PipelineSpec
+from pipelines.spec import InputSlot, Output, PipelineSpec
 from tests.taskviews import task_view
 from worker.staging import (
     InputUnreadable,
     RunDir,
+    StagedInput,
+    missing_outputs,
     output_files,
     stage_inputs,
     store_results,
@@ -28,10 +31,11 @@ class FakeStorage:
         self.objects = dict(objects or {})
         self.content_types: dict[tuple[str, str], str] = {}
 
-    def download(self, bucket: str, key: str, path: str) -> None:
+    def download(self, bucket: str, key: str, path: str) -> str:
         if (bucket, key) not in self.objects:
             raise StorageError(f"download of {bucket}/{key} failed: NoSuchKey")
         Path(path).write_bytes(self.objects[(bucket, key)])
+        return hashlib.sha256(self.objects[(bucket, key)]).hexdigest()
 
     def upload(self, bucket: str, key: str, path: str, content_type: str) -> None:
         self.objects[(bucket, key)] = Path(path).read_bytes()
@@ -80,14 +84,18 @@ def test_run_dir_is_usable_by_the_unprivileged_pipeline_user(run: RunDir) -> Non
 
 def test_inputs_land_under_slot_file_names(run: RunDir) -> None:
     storage = FakeStorage({("uploads", "k1"): b"lasdata"})
-    names = stage_inputs(
+    staged = stage_inputs(
         storage,
         task(done("pre", "Survey 2024.LAZ", "k1", 7), InputView("mask", False, "empty")),
         SPEC,
         run,
     )
-    assert names == {"pre": "pre.laz", "mask": None}
+    assert staged.files == {"pre": "pre.laz", "mask": None}
     assert (run.in_dir / "pre.laz").read_bytes() == b"lasdata"
+    # What provenance records: the uploaded name, and the sha256 of the bytes staged.
+    assert staged.inputs == [
+        StagedInput("pre", "Survey 2024.LAZ", 7, hashlib.sha256(b"lasdata").hexdigest())
+    ]
 
 
 def test_missing_object_names_the_slot(run: RunDir) -> None:
@@ -144,10 +152,46 @@ def test_store_results_uploads_outputs_log_and_manifest(run: RunDir) -> None:
         assert r.key == f"t1/{r.name}"
         assert r.sha256 == hashlib.sha256(body).hexdigest()
         assert r.bytes == len(body)
-        assert set(r.as_dict()) == {"name", "key", "bytes", "sha256", "content_type"}
+        assert set(r.as_dict()) == {"name", "key", "bytes", "sha256", "content_type", "picture"}
     manifest = json.loads(storage.objects[("results", "t1/manifest.json")])
     assert [f["name"] for f in manifest["files"]] == ["checksums.json", "logs.txt"]
     assert storage.content_types[("results", "t1/logs.txt")] == "text/plain"
+
+
+def test_declared_outputs_give_types_and_pictures(run: RunDir) -> None:
+    spec = replace(
+        SPEC,
+        outputs=(
+            Output("dod.tif", "image/tiff", picture=False, required=True),
+            Output("maps/*.png", picture=True),
+            Output("*.dat", "application/x-survey"),
+        ),
+    )
+    (run.out_dir / "maps").mkdir()
+    for name in ("dod.tif", "maps/a.png", "b.dat", "c.png", "d.tif"):
+        (run.out_dir / name).write_bytes(b"x")
+    results = store_results(FakeStorage(), "results", "t1", run, include_outputs=True, spec=spec)
+    seen = {r.name: (r.content_type, r.picture) for r in results}
+    assert seen["dod.tif"] == ("image/tiff", False)
+    assert seen["maps/a.png"] == ("image/png", True)
+    assert seen["b.dat"] == ("application/x-survey", False)
+    # Undeclared files: a PNG is a picture, a TIFF is not (browsers do not draw it).
+    assert seen["c.png"] == ("image/png", True)
+    assert seen["d.tif"] == ("image/tiff", False)
+    assert missing_outputs(spec, list(seen)) == []
+    assert missing_outputs(spec, ["maps/a.png"]) == ["dod.tif"]
+
+
+def test_the_manifest_names_the_provenance_record(run: RunDir) -> None:
+    record = run.root / "provenance.json"
+    record.write_text('{"schema": "orchestrator.provenance/1"}')
+    storage = FakeStorage()
+    results = store_results(storage, "results", "t1", run, include_outputs=True, provenance=record)
+    assert [r.name for r in results] == ["provenance.json", "manifest.json"]
+    manifest = json.loads(storage.objects[("results", "t1/manifest.json")])
+    assert manifest["provenance"] == "provenance.json"
+    [entry] = manifest["files"]
+    assert entry["sha256"] == hashlib.sha256(record.read_bytes()).hexdigest()
 
 
 def test_failed_run_stores_only_the_log(run: RunDir) -> None:
@@ -166,9 +210,9 @@ class MeetingStorage(FakeStorage):
         super().__init__(objects)
         self.barrier = threading.Barrier(parties, timeout=30)
 
-    def download(self, bucket: str, key: str, path: str) -> None:
+    def download(self, bucket: str, key: str, path: str) -> str:
         self.barrier.wait()
-        super().download(bucket, key, path)
+        return super().download(bucket, key, path)
 
 
 def both(mask_key: str) -> TaskView:
@@ -180,8 +224,9 @@ def both(mask_key: str) -> TaskView:
 
 def test_inputs_are_fetched_at_once(run: RunDir) -> None:
     storage = MeetingStorage({("uploads", "k1"): b"abc", ("uploads", "k2"): b"mm"}, parties=2)
-    names = stage_inputs(storage, both("k2"), SPEC, run)
-    assert names == {"pre": "pre.las", "mask": "mask.shp"}
+    staged = stage_inputs(storage, both("k2"), SPEC, run)
+    assert staged.files == {"pre": "pre.las", "mask": "mask.shp"}
+    assert [(i.slot, i.bytes) for i in staged.inputs] == [("pre", 3), ("mask", 2)]
     assert (run.in_dir / "mask.shp").read_bytes() == b"mm"
 
 

@@ -141,3 +141,21 @@ def test_only_workers_of_the_task_queue_count() -> None:
     cpu_only_gpu_listener = Candidate(["gpu"], Capacity(cpus=8, memory_bytes=8 * GiB, gpus=0))
     reason = placement_problem(gpu_demand, GPU_QUEUE, [cpu_only_gpu_listener])
     assert reason is not None and "1 GPU(s) (most on one worker: 0)" in reason
+
+
+def test_only_workers_with_the_pipeline_image_count() -> None:
+    demand = Capacity(cpus=1, memory_bytes=GiB)
+    with_image = Candidate(["default"], SMALL.capacity, frozenset({"tool:1", "other:2"}))
+    without = Candidate(["default"], BIG_GPU.capacity, frozenset({"other:2"}))
+    assert placement_problem(demand, DEFAULT_QUEUE, [with_image, without], "tool:1") is None
+    reason = placement_problem(demand, DEFAULT_QUEUE, [without], "tool:1")
+    assert reason == (
+        "no live worker on queue 'default' has the image 'tool:1': build or load it on a "
+        "worker (GET /workers lists each worker's images)"
+    )
+    # A worker that runs any image (the local executor) always counts.
+    assert placement_problem(demand, DEFAULT_QUEUE, [SMALL], "tool:1") is None
+    # The image check comes before capacity: the worker with the image must also be big enough.
+    big = Capacity(cpus=16, memory_bytes=GiB)
+    reason = placement_problem(big, DEFAULT_QUEUE, [with_image, without], "tool:1")
+    assert reason is not None and "16 CPUs (largest worker: 4)" in reason

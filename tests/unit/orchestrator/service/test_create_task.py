@@ -70,7 +70,12 @@ class FakeWorkers:
         return [w for w in self.live if w.last_seen_at >= seen_after]
 
 
-def worker(queues: Sequence[str] = ("default",), cpus: float = 4, seen_s_ago: float = 1) -> Any:
+def worker(
+    queues: Sequence[str] = ("default",),
+    cpus: float = 4,
+    seen_s_ago: float = 1,
+    images: list[str] | None = None,
+) -> Any:
     capacity = {"cpus": cpus, "memory_bytes": 8 * GiB, "gpus": 0}
     return WorkerView(
         id=f"w-{cpus}-{'-'.join(queues)}",
@@ -84,6 +89,7 @@ def worker(queues: Sequence[str] = ("default",), cpus: float = 4, seen_s_ago: fl
         state="up",
         started_at=NOW,
         last_seen_at=NOW - timedelta(seconds=seen_s_ago),
+        images=images,
     )
 
 
@@ -150,3 +156,11 @@ def test_a_task_larger_than_every_worker_is_refused_naming_the_shortfall() -> No
 def test_with_no_live_worker_at_all_a_task_waits_for_the_fleet() -> None:
     _, created = create([], resources={"cpus": 64})
     assert created.task.status is TaskStatus.WAITING
+
+
+def test_a_pipeline_whose_image_no_live_worker_has_is_refused() -> None:
+    other = worker(images=["pipeline-volcal_baseline:latest"])
+    with pytest.raises(InvalidRequest, match="has the image 'pipeline-checksum:latest'"):
+        create([other])
+    tasks, created = create([other, worker(cpus=2, images=[CHECKSUM.image])])
+    assert created.task.id in tasks.rows
