@@ -43,6 +43,7 @@ def stack_env(profile: Profile, secrets: Secrets) -> dict[str, str]:
         "EXECUTOR": "docker",
         "WORKER_QUEUES": "default",
         "WORKER_WORK_DIR": str(profile.work_dir),
+        "PIPELINES_PATH": f"shipped:{profile.pipelines_dir}",
         "API_URL": profile.api_url,
         "STACK_PROFILE": profile.name,
         "STACK_DATADIR": str(profile.datadir),

@@ -64,6 +64,12 @@ class Profile:
         return self.datadir / "work"
 
     @property
+    def pipelines_dir(self) -> Path:
+        """Where the stack's API and worker look for pipeline files besides the shipped ones:
+        drop a pipeline file here and it is offered within seconds."""
+        return self.datadir / "pipelines"
+
+    @property
     def venv_bin(self) -> Path:
         return self.root / ".venv" / "bin"
 

@@ -103,7 +103,7 @@ class Supervisor:
 
     def run(self) -> int:
         p = self.profile
-        for folder in (p.datadir, p.logs, p.work_dir):
+        for folder in (p.datadir, p.logs, p.work_dir, p.pipelines_dir):
             folder.mkdir(parents=True, exist_ok=True)
         if not self._claim_pid_file():
             return 1

@@ -169,11 +169,11 @@ class Settings(BaseSettings):
 
     # --- pipelines -------------------------------------------------------------------------
     pipelines_path: str = Field(
-        "",
+        "shipped",
         description="Colon-separated directories of pipeline files (TOML, see "
-        "pipelines/pipefile.py): each directory's *.toml and */pipeline.toml. Empty: the "
-        "shipped pipelines alone. List the shipped folder too to keep them beside your own "
-        "(`orchestrator pipelines list --path` prints it).",
+        "pipelines/pipefile.py): each directory's *.toml and */pipeline.toml, read in this "
+        "order. The word `shipped` stands for the pipelines that come with the package; leave "
+        "it out to offer only your own.",
     )
     pipelines_reload_s: float = Field(
         2.0,
@@ -243,8 +243,8 @@ class Settings(BaseSettings):
 
     @property
     def pipeline_dirs(self) -> list[Path]:
-        dirs = [Path(p) for p in self.pipelines_path.split(":") if p.strip()]
-        return dirs or [SHIPPED_PIPELINES]
+        entries = [p.strip() for p in self.pipelines_path.split(":") if p.strip()]
+        return [SHIPPED_PIPELINES if p == "shipped" else Path(p) for p in entries]
 
     @property
     def queues(self) -> list[str]:

@@ -29,6 +29,10 @@ def providers(state: Callable[[], State]) -> dict[str, Provide]:
         source: CatalogSource = state().catalog
         return source.current()
 
+    def catalog_source() -> CatalogSource:
+        source: CatalogSource = state().catalog
+        return source
+
     def metrics() -> CollectorRegistry:
         value: CollectorRegistry = state().metrics
         return value
@@ -36,5 +40,6 @@ def providers(state: Callable[[], State]) -> dict[str, Provide]:
     return {
         "services": Provide(services, sync_to_thread=False),
         "catalog": Provide(catalog, sync_to_thread=False),
+        "catalog_source": Provide(catalog_source, sync_to_thread=False),
         "metrics": Provide(metrics, sync_to_thread=False),
     }

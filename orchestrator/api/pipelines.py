@@ -9,7 +9,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 
 from orchestrator.api.openapi import KEY_REQUIRED, errors
-from orchestrator.service.catalog import Catalog
+from orchestrator.service.catalog import CatalogSource
 from pipelines.spec import InputSlot, Param, PipelineSpec
 
 
@@ -54,12 +54,31 @@ class PipelineRead(msgspec.Struct):
     inputs: dict[str, PipelineInputRead]
     params: dict[str, PipelineParamRead]
     resources: PipelineResourcesRead
+    version: str = ""
+    image: Annotated[str, msgspec.Meta(description="the container image it runs")] = ""
+    sha256: Annotated[
+        str | None, msgspec.Meta(description="sha256 of the pipeline file it was read from")
+    ] = None
+
+
+class ProblemRead(msgspec.Struct):
+    field: Annotated[str, msgspec.Meta(description="the key at fault; empty: the whole file")]
+    message: str
+
+
+class RefusedFileRead(msgspec.Struct):
+    """A pipeline file of PIPELINES_PATH that could not be used, and every reason why."""
+
+    file: str
+    problems: list[ProblemRead]
 
 
 class PipelinesRead(msgspec.Struct):
-    """Every pipeline this API offers, by name."""
+    """Every pipeline this API offers, by name; ``refused``: pipeline files left out (a file
+    that broke after it was read keeps its last good version in ``pipelines``)."""
 
     pipelines: list[PipelineRead]
+    refused: list[RefusedFileRead] = msgspec.field(default_factory=list)
 
 
 def _input(slot: InputSlot) -> PipelineInputRead:
@@ -93,6 +112,9 @@ def pipeline_read(spec: PipelineSpec) -> PipelineRead:
         resources=PipelineResourcesRead(
             cpus=r.cpus, memory_bytes=r.memory_bytes, gpus=r.gpus, timeout_s=r.timeout_s
         ),
+        version=spec.version,
+        image=spec.image,
+        sha256=spec.digest or None,
     )
 
 
@@ -107,5 +129,12 @@ class PipelineController(Controller):
         summary="Every pipeline: its input slots, parameters with bounds, default resources",
         responses=errors(401),
     )
-    def list_pipelines(self, catalog: NamedDependency[Catalog]) -> PipelinesRead:
-        return PipelinesRead(pipelines=[pipeline_read(catalog[name]) for name in sorted(catalog)])
+    def list_pipelines(self, catalog_source: NamedDependency[CatalogSource]) -> PipelinesRead:
+        catalog = catalog_source.current()
+        return PipelinesRead(
+            pipelines=[pipeline_read(catalog[name]) for name in sorted(catalog)],
+            refused=[
+                RefusedFileRead(file=p.source, problems=[ProblemRead(f, m) for f, m in p.problems])
+                for p in catalog_source.problems
+            ],
+        )

@@ -64,6 +64,9 @@ def test_survey_end_to_end_through_uploads(client: Client, survey: Path) -> None
         "report.pdf",
         "logs.txt",
     } <= set(files)
+    # The pipeline file says which results are pictures: the maps, not the GeoTIFF.
+    pictures = {r["name"] for r in final["results"] if r["picture"]}
+    assert "change_map.png" in pictures and all(n.endswith(".png") for n in pictures)
     assert files["report.pdf"].startswith(b"%PDF-")
     assert files["dod.tif"][:4] in (b"II*\x00", b"MM\x00*")
     assert files["change_map.png"].startswith(b"\x89PNG\r\n\x1a\n")

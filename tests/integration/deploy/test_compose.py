@@ -148,6 +148,9 @@ def test_production_shape() -> None:
         assert ("/var/run/docker.sock", "/var/run/docker.sock") in mounts
         work = env["WORKER_WORK_DIR"]
         assert (work, work) in mounts, mounts
+        # Pipeline files of the operator's, read-only, where PIPELINES_PATH looks.
+        assert (str(ROOT / "deploy" / "pipelines"), "/etc/orchestrator/pipelines") in mounts
+        assert env["PIPELINES_PATH"] == "shipped:/etc/orchestrator/pipelines"
         assert worker["depends_on"]["api"]["condition"] == "service_healthy"
     gpu = services["worker-gpu"]
     assert gpu["profiles"] == ["gpu"]

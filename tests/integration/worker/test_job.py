@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,12 @@ class CountingExecutor:
         self.inner = inner
         self.runs = 0
         self._lock = threading.Lock()
+
+    def has_image(self, image: str) -> bool:
+        return self.inner.has_image(image)
+
+    def images(self, wanted: Iterable[str]) -> list[str] | None:
+        return self.inner.images(wanted)
 
     def run(self, request: RunRequest) -> RunOutcome:
         with self._lock:
@@ -116,7 +122,10 @@ get = tasks.get
 
 
 def test_done_with_results_manifest_and_stats(
-    services: Services, context: WorkerContext, tmp_path: Path
+    services: Services,
+    context: WorkerContext,
+    tmp_path: Path,
+    docker_client: docker.DockerClient,
 ) -> None:
     first, second = os.urandom(3 * 1024 * 1024 + 5), b"second file\n"
     task_id = create_pending(services, tmp_path, {"first": first, "second": second})
@@ -126,7 +135,7 @@ def test_done_with_results_manifest_and_stats(
     assert task.status is TaskStatus.DONE, task.reason
     assert task.reason is None and task.worker_id == context.worker_id and task.attempts == 1
     results = {r.name: r for r in task.results or []}
-    assert sorted(results) == ["checksums.json", "logs.txt", "manifest.json"]
+    assert sorted(results) == ["checksums.json", "logs.txt", "manifest.json", "provenance.json"]
     for r in results.values():
         body = fetch(services, r.key, tmp_path)
         assert r.key == f"{task_id}/{r.name}"
@@ -137,7 +146,34 @@ def test_done_with_results_manifest_and_stats(
         "second": {"sha256": hashlib.sha256(second).hexdigest(), "bytes": len(second)},
     }
     manifest = json.loads(fetch(services, f"{task_id}/manifest.json", tmp_path))
-    assert {f["name"] for f in manifest["files"]} == {"checksums.json", "logs.txt"}
+    assert {f["name"] for f in manifest["files"]} == {
+        "checksums.json",
+        "logs.txt",
+        "provenance.json",
+    }
+    assert manifest["provenance"] == "provenance.json"
+    # Provenance: the inputs' sha256 are those of the bytes uploaded, the image the one run.
+    record = json.loads(fetch(services, results["provenance.json"].key, tmp_path))
+    assert {i["slot"]: (i["bytes"], i["sha256"]) for i in record["inputs"]} == {
+        "first": (len(first), hashlib.sha256(first).hexdigest()),
+        "second": (len(second), hashlib.sha256(second).hexdigest()),
+    }
+    assert record["image"] == {
+        "reference": SPEC.image,
+        "id": docker_client.images.get(SPEC.image).id,
+    }
+    assert record["pipeline"] == {
+        "name": "checksum",
+        "version": SPEC.version,
+        "file": SPEC.source,
+        "sha256": SPEC.digest,
+    }
+    assert record["command"][:3] == ["python3", "-m", "pipelines.checksum"]
+    assert "/in/first" in " ".join(record["command"])
+    assert record["worker"]["id"] == context.worker_id
+    assert record["resources"]["memory_bytes"] == SPEC.resources.memory_bytes
+    assert record["outcome"] == {"status": "done", "exit_code": 0, "reason": None}
+    assert record["started_at"] <= record["ended_at"]
     assert task.stats is not None and task.stats.wall_s > 0
     assert list(Path(services.settings.worker_work_dir).iterdir()) == []  # run dir cleaned
     lines, ended = services.logs.read(task_id)
