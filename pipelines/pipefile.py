@@ -241,19 +241,35 @@ class _Checker:
             self.fail(field, str(exc))
             return default
 
+    def entries(
+        self,
+        table: dict[str, Any],
+        prefix: str,
+        pattern: re.Pattern[str],
+        naming: str,
+        keys: frozenset[str],
+    ) -> list[tuple[str, dict[str, Any], str]]:
+        """(name, body, field) of each well-named sub-table of ``table``; the rest refused."""
+        out: list[tuple[str, dict[str, Any], str]] = []
+        for name, body in table.items():
+            field = f"{prefix}.{name}"
+            if not pattern.match(name):
+                self.fail(field, naming)
+            elif not isinstance(body, dict):
+                self.fail(field, "must be a table")
+            else:
+                self.unknown(body, keys, field + ".")
+                out.append((name, body, field))
+        return out
+
     def inputs(self, table: dict[str, Any]) -> list[InputSlot]:
         if not table:
             self.fail("inputs", "at least one input slot is required")
         slots: list[InputSlot] = []
-        for name, body in table.items():
-            field = f"inputs.{name}"
-            if not SLOT_NAME.match(name):
-                self.fail(field, "slot names are letters, digits, '_' and '-'")
-                continue
-            if not isinstance(body, dict):
-                self.fail(field, "must be a table")
-                continue
-            self.unknown(body, INPUT_KEYS, field + ".")
+        entries = self.entries(
+            table, "inputs", SLOT_NAME, "slot names are letters, digits, '_' and '-'", INPUT_KEYS
+        )
+        for name, body, field in entries:
             accept = self.typed(body, "accept", list, f"{field}.accept", [])
             exts: list[str] = []
             for ext in accept:
@@ -278,15 +294,10 @@ class _Checker:
 
     def params(self, table: dict[str, Any]) -> list[Param]:
         out: list[Param] = []
-        for name, body in table.items():
-            field = f"params.{name}"
-            if not NAME.match(name):
-                self.fail(field, "parameter names match [a-z][a-z0-9_]*")
-                continue
-            if not isinstance(body, dict):
-                self.fail(field, "must be a table")
-                continue
-            self.unknown(body, PARAM_KEYS, field + ".")
+        entries = self.entries(
+            table, "params", NAME, "parameter names match [a-z][a-z0-9_]*", PARAM_KEYS
+        )
+        for name, body, field in entries:
             if (param := self.param(name, body, field)) is not None:
                 out.append(param)
         return out
