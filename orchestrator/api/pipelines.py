@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get
-from litestar.di import NamedDependency
+from litestar.params import Dependency
 
 from orchestrator.api.openapi import KEY_REQUIRED, errors
 from orchestrator.service.catalog import CatalogSource
@@ -129,7 +129,11 @@ class PipelineController(Controller):
         summary="Every pipeline: its input slots, parameters with bounds, default resources",
         responses=errors(401),
     )
-    def list_pipelines(self, catalog_source: NamedDependency[CatalogSource]) -> PipelinesRead:
+    def list_pipelines(
+        self,
+        # A protocol, which the signature model cannot check: skipped (the app provides it).
+        catalog_source: Annotated[CatalogSource, Dependency(skip_validation=True)],
+    ) -> PipelinesRead:
         catalog = catalog_source.current()
         return PipelinesRead(
             pipelines=[pipeline_read(catalog[name]) for name in sorted(catalog)],

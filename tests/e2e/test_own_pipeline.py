@@ -127,7 +127,7 @@ def test_a_dropped_pipeline_file_runs_end_to_end_with_provenance(
     assert list(offered["inputs"]) == ["raster"]
     assert offered["params"]["resampling"]["choices"][:2] == ["near", "bilinear"]
     shown = json_of(cli(env, "pipelines", "--json"))
-    assert NAME in {p["name"] for p in shown["pipelines"]}
+    assert NAME in {p["name"] for p in shown}
     # Every worker of the stack has the image, and says so (create_task refuses otherwise).
     eventually(
         lambda: (
