@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get
-from litestar.params import Dependency
+from litestar.params import SkipValidation
 
 from orchestrator.api.openapi import KEY_REQUIRED, errors
 from orchestrator.service.catalog import CatalogSource
@@ -132,7 +132,7 @@ class PipelineController(Controller):
     def list_pipelines(
         self,
         # A protocol, which the signature model cannot check: skipped (the app provides it).
-        catalog_source: Annotated[CatalogSource, Dependency(skip_validation=True)],
+        catalog_source: SkipValidation[CatalogSource],
     ) -> PipelinesRead:
         catalog = catalog_source.current()
         return PipelinesRead(

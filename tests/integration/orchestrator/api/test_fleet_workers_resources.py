@@ -49,8 +49,10 @@ def test_workers_lists_shape_and_states(local: Local) -> None:
             "running",
             "started_at",
             "last_seen_at",
+            "images",
         }
         assert up["state"] == "up" and up["queues"] == ["default", "gpu"]
+        assert up["images"] is None  # a local-executor worker runs any pipeline
         assert up["host"] == "test-host" and up["executor"] == "local"
         assert up["capacity"] == {"cpus": 8, "memory_bytes": 4 * GiB, "gpus": 2}
         assert up["hardware"]["gpus"][1]["model"] == "Fake GPU"
