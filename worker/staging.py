@@ -8,8 +8,9 @@ Layout under ``settings.worker_work_dir``::
     <run>/logs.txt                                   the run's stdout and stderr
 
 Results land in the results bucket under ``<task_id>/<relative path>`` plus ``logs.txt``,
-``provenance.json`` (what ran, on what, where: ``worker.provenance``) and ``manifest.json``
-(name, bytes, sha256, content_type and picture of every file; it names the provenance file).
+``provenance.json`` (what ran, on what, where: ``worker.provenance``), the same as an RO-Crate
+(``ro-crate-metadata.json``) and ``manifest.json`` (name, bytes, sha256, content_type and
+picture of every file; it names the provenance file and the crate).
 Content types and pictures come from the pipeline's declared outputs, else from the file name.
 Files are hashed and moved in chunks: memory stays flat for multi-GB files; inputs are hashed
 while they download.
@@ -36,6 +37,7 @@ from orchestrator.defaults import LOG_FILE, MANIFEST_FILE, PROVENANCE_FILE, resu
 from orchestrator.domain.task import InputView, ResultFile, TaskView
 from orchestrator.errors import StorageError
 from pipelines.spec import WEB_PICTURES, PipelineSpec
+from worker.provenance import CRATE_FILE, StagedInput, ro_crate
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ CHUNK = 1024 * 1024
 TRANSFER_THREADS = 4
 # Names the worker itself writes next to the outputs; a pipeline output of the same name is
 # stored under "out/" instead, so neither is silently replaced.
-RESERVED = frozenset({LOG_FILE, MANIFEST_FILE, PROVENANCE_FILE})
+RESERVED = frozenset({LOG_FILE, MANIFEST_FILE, PROVENANCE_FILE, CRATE_FILE})
 
 
 T = TypeVar("T")
@@ -100,17 +102,6 @@ class ManifestEntry:
     sha256: str
     content_type: str
     picture: bool = False
-
-
-@dataclass(frozen=True)
-class StagedInput:
-    """One input as the run got it: its slot, the name it was uploaded under, its size and
-    sha256 (of the bytes written to the run directory)."""
-
-    slot: str
-    filename: str
-    bytes: int
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -277,11 +268,19 @@ def store_results(
         return entry
 
     entries = _each(files, put)
+    if provenance is not None:
+        # The same record as an RO-Crate over the files just stored.
+        crate_path = run.root / CRATE_FILE
+        record = json.loads(provenance.read_text())
+        crate = ro_crate(record, [asdict(e) for e in entries])
+        crate_path.write_text(json.dumps(crate, indent=2) + "\n")
+        entries += _each([(CRATE_FILE, crate_path)], put)
     results = [ResultFile(**asdict(e), key=result_key(task_id, e.name)) for e in entries]
     manifest_path = run.root / MANIFEST_FILE
     document: dict[str, Any] = {"task_id": task_id, "files": [asdict(e) for e in entries]}
     if provenance is not None:
         document["provenance"] = PROVENANCE_FILE
+        document["ro_crate"] = CRATE_FILE
     manifest_path.write_text(json.dumps(document, indent=2))
     manifest = manifest_entry(MANIFEST_FILE, manifest_path)
     key = result_key(task_id, MANIFEST_FILE)

@@ -80,7 +80,7 @@ def image(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 @pytest.fixture
 def dropped(stack: Any) -> Iterator[Path]:
     target = drop_dir(stack)
-    paths = [target / "gdal_reproject.toml", target / "broken.toml"]
+    paths = [target / "gdal_reproject.toml", target / "broken.toml", target / "nowhere.toml"]
     yield target
     for path in paths:
         path.unlink(missing_ok=True)
@@ -148,7 +148,13 @@ def test_a_dropped_pipeline_file_runs_end_to_end_with_provenance(
     assert final["status"] == "done", final
 
     results = {r["name"]: r for r in final["results"]}
-    assert {"reprojected.tif", "provenance.json", "manifest.json", "logs.txt"} <= set(results)
+    assert {
+        "reprojected.tif",
+        "provenance.json",
+        "ro-crate-metadata.json",
+        "manifest.json",
+        "logs.txt",
+    } <= set(results)
     assert results["reprojected.tif"]["content_type"] == "image/tiff"
     assert results["reprojected.tif"]["picture"] is False
     out = tmp_path / "reprojected.tif"
@@ -182,6 +188,11 @@ def test_a_dropped_pipeline_file_runs_end_to_end_with_provenance(
     assert manifest["provenance"] == "provenance.json"
     by_name = {f["name"]: f for f in manifest["files"]}
     assert by_name["provenance.json"]["sha256"] == results["provenance.json"]["sha256"]
+    # The same run as an RO-Crate: the GeoTIFF is a data entity with its sha256.
+    crate = requests.get(results["ro-crate-metadata.json"]["url"], timeout=60).json()
+    graph = {e["@id"]: e for e in crate["@graph"]}
+    assert graph["reprojected.tif"]["sha256"] == results["reprojected.tif"]["sha256"]
+    assert graph["#input-raster"]["sha256"] == staged["sha256"]
 
     # An edit is picked up without a restart; a broken file is refused and harms nothing.
     edited = source.replace(b'version = "1.0.0"', b'version = "1.0.1"')
@@ -206,6 +217,26 @@ def test_a_dropped_pipeline_file_runs_end_to_end_with_provenance(
     proc = cli(env, "pipelines", "validate", str(dropped / "broken.toml"))
     assert proc.returncode == 2
     assert "command[10]: {in:rastre} names no input slot 'rastre'" in " ".join(proc.stderr.split())
+
+
+def test_a_pipeline_whose_image_no_worker_has_is_refused_at_create(
+    client: Client, dropped: Path
+) -> None:
+    source = (EXAMPLE / "pipeline.toml").read_text()
+    (dropped / "nowhere.toml").write_text(
+        source.replace('name = "gdal_reproject"', 'name = "nowhere"').replace(
+            'image = "pipeline-gdal_reproject:1"', 'image = "pipeline-nowhere:0"'
+        )
+    )
+    eventually(
+        lambda: True if "nowhere" in {p["name"] for p in listed(client)["pipelines"]} else None,
+        "the API lists the pipeline whose image no worker has",
+    )
+    r = client.post("/create_task", json={"pipeline": "nowhere"})
+    assert r.status_code == 422, r.text
+    assert (
+        "no live worker on queue 'default' has the image 'pipeline-nowhere:0'" in r.json()["detail"]
+    )
 
 
 def reloads(stack: Any, service: str) -> int:

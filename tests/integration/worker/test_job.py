@@ -135,7 +135,13 @@ def test_done_with_results_manifest_and_stats(
     assert task.status is TaskStatus.DONE, task.reason
     assert task.reason is None and task.worker_id == context.worker_id and task.attempts == 1
     results = {r.name: r for r in task.results or []}
-    assert sorted(results) == ["checksums.json", "logs.txt", "manifest.json", "provenance.json"]
+    assert sorted(results) == [
+        "checksums.json",
+        "logs.txt",
+        "manifest.json",
+        "provenance.json",
+        "ro-crate-metadata.json",
+    ]
     for r in results.values():
         body = fetch(services, r.key, tmp_path)
         assert r.key == f"{task_id}/{r.name}"
@@ -150,6 +156,7 @@ def test_done_with_results_manifest_and_stats(
         "checksums.json",
         "logs.txt",
         "provenance.json",
+        "ro-crate-metadata.json",
     }
     assert manifest["provenance"] == "provenance.json"
     # Provenance: the inputs' sha256 are those of the bytes uploaded, the image the one run.

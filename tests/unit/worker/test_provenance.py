@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipelines.checksum.spec import SPEC
 from worker import provenance
-from worker.staging import StagedInput
+from worker.provenance import StagedInput
 
 
 def test_the_record_names_file_image_command_inputs_worker_limits_and_times(

@@ -14,10 +14,10 @@ from orchestrator.domain.task import InputView, TaskView
 from orchestrator.errors import StorageError
 from pipelines.spec import InputSlot, Output, PipelineSpec
 from tests.taskviews import task_view
+from worker.provenance import StagedInput
 from worker.staging import (
     InputUnreadable,
     RunDir,
-    StagedInput,
     missing_outputs,
     output_files,
     stage_inputs,
@@ -182,16 +182,55 @@ def test_declared_outputs_give_types_and_pictures(run: RunDir) -> None:
     assert missing_outputs(spec, ["maps/a.png"]) == ["dod.tif"]
 
 
-def test_the_manifest_names_the_provenance_record(run: RunDir) -> None:
+def test_the_manifest_names_the_provenance_record_and_its_crate(run: RunDir) -> None:
     record = run.root / "provenance.json"
-    record.write_text('{"schema": "orchestrator.provenance/1"}')
+    record.write_text(json.dumps(RECORD))
+    (run.out_dir / "out.tif").write_bytes(b"tiff")
     storage = FakeStorage()
     results = store_results(storage, "results", "t1", run, include_outputs=True, provenance=record)
-    assert [r.name for r in results] == ["provenance.json", "manifest.json"]
+    assert [r.name for r in results] == [
+        "out.tif",
+        "provenance.json",
+        "ro-crate-metadata.json",
+        "manifest.json",
+    ]
     manifest = json.loads(storage.objects[("results", "t1/manifest.json")])
-    assert manifest["provenance"] == "provenance.json"
-    [entry] = manifest["files"]
-    assert entry["sha256"] == hashlib.sha256(record.read_bytes()).hexdigest()
+    assert (manifest["provenance"], manifest["ro_crate"]) == (
+        "provenance.json",
+        "ro-crate-metadata.json",
+    )
+    by_name = {f["name"]: f for f in manifest["files"]}
+    assert by_name["provenance.json"]["sha256"] == hashlib.sha256(record.read_bytes()).hexdigest()
+    crate = json.loads(storage.objects[("results", "t1/ro-crate-metadata.json")])
+    graph = {e["@id"]: e for e in crate["@graph"]}
+    # The files stored before it are its data entities, with the manifest's sizes and hashes.
+    assert {p["@id"] for p in graph["./"]["hasPart"]} == {"out.tif", "provenance.json"}
+    assert graph["out.tif"]["sha256"] == hashlib.sha256(b"tiff").hexdigest()
+    assert graph["./"]["conformsTo"] == {"@id": "https://w3id.org/ro/wfrun/process/0.5"}
+    run_action = graph[graph["./"]["mentions"]["@id"]]
+    assert run_action["@type"] == "CreateAction"
+    assert run_action["actionStatus"] == {"@id": "http://schema.org/CompletedActionStatus"}
+    assert run_action["result"] == [{"@id": "out.tif"}, {"@id": "provenance.json"}]
+    [given] = run_action["object"]
+    assert graph[given["@id"]]["sha256"] == "ab" * 32
+    tool = graph[run_action["instrument"]["@id"]]
+    assert (tool["name"], tool["version"], tool["identifier"]) == ("tool", "1.2", "sha256:ff")
+
+
+RECORD = {
+    "schema": "orchestrator.provenance/1",
+    "task_id": "t1",
+    "pipeline": {"name": "tool", "version": "1.2", "file": "/p/tool.toml", "sha256": "cd" * 32},
+    "image": {"reference": "tool:1", "id": "sha256:ff"},
+    "command": ["tool", "/in/a.tif", "/out"],
+    "parameters": {},
+    "inputs": [{"slot": "raster", "filename": "a.tif", "bytes": 4, "sha256": "ab" * 32}],
+    "worker": {"id": "w/0", "host": "h", "executor": "docker"},
+    "resources": {},
+    "started_at": "2026-12-03T06:00:00+00:00",
+    "ended_at": "2026-12-03T06:01:00+00:00",
+    "outcome": {"status": "done", "exit_code": 0, "reason": None},
+}
 
 
 def test_failed_run_stores_only_the_log(run: RunDir) -> None:
