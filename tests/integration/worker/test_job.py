@@ -213,7 +213,13 @@ def test_oom_through_the_job(services: Services, context: WorkerContext, tmp_pat
     run_task(task_id)
     task = get(services, task_id)
     assert (task.status, task.reason) == (TaskStatus.ERROR, "out of memory: limit 64 MiB")
-    assert [r.name for r in task.results or []] == ["logs.txt", "manifest.json"]
+    # A failed run keeps its log and its provenance, not its outputs.
+    assert [r.name for r in task.results or []] == [
+        "logs.txt",
+        "provenance.json",
+        "ro-crate-metadata.json",
+        "manifest.json",
+    ]
 
 
 def test_kill_request_stops_a_running_task(

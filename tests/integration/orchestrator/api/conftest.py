@@ -29,7 +29,9 @@ LAS_SPEC = PipelineSpec(
         InputSlot("pre", accept=(".las", ".laz"), max_bytes=1000),
         InputSlot("notes", required=False, max_bytes=100),
     ),
-    image="never-run:latest",
+    # An image the stack's worker has, so that create_task admits the task; the in-process
+    # app's recording queue never sends it to that worker (which does not know this pipeline).
+    image="pipeline-checksum:latest",
 )
 
 
