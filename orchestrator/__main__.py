@@ -1,10 +1,11 @@
-"""Command line: ``python -m orchestrator serve|migrate``."""
+"""Command line: ``python -m orchestrator serve|migrate|admin ...``."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import socket
+import sys
 
 from orchestrator import logs
 from orchestrator.settings import Settings
@@ -20,6 +21,11 @@ def _migrate(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["admin"]:
+        from orchestrator import admin
+
+        sys.exit(admin.run(given[1:]))
     parser = argparse.ArgumentParser(prog="python -m orchestrator")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser(
@@ -29,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8000, help="public listener port")
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    sub.add_parser("admin", help="projects and API keys (orchestrator.admin)", add_help=False)
     args = parser.parse_args(argv)
 
     settings = Settings()

@@ -26,7 +26,10 @@ from orchestrator.api.openapi import (
 )
 from orchestrator.api.pages import PageController, static_router
 from orchestrator.api.pipelines import PipelineController
+from orchestrator.api.ratelimit import STORE as RATE_STORE
+from orchestrator.api.ratelimit import rate_limit
 from orchestrator.api.tasks import TaskController, task_document
+from orchestrator.api.whoami import WhoAmIController
 from orchestrator.api.workers import WorkerController
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.notifier import NotifyLoop
@@ -114,6 +117,7 @@ def create_app(
         route_handlers=[
             TaskController,
             WorkerController,
+            WhoAmIController,
             MetricsController,
             HookController,
             HealthController,
@@ -124,7 +128,9 @@ def create_app(
         ],
         dependencies=providers(lambda: app.state),
         before_send=[count_request],
-        middleware=[AccessMiddleware],
+        # The key first: the limit counts per key, and an unknown key is refused uncounted.
+        middleware=[AccessMiddleware]
+        + ([rate_limit(settings.rate_limit_per_s).middleware] if settings.rate_limit_per_s else []),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         # Logging is configured once per process by orchestrator.logs (JSON lines).
@@ -133,6 +139,6 @@ def create_app(
         plugins=[StrictStructSchemaPlugin()],
         # The other half of the links' reuse (the first is in Services.finished).
         response_cache_config=response_cache(link_reuse_s(settings.presign_expiry_s) / 2),
-        stores={STORE: BoundedMemoryStore()},
+        stores={STORE: BoundedMemoryStore(), RATE_STORE: BoundedMemoryStore()},
     )
     return app

@@ -11,6 +11,7 @@ from orchestrator.adapters.histograms import RedisHistograms
 from orchestrator.adapters.logstream import LogStream, RedisLogStream
 from orchestrator.adapters.queue import RQTaskQueue, TaskQueue
 from orchestrator.adapters.storage import MinioStorage, ObjectStorage
+from orchestrator.db.access import AccessRepository
 from orchestrator.db.database import Database
 from orchestrator.db.engine import Timeouts, make_engine
 from orchestrator.db.locks import PassLock
@@ -18,6 +19,7 @@ from orchestrator.db.notifications import NotificationRepository
 from orchestrator.db.queries import TaskQueries
 from orchestrator.db.repository import TaskRepository
 from orchestrator.db.workers import WorkerRepository
+from orchestrator.service.access import KeyRing
 from orchestrator.service.finished import FinishedTasks, link_reuse_s
 from orchestrator.settings import Settings
 
@@ -37,6 +39,8 @@ class Services:
     logs: LogStream
     histograms: RedisHistograms
     finished: FinishedTasks
+    access: AccessRepository
+    keys: KeyRing
     # Set by build_services: end the connection pools (at exit), forget them (in a fork).
     _close: Callable[[], None] = field(default=lambda: None, repr=False)
     _forget: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -63,6 +67,7 @@ def build_services(settings: Settings | None = None) -> Services:
     )
     redis = Redis.from_url(settings.redis_url)
     db = Database(engine)
+    access = AccessRepository(db)
 
     def close() -> None:
         engine.dispose()
@@ -81,6 +86,8 @@ def build_services(settings: Settings | None = None) -> Services:
         histograms=RedisHistograms(redis),
         # Half the links' reuse here, half in the API's whole answers (api/cache.py).
         finished=FinishedTasks(reuse_s=link_reuse_s(settings.presign_expiry_s) / 2),
+        access=access,
+        keys=KeyRing(access, settings.key_cache_s),
         _close=close,
         _forget=lambda: engine.dispose(close=False),
     )

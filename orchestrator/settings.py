@@ -167,6 +167,19 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Seconds between the API's passes that create and send webhooks."
     )
 
+    rate_limit_per_s: int = Field(
+        20,
+        ge=0,
+        description="Requests one API key may make per second and API process; past it, 429 "
+        "with Retry-After. The bootstrap API_KEY is not limited. 0: no limit.",
+    )
+    key_cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds a process remembers who holds an API key (one PostgreSQL read per "
+        "key and interval, not per request). A revoked key keeps working this long at most.",
+    )
+
     # --- pipelines -------------------------------------------------------------------------
     pipelines_path: str = Field(
         "shipped",

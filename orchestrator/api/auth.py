@@ -1,6 +1,7 @@
-"""Who may call what: the API key for client endpoints; the internal listener and the hook
-secret for /tusd_hook. ``AccessMiddleware`` applies the first two to every route; the others
-are route guards.
+"""Who may call what: an API key for client endpoints (who holds it: ``principal_of``); the
+internal listener and the hook secret for /tusd_hook. ``AccessMiddleware`` applies the listener
+and the key to every route; the others are route guards. Routes marked ``ADMIN`` (the fleet,
+the metrics) answer 403 to a project member's key.
 
 The checks are coroutines although they do no I/O: Litestar runs a plain function guard in the
 thread pool, so every request, even one that needs no database, would wait for a free thread
@@ -12,6 +13,7 @@ import base64
 import binascii
 import hmac
 
+import anyio.to_thread
 from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     NotAuthorizedException,
@@ -22,6 +24,8 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.bootstrap import Services
+from orchestrator.domain.access import Principal
+from orchestrator.service.access import BOOTSTRAP, bootstrap, digest_of
 
 API_KEY_HEADER = "X-API-Key"
 # Route handlers with this opt carry their own authentication (or none: /health).
@@ -29,7 +33,11 @@ PUBLIC = "public"
 # Route handlers with this opt are served on the internal hook listener only, and the internal
 # listener serves nothing else.
 INTERNAL = "internal"
+# Route handlers with this opt answer admin keys only.
+ADMIN = "admin"
 SCHEMA_PREFIX = "/schema"
+# Where the caller's Principal is kept in the request's scope state.
+_PRINCIPAL = "orchestrator.principal"
 
 
 def _services(connection: ASGIConnection) -> Services:
@@ -37,7 +45,7 @@ def _services(connection: ASGIConnection) -> Services:
     return services
 
 
-def _equal(given: str, expected: str) -> bool:
+def _equal(given: str, expected: str) -> bool:  # the hook secret
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
@@ -60,32 +68,63 @@ class AccessMiddleware:
         await self.app(scope, receive, send)
 
 
+def principal_of(connection: ASGIConnection) -> Principal:
+    """Who is calling (set by ``AccessMiddleware``; the bootstrap admin on public routes)."""
+    found: Principal = connection.scope["state"].get(_PRINCIPAL, BOOTSTRAP)
+    return found
+
+
+async def identify(connection: ASGIConnection, given: str) -> Principal | None:
+    """The holder of ``given``: the bootstrap admin, or a key looked up (once per KEY_CACHE_S,
+    in a worker thread) in PostgreSQL; None for an unknown or revoked key."""
+    services = _services(connection)
+    api_key = services.settings.api_key
+    found = bootstrap(given, api_key)
+    if found is not None or not given:
+        return found
+    digest = digest_of(given)
+    known, principal = services.keys.remembered(digest)
+    if not known:
+        principal = await anyio.to_thread.run_sync(services.keys.look_up, digest)
+    if principal is None and not api_key:
+        return BOOTSTRAP  # no API_KEY configured: an open stack, whatever key is sent
+    return principal
+
+
+def _admit(connection: ASGIConnection, handler: BaseRouteHandler, who: Principal) -> None:
+    connection.scope["state"][_PRINCIPAL] = who
+    if handler.opt.get(ADMIN) and not who.is_admin:
+        raise PermissionDeniedException(
+            f"an admin key is required (this key is a member of project '{who.project_name}')"
+        )
+
+
 async def api_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Every route needs the key unless marked public, so a new route is closed."""
-    expected = _services(connection).settings.api_key
-    if not expected or handler.opt.get(PUBLIC):
+    """Every route needs a key unless marked public, so a new route is closed."""
+    if handler.opt.get(PUBLIC):
         return
     # The OpenAPI routes are registered by Litestar itself and cannot carry our opt.
     if connection.scope["path"].startswith(SCHEMA_PREFIX):
         return
-    if not _equal(connection.headers.get(API_KEY_HEADER, ""), expected):
-        raise NotAuthorizedException(f"missing or invalid {API_KEY_HEADER}")
+    who = await identify(connection, connection.headers.get(API_KEY_HEADER, ""))
+    if who is None:
+        raise NotAuthorizedException(f"missing, unknown or revoked {API_KEY_HEADER}")
+    _admit(connection, handler, who)
 
 
 async def bearer_or_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """The API key as X-API-Key or as ``Authorization: Bearer <key>``: what Prometheus sends
+    """An API key as X-API-Key or as ``Authorization: Bearer <key>``: what Prometheus sends
     with ``authorization: {credentials: <key>}`` in a scrape config (GET /metrics)."""
-    expected = _services(connection).settings.api_key
-    if not expected:
-        return
     auth = connection.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
     given = token.strip() if scheme.lower() == "bearer" else ""
     given = given or connection.headers.get(API_KEY_HEADER, "")
-    if not _equal(given, expected):
+    who = await identify(connection, given)
+    if who is None:
         raise NotAuthorizedException(
-            f"missing or invalid {API_KEY_HEADER} or Authorization: Bearer"
+            f"missing, unknown or revoked {API_KEY_HEADER} or Authorization: Bearer"
         )
+    _admit(connection, handler, who)
 
 
 def _local_port(connection: ASGIConnection) -> int | None:

@@ -7,8 +7,8 @@ half earlier (``service/finished.py``), so none handed out is older than ``link_
 An input still uploading when its task ended turns from uploading to stalled in the answers up
 to that long late. Only answers a handler marks (``mark_finished``: a finished task
 without webhooks, whose deliveries change after the end, and with at most ``INLINE_RESULTS``
-results) are kept; the key is the path, after the API key was checked, and a single key
-guards every task.
+results) are kept; the key is the path and the caller's project scope (an admin's answer is
+never served to a member's key, nor one project's to another's), after the key was checked.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from litestar.config.response_cache import ResponseCacheConfig
 from litestar.connection import ASGIConnection
 from litestar.stores.memory import MemoryStore
 from litestar.types import HTTPScope
+
+from orchestrator.api.auth import principal_of
 
 STORE = "finished_answers"
 # Answers kept per process; the oldest go first. An answer is a few KiB.
@@ -37,7 +39,8 @@ def mark_finished(connection: ASGIConnection) -> None:
 
 
 def _path(request: Request[Any, Any, Any]) -> str:
-    return request.url.path
+    scope = principal_of(request).scope
+    return f"{request.url.path}|{scope or '*'}"
 
 
 def _only_finished(scope: HTTPScope, status_code: int) -> bool:

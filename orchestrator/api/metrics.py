@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.types import HTTPScope, Message, Scope
 from prometheus_client import CollectorRegistry
 
-from orchestrator.api.auth import PUBLIC, bearer_or_key_guard
+from orchestrator.api.auth import ADMIN, PUBLIC, bearer_or_key_guard
 from orchestrator.api.openapi import KEY_OR_BEARER, errors
 from orchestrator.service.metrics import CONTENT_TYPE, HTTP_REQUESTS, render
 
@@ -27,10 +27,11 @@ class MetricsController(Controller):
         sync_to_thread=True,
         # The key is still required, but also as "Authorization: Bearer": what Prometheus sends.
         guards=[bearer_or_key_guard],
-        opt={PUBLIC: True},
+        opt={PUBLIC: True, ADMIN: True},
         summary="Prometheus metrics: tasks, queues, workers, durations, hooks, requests",
+        description="Admin keys only (403 for a project member's key): every project's counts.",
         media_type=MEDIA_TYPE,
-        responses=errors(401, 503),
+        responses=errors(401, 403, 503),
     )
     def metrics(self, metrics: NamedDependency[CollectorRegistry]) -> Response[bytes]:
         return Response(render(metrics), media_type=MEDIA_TYPE)

@@ -52,9 +52,11 @@ class ErrorRead(msgspec.Struct):
 
 
 _MEANING = {
-    401: "Missing or invalid API key",
-    403: "The hook names storage its upload does not own",
-    404: "Unknown task (or the path names nothing)",
+    401: "Missing, unknown or revoked API key",
+    403: "Refused: an admin key is required (or, for a hook, it names storage its upload "
+    "does not own)",
+    404: "Unknown task, or another project's (or the path names nothing)",
+    429: "Too many requests for this key; retry after `Retry-After` seconds",
     409: "The task's state forbids the call; `status` names that state",
     422: "The request is well-formed but cannot be honoured; `detail` names the field or "
     "the shortfall (unknown pipeline, bad parameter, no live worker that can run it)",

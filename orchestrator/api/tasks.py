@@ -22,6 +22,7 @@ from litestar.status_codes import (
     HTTP_307_TEMPORARY_REDIRECT,
 )
 
+from orchestrator.api.auth import principal_of
 from orchestrator.api.cache import INLINE_RESULTS, mark_finished
 from orchestrator.api.openapi import KEY_REQUIRED, errors, redirect
 from orchestrator.api.schemas import (
@@ -60,6 +61,7 @@ class TaskController(Controller):
     )
     def create(
         self,
+        request: Request,
         data: JSONBody[TaskCreate],
         services: NamedDependency[Services],
         catalog: NamedDependency[Catalog],
@@ -75,6 +77,7 @@ class TaskController(Controller):
             overrides,
             notify_url=data.notify_url,
             queue=data.queue,
+            project_id=principal_of(request).project_id,
         )
         return task_created(created.task, created.spec, created.upload_urls)
 
@@ -86,8 +89,10 @@ class TaskController(Controller):
         summary="Queue a task whose required inputs are all uploaded (idempotent)",
         responses=errors(401, 404, 409, 503),
     )
-    def start(self, task_id: FromPath[str], services: NamedDependency[Services]) -> TaskStatusRead:
-        task = tasks.start_task(services, task_id)
+    def start(
+        self, request: Request, task_id: FromPath[str], services: NamedDependency[Services]
+    ) -> TaskStatusRead:
+        task = tasks.start_task(services, task_id, principal_of(request).scope)
         return TaskStatusRead(task_id=task.id, status=task.status.value)
 
     @get(
@@ -113,6 +118,7 @@ class TaskController(Controller):
     )
     def list_tasks(
         self,
+        request: Request,
         services: NamedDependency[Services],
         # All strings: the service checks them and names a bad one in a 422.
         status: Annotated[
@@ -151,6 +157,7 @@ class TaskController(Controller):
             created_before=created_before,
             cursor=cursor,
             limit=limit,
+            scope=principal_of(request).scope,
         )
         return page_read(page)
 
@@ -171,6 +178,7 @@ class TaskController(Controller):
     )
     def logs(
         self,
+        request: Request,
         task_id: FromPath[str],
         services: NamedDependency[Services],
         state: State,
@@ -178,7 +186,7 @@ class TaskController(Controller):
             bool, Parameter(description="keep streaming until the run ends (true)")
         ] = True,
     ) -> Stream | Redirect:
-        log = open_log(services, task_id, follow)
+        log = open_log(services, task_id, follow, principal_of(request).scope)
         if isinstance(log, LiveLog):
             return Stream(
                 _in_threads(log.chunks, state.log_limiter),
@@ -221,9 +229,9 @@ class TaskController(Controller):
         },
     )
     def kill(
-        self, task_id: FromPath[str], services: NamedDependency[Services]
+        self, request: Request, task_id: FromPath[str], services: NamedDependency[Services]
     ) -> Response[TaskStatusRead]:
-        outcome = tasks.kill_task(services.tasks, task_id)
+        outcome = tasks.kill_task(services.tasks, task_id, principal_of(request).scope)
         body = TaskStatusRead(
             task_id=outcome.task.id,
             status=outcome.task.status.value,
@@ -246,15 +254,16 @@ async def _answer(request: Request, services: Services, task_id: str) -> TaskRea
     """A finished task without webhooks is answered from memory, in the event loop (no thread
     hop, no I/O: signing its links is local), and the answer is kept whole for as long as its
     links are reused (``api/cache.py``). Anything else is read in a worker thread."""
-    task = tasks.finished_task(services, task_id)
+    scope = principal_of(request).scope
+    task = tasks.finished_task(services, task_id, scope)
     if task is not None and task.notify_url is None and len(task.results or ()) <= INLINE_RESULTS:
         mark_finished(request)
         return _render(services, task)
-    return await sync_to_thread(_read, services, task_id)
+    return await sync_to_thread(_read, services, task_id, scope)
 
 
-def _read(services: Services, task_id: str) -> TaskRead:
-    return _render(services, tasks.get_task(services, task_id))
+def _read(services: Services, task_id: str, scope: str | None) -> TaskRead:
+    return _render(services, tasks.get_task(services, task_id, scope))
 
 
 def _render(services: Services, task: TaskView) -> TaskRead:

@@ -159,6 +159,11 @@ class Client:
         answer: list[dict[str, Any]] = self._json("GET", "/workers")["workers"]
         return answer
 
+    def whoami(self) -> dict[str, Any]:
+        """The project and role of this client's key."""
+        answer: dict[str, Any] = self._json("GET", "/whoami")
+        return answer
+
     # --- logs and results ----------------------------------------------------------------
     def logs(self, task_id: str, follow: bool = True) -> Iterator[str]:
         """The task's log, line by line; with ``follow`` it goes on until the run ends."""

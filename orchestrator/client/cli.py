@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib
 import os
 import sys
 import threading
@@ -165,7 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", nargs="?", choices=("list", "validate"), default="list")
     p.add_argument("files", nargs="*", metavar="FILE", help="pipeline files (validate)")
-    command("workers", "the worker fleet")
+    command("workers", "the worker fleet (admin keys)")
+    command("whoami", "the project and role of your API key")
+    sub.add_parser(
+        "admin",
+        help="projects and API keys, on the server's database: "
+        "create-key --project NAME [--role admin|member] [--name LABEL], list-keys, revoke-key ID",
+        add_help=False,
+    )
     return parser
 
 
@@ -254,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(argv: list[str]) -> int:
+    if argv[:1] == ["admin"]:
+        return _admin(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "submit":
@@ -278,6 +288,22 @@ def run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         ctx.err.print(f"\n[yellow]{ctx.on_interrupt}[/yellow]", highlight=False)
         return exits.INTERRUPTED
+
+
+def _admin(argv: list[str]) -> int:
+    """``orchestrator admin ...`` runs on the server's side (its database, its settings): it is
+    there only where the server is installed, so it is loaded by name, not imported."""
+    try:
+        admin = importlib.import_module("orchestrator.admin")
+    except ImportError as exc:
+        print(
+            f"error: `orchestrator admin` needs the server installed ({exc.name} is missing): "
+            "run it where the API runs, or `python -m orchestrator admin ...` there",
+            file=sys.stderr,
+        )
+        return exits.USAGE
+    code: int = admin.run(argv)
+    return code
 
 
 # --- submit ----------------------------------------------------------------------------------
@@ -660,6 +686,15 @@ def cmd_workers(ctx: Context, args: argparse.Namespace) -> int:
     return exits.OK
 
 
+def cmd_whoami(ctx: Context, args: argparse.Namespace) -> int:
+    who = ctx.client.whoami()
+    if ctx.json:
+        ctx.emit(who)
+    else:
+        ctx.out.print(f"project {who['project']} ({who['role']})", highlight=False)
+    return exits.OK
+
+
 COMMANDS: dict[str, Callable[[Context, argparse.Namespace], int]] = {
     "status": cmd_status,
     "watch": cmd_watch,
@@ -668,6 +703,7 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace], int]] = {
     "results": cmd_results,
     "pipelines": cmd_pipelines,
     "workers": cmd_workers,
+    "whoami": cmd_whoami,
 }
 
 if __name__ == "__main__":

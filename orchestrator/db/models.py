@@ -34,6 +34,32 @@ class Base(DeclarativeBase):
     pass
 
 
+class Project(Base):
+    """A team's or a contractor's share of the service: its tasks, its keys, its quotas."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # "default", else a uuid
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiKey(Base):
+    """An API key: stored as its SHA-256 only (orchestrator.domain.access), never in clear."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'member')", name="ck_api_keys_role"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    shown: Mapped[str] = mapped_column(String(16))  # the key's first characters, for listings
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
@@ -46,10 +72,15 @@ class Task(Base):
             "id",
             postgresql_where=text("status = 'waiting' AND required_missing = 0"),
         ),
+        Index("ix_tasks_project_created_id", "project_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     pipeline: Mapped[str] = mapped_column(String(100))
+    # The project of the key that created it (orchestrator.domain.access).
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id"), default="default", server_default="default"
+    )
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     # cpus, memory_bytes, gpus, timeout_s, pids: the limits this task runs under.
     resources: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

@@ -49,6 +49,8 @@ class TaskQueries:
             Task.started_at,
             Task.finished_at,
         )
+        if f.project_id is not None:
+            q = q.where(Task.project_id == f.project_id)
         if f.statuses:
             q = q.where(Task.status.in_([s.value for s in f.statuses]))
         if f.pipeline is not None:

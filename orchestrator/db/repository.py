@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from orchestrator.db.database import Database
 from orchestrator.db.models import Task, TaskInput
+from orchestrator.domain.access import DEFAULT_PROJECT
 from orchestrator.domain.capacity import Verdict
 from orchestrator.domain.status import TaskStatus, check_transition, sources_of
 from orchestrator.domain.task import (
@@ -157,6 +158,7 @@ def _task_view(row: Any, inputs: Iterable[Any] | None = None) -> TaskView:
         stats=None if row.stats is None else RunStats.from_dict(row.stats),
         inputs=tuple(_input_view(i) for i in (row.inputs if inputs is None else inputs)),
         notify_url=row.notify_url,
+        project_id=row.project_id,
     )
 
 
@@ -220,11 +222,13 @@ class TaskRepository:
         queue: str,
         slots: Sequence[tuple[str, bool]],
         notify_url: str | None = None,
+        project_id: str = DEFAULT_PROJECT,
     ) -> TaskView:
         with self._db.transaction() as s:
             task = Task(
                 id=task_id,
                 pipeline=pipeline,
+                project_id=project_id,
                 params=params,
                 resources=asdict(resources),
                 queue=queue,

@@ -31,6 +31,7 @@ class TaskFilter:
     created_before: datetime | None = None
     after: Cursor | None = None
     limit: int = DEFAULT_LIMIT
+    project_id: str | None = None  # None: every project's (an admin's listing)
 
 
 def encode_cursor(cursor: Cursor) -> str:

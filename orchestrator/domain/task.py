@@ -138,6 +138,7 @@ class TaskView:
     stats: RunStats | None = None
     inputs: tuple[InputView, ...] = field(default_factory=tuple)
     notify_url: str | None = None  # where terminal states are POSTed (webhooks)
+    project_id: str = "default"  # the project of the key that created it
 
     def input(self, slot: str) -> InputView | None:
         return next((i for i in self.inputs if i.slot == slot), None)

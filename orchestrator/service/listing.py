@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from orchestrator.bootstrap import Services
 from orchestrator.db.queries import TaskSummary
@@ -26,7 +26,9 @@ def list_tasks(
     created_before: str | None = None,
     cursor: str | None = None,
     limit: str | None = None,
+    scope: str | None = None,
 ) -> TaskPage:
+    """``scope``: the one project whose tasks are listed (None: every project's)."""
     try:
         f = parse_filter(
             status=status,
@@ -38,7 +40,7 @@ def list_tasks(
         )
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
-    items, more = services.queries.page(f)
+    items, more = services.queries.page(replace(f, project_id=scope))
     last = items[-1] if items and more else None
     return TaskPage(
         tasks=items,

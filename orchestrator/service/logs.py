@@ -39,10 +39,13 @@ class StoredLog:
     url: str
 
 
-def open_log(services: Services, task_id: str, follow: bool) -> LiveLog | StoredLog:
-    """Raise ``NotFound`` for an unknown task, and ``Conflict`` for following the log of a task
-    that waits for its inputs: it may never run, so the stream would stay open and empty."""
-    task = get_task(services, task_id)
+def open_log(
+    services: Services, task_id: str, follow: bool, scope: str | None = None
+) -> LiveLog | StoredLog:
+    """Raise ``NotFound`` for an unknown task (or one of another project than ``scope``), and
+    ``Conflict`` for following the log of a task that waits for its inputs: it may never run,
+    so the stream would stay open and empty."""
+    task = get_task(services, task_id, scope)
     batch, ended = services.logs.read(task_id, START)
     if not batch and not ended:
         if task.status.terminal:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from orchestrator.bootstrap import Services
 from orchestrator.db.notifications import NotificationView
 from orchestrator.db.workers import WorkerView
+from orchestrator.domain.access import DEFAULT_PROJECT
 from orchestrator.domain.capability import upload_url
 from orchestrator.domain.capacity import Capacity
 from orchestrator.domain.planning import (
@@ -53,6 +54,7 @@ class NewTasks(Protocol):
         queue: str,
         slots: Sequence[tuple[str, bool]],
         notify_url: str | None = None,
+        project_id: str = DEFAULT_PROJECT,
     ) -> TaskView: ...
 
 
@@ -160,6 +162,7 @@ def create_task(
     *,
     notify_url: str | None = None,
     queue: str | None = None,
+    project_id: str = DEFAULT_PROJECT,
 ) -> Created:
     """Validate, refuse what no live worker could ever run, store the task, sign upload URLs."""
     if notify_url is not None:
@@ -188,8 +191,12 @@ def create_task(
             queue=plan.queue,
             slots=[(slot.name, slot.required) for slot in spec.inputs],
             notify_url=notify_url,
+            project_id=project_id,
         )
-        log.info("task created", extra={"pipeline": spec.name, "queue": plan.queue})
+        log.info(
+            "task created",
+            extra={"pipeline": spec.name, "queue": plan.queue, "project_id": project_id},
+        )
     urls = {
         slot.name: upload_url(
             settings.tus_public_url, settings.upload_token_secret, task_id, slot.name
@@ -214,23 +221,32 @@ def _placement_problem(
     return placement_problem(plan.demand, plan.queue, live, image)
 
 
-def get_task(services: TaskReads, task_id: str) -> TaskView:
-    """The task, from memory once it has finished (``service/finished.py``)."""
+def get_task(services: TaskReads, task_id: str, scope: str | None = None) -> TaskView:
+    """The task, from memory once it has finished (``service/finished.py``). ``scope``: the
+    one project the caller may see (None: all); another project's task is unknown."""
     task = services.finished.view(task_id)
     if task is None:
         task = _existing(services.tasks, task_id)
         services.finished.keep(task)
-    return task
+    return _seen(task, task_id, scope)
 
 
-def finished_task(services: TaskReads, task_id: str) -> TaskView | None:
+def finished_task(services: TaskReads, task_id: str, scope: str | None = None) -> TaskView | None:
     """The task if this process has it in memory (finished, read before): no I/O."""
-    return services.finished.view(task_id)
+    task = services.finished.view(task_id)
+    return None if task is None else _seen(task, task_id, scope)
 
 
-def _existing(tasks: TaskReader, task_id: str) -> TaskView:
+def _existing(tasks: TaskReader, task_id: str, scope: str | None = None) -> TaskView:
     task = tasks.get(task_id)
     if task is None:
+        raise NotFound(f"unknown task {task_id}")
+    return _seen(task, task_id, scope)
+
+
+def _seen(task: TaskView, task_id: str, scope: str | None) -> TaskView:
+    # Word for word the answer about a task that does not exist: existence must not leak.
+    if scope is not None and task.project_id != scope:
         raise NotFound(f"unknown task {task_id}")
     return task
 
@@ -257,9 +273,9 @@ def queue_if_complete(services: Queueing, task_id: str, *, all_inputs: bool = Fa
     return True
 
 
-def start_task(services: Starting, task_id: str) -> TaskView:
+def start_task(services: Starting, task_id: str, scope: str | None = None) -> TaskView:
     with task_context(task_id):
-        task = get_task(services, task_id)
+        task = get_task(services, task_id, scope)
         for _ in range(MAX_RACES):
             if task.status is not TaskStatus.WAITING:
                 break
@@ -283,11 +299,11 @@ def start_task(services: Starting, task_id: str) -> TaskView:
         return task
 
 
-def kill_task(tasks: KillableTasks, task_id: str) -> KillOutcome:
+def kill_task(tasks: KillableTasks, task_id: str, scope: str | None = None) -> KillOutcome:
     """waiting/pending → killed at once; running → a kill request its worker acts on."""
     with task_context(task_id):
         for _ in range(MAX_RACES):
-            task = _existing(tasks, task_id)
+            task = _existing(tasks, task_id, scope)
             if task.status in (TaskStatus.WAITING, TaskStatus.PENDING):
                 if tasks.transition(
                     task_id, TaskStatus.KILLED, expected=task.status, reason=KILL_REASON

@@ -104,6 +104,9 @@ def test_volcal_survey_from_key_entry_to_the_change_map(
     page.click("#key-save")
     page.locator("#key-dialog").wait_for(state="hidden")
     assert page.evaluate("localStorage.getItem('orchestrator.apiKey')") == stack.api_key
+    # The header names the key's project (the bootstrap key's: "default", as an admin).
+    page.wait_for_function("document.getElementById('change-key').dataset.project === 'default'")
+    assert page.inner_text("#change-key").startswith("default (admin)")
 
     page.select_option("#pipeline", "volcal_baseline")
     slots = page.locator("[data-slot]")

@@ -57,8 +57,23 @@ export function askForKey(message = "") {
   return new Promise((resolve) => waiting.push(resolve));
 }
 
+// Resolves once a key is stored; then the header names the key's project (GET /whoami).
 export async function ensureKey() {
-  return apiKey() || askForKey();
+  const key = apiKey() || (await askForKey());
+  showProject();
+  return key;
+}
+
+async function showProject() {
+  const button = document.getElementById("change-key");
+  if (!button) return;
+  try {
+    const who = await api("/whoami");
+    button.textContent = `${who.project} (${who.role}) · API key`;
+    button.dataset.project = who.project;
+  } catch {
+    // The page's own calls report an unusable key; the header keeps its plain label.
+  }
 }
 
 // Wire the "API key" button every page has in its header.

@@ -44,6 +44,7 @@ class FakeTasks:
         queue: str,
         slots: Sequence[tuple[str, bool]],
         notify_url: str | None = None,
+        project_id: str = "default",
     ) -> TaskView:
         task = task_view(
             id=task_id,
@@ -54,6 +55,7 @@ class FakeTasks:
             created_at=NOW,
             inputs=tuple(InputView(slot, required, "empty") for slot, required in slots),
             notify_url=notify_url,
+            project_id=project_id,
         )
         self.rows[task_id] = task
         return task
@@ -164,3 +166,9 @@ def test_a_pipeline_whose_image_no_live_worker_has_is_refused() -> None:
         create([other])
     tasks, created = create([other, worker(cpus=2, images=[CHECKSUM.image])])
     assert created.task.id in tasks.rows
+
+
+def test_a_task_belongs_to_the_project_of_its_creator() -> None:
+    tasks, created = create([worker()], project_id="p-contractor")
+    assert tasks.rows[created.task.id].project_id == "p-contractor"
+    assert create([worker()])[1].task.project_id == "default"

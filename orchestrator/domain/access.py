@@ -1,0 +1,70 @@
+"""Who a request is and what it may see: projects, API keys and roles. Pure.
+
+Every task belongs to the project of the key that created it. A ``member`` key sees and acts
+on its own project's tasks only; an ``admin`` key sees every project's, and alone may read the
+fleet (``/workers``) and the metrics. Another project's task is answered exactly as an
+unknown one (404): existence does not leak.
+
+Keys are random (256 bits), so a plain SHA-256 of the key is what is stored and looked up: no
+slow hash is needed against guessing, and the key itself is never stored or logged. A key
+shows as its prefix (``ok_AbCd1234``) in listings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+KEY_PREFIX = "ok_"
+# Characters of a key shown in listings (after KEY_PREFIX), enough to tell keys apart.
+SHOWN_CHARS = 8
+DEFAULT_PROJECT = "default"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: its key (``key_id`` None: the bootstrap API_KEY, or no auth configured),
+    role, and the project its new tasks go to."""
+
+    key_id: str | None
+    role: Role
+    project_id: str
+    project_name: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def scope(self) -> str | None:
+        """The one project it may see, or None for all (admin)."""
+        return None if self.is_admin else self.project_id
+
+    def sees(self, project_id: str | None) -> bool:
+        return self.is_admin or project_id == self.project_id
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def shown(key: str) -> str:
+    return key[: len(KEY_PREFIX) + SHOWN_CHARS]
+
+
+def check_project_name(name: str) -> str:
+    """Names are what admins type: 1-100 printable characters without surrounding blanks."""
+    if not name or name != name.strip() or len(name) > 100 or not name.isprintable():
+        raise ValueError(f"project name {name!r} must be 1-100 printable characters")
+    return name
