@@ -4,6 +4,9 @@ settings (DATABASE_URL and the rest, as the API reads them).
     orchestrator admin create-key --project NAME [--role admin|member] [--name LABEL]
     orchestrator admin list-keys
     orchestrator admin revoke-key ID
+    orchestrator admin set-quota --project NAME [--max-running N] [--max-stored SIZE]
+                                 [--max-upload SIZE]          (SIZE: 500GiB, bytes, or none)
+    orchestrator admin list-projects
 
 A new key is printed once, on stdout, and never stored: only its SHA-256 is. Output is JSON
 with --json.
@@ -18,13 +21,14 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from orchestrator.db.access import AccessRepository, KeyView
+from orchestrator.db.access import AccessRepository, KeyView, ProjectView
 from orchestrator.db.database import Database
 from orchestrator.db.engine import Timeouts, make_engine
 from orchestrator.db.migrate import upgrade
 from orchestrator.domain.access import Role
 from orchestrator.errors import OrchestratorError
 from orchestrator.settings import Settings
+from pipelines.spec import size_bytes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list-keys", help="every key: id, project, role, label, state")
     revoke = sub.add_parser("revoke-key", help="revoke a key at once (idempotent)")
     revoke.add_argument("key_id", metavar="ID")
+    quota = sub.add_parser("set-quota", help="set or lift (none) a project's quotas")
+    quota.add_argument("--project", required=True)
+    quota.add_argument("--max-running", metavar="N", help="tasks running at once (none)")
+    quota.add_argument("--max-stored", metavar="SIZE", help="uploads plus results (none)")
+    quota.add_argument("--max-upload", metavar="SIZE", help="one task's uploads (none)")
+    sub.add_parser("list-projects", help="every project and its quotas")
     return parser
+
+
+def _limit(value: str | None, *, size: bool) -> int | None:
+    if value is None or value.lower() == "none":
+        return None
+    return size_bytes(value) if size else int(value)
+
+
+def _project(p: ProjectView) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, **asdict(p.quota)}
 
 
 def _row(k: KeyView) -> dict[str, Any]:
@@ -87,6 +107,30 @@ def run(argv: Sequence[str], settings: Settings | None = None) -> int:
                 print(
                     f"{r['id']}  {r['shown']}…  {r['role']:<6}  {r['project']}  "
                     f"{r['name'] or '-'}  {state}"
+                )
+        elif args.command in ("set-quota", "list-projects"):
+            if args.command == "set-quota":
+                given = {
+                    "max_running": (args.max_running, False),
+                    "max_stored_bytes": (args.max_stored, True),
+                    "max_upload_bytes": (args.max_upload, True),
+                }
+                changes = {
+                    field: _limit(value, size=size)
+                    for field, (value, size) in given.items()
+                    if value is not None
+                }
+                projects = [access.set_quota(args.project, changes)]
+            else:
+                projects = access.projects()
+            rows = [_project(p) for p in projects]
+            if args.json:
+                print(json.dumps(rows if args.command == "list-projects" else rows[0]))
+            for r in rows if not args.json else ():
+                print(
+                    f"{r['name']}: max_running={r['max_running']} "
+                    f"max_stored_bytes={r['max_stored_bytes']} "
+                    f"max_upload_bytes={r['max_upload_bytes']}"
                 )
         else:
             revoked = access.revoke(args.key_id)

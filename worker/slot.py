@@ -154,6 +154,12 @@ class SlotWorker(SimpleWorker):
             return Verdict.RUN
         if admitted.verdict is None:
             return None
+        if admitted.verdict is Verdict.LATER:
+            # Its project runs all its quota allows: behind the queue's other tasks (other
+            # projects' among them), not in front of them.
+            log.debug("project at its running quota; put back", extra={"task_id": task_id})
+            self._put_back(job, queue, at_front=False)
+            return Verdict.LATER
         if admitted.verdict is Verdict.NEVER:
             if task_id not in self._told_never:
                 self._told_never.add(task_id)

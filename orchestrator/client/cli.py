@@ -170,8 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     command("whoami", "the project and role of your API key")
     sub.add_parser(
         "admin",
-        help="projects and API keys, on the server's database: "
-        "create-key --project NAME [--role admin|member] [--name LABEL], list-keys, revoke-key ID",
+        help="projects, quotas and API keys, on the server's database: create-key --project "
+        "NAME [--role admin|member] [--name LABEL], list-keys, revoke-key ID, set-quota, "
+        "list-projects",
         add_help=False,
     )
     return parser

@@ -6,14 +6,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, cast, func, literal_column, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.db.database import Database
-from orchestrator.db.models import ApiKey, Project
+from orchestrator.db.models import ApiKey, Project, Task, TaskInput
 from orchestrator.domain.access import (
     DEFAULT_PROJECT,
     Principal,
+    Quota,
     Role,
     check_project_name,
     key_digest,
@@ -40,6 +41,17 @@ class KeyView:
 class NewKey:
     view: KeyView
     key: str  # the only time it exists outside its holder's hands
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    id: str
+    name: str
+    quota: Quota
+
+
+# Quota fields an admin may set, and the column each is.
+QUOTA_FIELDS = ("max_running", "max_stored_bytes", "max_upload_bytes")
 
 
 class AccessRepository:
@@ -130,3 +142,93 @@ class AccessRepository:
         if found is None:
             raise NotFound(f"no key {key_id!r}")
         return found
+
+    # --- quotas ------------------------------------------------------------------------------
+    def projects(self) -> list[ProjectView]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(
+                    Project.id,
+                    Project.name,
+                    Project.max_running,
+                    Project.max_stored_bytes,
+                    Project.max_upload_bytes,
+                ).order_by(Project.name)
+            ).all()
+        return [ProjectView(r[0], r[1], Quota(r[2], r[3], r[4])) for r in rows]
+
+    def set_quota(self, project: str, changes: dict[str, int | None]) -> ProjectView:
+        """Set (an int) or lift (None) the named quota fields of ``project`` (created if new)."""
+        unknown = sorted(set(changes) - set(QUOTA_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown quota field(s): {', '.join(unknown)}")
+        for name, value in changes.items():
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        project_id = self.ensure_project(project)
+        if changes:
+            with self._db.transaction() as s:
+                s.execute(update(Project).where(Project.id == project_id).values(**changes))
+        return next(p for p in self.projects() if p.id == project_id)
+
+    def quota_of_task(self, task_id: str) -> tuple[str, str, Quota] | None:
+        """(project id, project name, quota) of the task's project; None: no such task."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(
+                    Project.id,
+                    Project.name,
+                    Project.max_running,
+                    Project.max_stored_bytes,
+                    Project.max_upload_bytes,
+                )
+                .join(Task, Task.project_id == Project.id)
+                .where(Task.id == task_id)
+            ).first()
+        return None if row is None else (row[0], row[1], Quota(row[2], row[3], row[4]))
+
+    def task_bytes(self, task_id: str, *, besides: str) -> int:
+        """Bytes the task's inputs other than slot ``besides`` hold or have declared."""
+        with self._db.read() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(TaskInput.size), 0)).where(
+                    TaskInput.task_id == task_id,
+                    TaskInput.slot != besides,
+                    TaskInput.state.in_(("uploading", "done")),
+                )
+            ).scalar()
+        return int(total or 0)
+
+    def stored_bytes(self, project_id: str) -> int:
+        """The project's uploads (held or declared) and results, in bytes."""
+        uploads = (
+            select(func.coalesce(func.sum(TaskInput.size), 0))
+            .join(Task, Task.id == TaskInput.task_id)
+            .where(Task.project_id == project_id, TaskInput.state.in_(("uploading", "done")))
+            .scalar_subquery()
+        )
+        element = func.jsonb_array_elements(Task.results).table_valued("value").alias("r")
+        results = (
+            select(
+                func.coalesce(
+                    func.sum(
+                        cast(element.c.value.op("->>")(literal_column("'bytes'")), BigInteger)
+                    ),
+                    0,
+                )
+            )
+            .select_from(Task)
+            .join(element, text("true"))
+            .where(Task.project_id == project_id, Task.results.is_not(None))
+            .scalar_subquery()
+        )
+        with self._db.read() as conn:
+            row = conn.execute(select(uploads, results)).one()
+        return int(row[0]) + int(row[1])
+
+    def running_in_project(self, project_id: str) -> int:
+        with self._db.read() as conn:
+            n = conn.execute(
+                select(func.count()).where(Task.project_id == project_id, Task.status == "running")
+            ).scalar()
+        return int(n or 0)

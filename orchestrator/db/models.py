@@ -42,6 +42,11 @@ class Project(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # "default", else a uuid
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Quotas (NULL: none): tasks running at once (more wait in pending), bytes stored (uploads
+    # and results), bytes uploaded into one task.
+    max_running: Mapped[int | None] = mapped_column(Integer)
+    max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    max_upload_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ApiKey(Base):

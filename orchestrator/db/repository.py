@@ -28,8 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, selectinload
 
 from orchestrator.db.database import Database
-from orchestrator.db.models import Task, TaskInput
-from orchestrator.domain.access import DEFAULT_PROJECT
+from orchestrator.db.models import Project, Task, TaskInput
+from orchestrator.domain.access import DEFAULT_PROJECT, Quota, may_start
 from orchestrator.domain.capacity import Verdict
 from orchestrator.domain.status import TaskStatus, check_transition, sources_of
 from orchestrator.domain.task import (
@@ -50,6 +50,12 @@ def _updated(s: Session, stmt: Update) -> bool:
 def group_lock_key(group: str) -> int:
     """A stable signed 64-bit PostgreSQL advisory lock key for a worker group's admissions."""
     digest = hashlib.blake2b(f"worker-group:{group}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def project_lock_key(project_id: str) -> int:
+    """The advisory lock key under which a project's running tasks are counted and claimed."""
+    digest = hashlib.blake2b(f"project:{project_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -396,13 +402,25 @@ class TaskRepository:
         with self._db.transaction() as s:
             s.execute(select(func.pg_advisory_xact_lock(group_lock_key(group))))
             row = s.execute(
-                select(Task.pipeline, Task.resources).where(
-                    Task.id == task_id, Task.status == TaskStatus.PENDING.value
-                )
+                select(Task.pipeline, Task.resources, Task.project_id, Project.max_running)
+                .join(Project, Project.id == Task.project_id)
+                .where(Task.id == task_id, Task.status == TaskStatus.PENDING.value)
             ).first()
             if row is None:
                 return GroupClaim(pending=False)
-            pipeline, resources = row
+            pipeline, resources, project_id, max_running = row
+            if max_running is not None:
+                # Counted and claimed under the project's lock (always taken after the
+                # group's): two workers never both start the project's last allowed task.
+                s.execute(select(func.pg_advisory_xact_lock(project_lock_key(project_id))))
+                running = s.scalar(
+                    select(func.count()).where(
+                        Task.project_id == project_id,
+                        Task.status == TaskStatus.RUNNING.value,
+                    )
+                )
+                if not may_start(Quota(max_running=max_running), int(running or 0)):
+                    return GroupClaim(pending=True, verdict=Verdict.LATER)
             decided = verdict(pipeline, resources_from_dict(resources), _running_in_group(s, group))
             if decided is not Verdict.RUN:
                 return GroupClaim(pending=True, verdict=decided)

@@ -68,3 +68,36 @@ def check_project_name(name: str) -> str:
     if not name or name != name.strip() or len(name) > 100 or not name.isprintable():
         raise ValueError(f"project name {name!r} must be 1-100 printable characters")
     return name
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A project's limits; None: no limit. Set by admins (``orchestrator admin set-quota``)."""
+
+    max_running: int | None = None  # tasks running at once; more wait in ``pending``
+    max_stored_bytes: int | None = None  # uploads plus results, over all its tasks
+    max_upload_bytes: int | None = None  # the inputs of one task together
+
+
+def upload_refusal(
+    quota: Quota, project: str, *, adding: int, task_bytes: int, stored_bytes: int
+) -> str | None:
+    """Why an upload of ``adding`` bytes must be refused, or None. ``task_bytes``: what the
+    task's other inputs hold or have declared; ``stored_bytes``: the project's uploads and
+    results now."""
+    if quota.max_upload_bytes is not None and task_bytes + adding > quota.max_upload_bytes:
+        return (
+            f"project '{project}' allows {quota.max_upload_bytes} bytes of uploads per task "
+            f"(max_upload_bytes); this task would hold {task_bytes + adding}"
+        )
+    if quota.max_stored_bytes is not None and stored_bytes + adding > quota.max_stored_bytes:
+        return (
+            f"project '{project}' may store {quota.max_stored_bytes} bytes (max_stored_bytes); "
+            f"it holds {stored_bytes}, and this upload adds {adding}"
+        )
+    return None
+
+
+def may_start(quota: Quota, running: int) -> bool:
+    """Whether one more of the project's tasks may start while ``running`` of them run."""
+    return quota.max_running is None or running < quota.max_running

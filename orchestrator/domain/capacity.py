@@ -57,6 +57,7 @@ class Verdict(StrEnum):
     RUN = "run"  # fits what is free now: claim it
     WAIT = "wait"  # fits this worker, not now: put it back, try again shortly
     NEVER = "never"  # larger than this worker's whole capacity: leave it to another worker
+    LATER = "later"  # its project runs all its quota allows: back of the queue, for now
 
 
 def decide(demand: Capacity, capacity: Capacity, running: Iterable[Capacity]) -> Verdict:

@@ -27,6 +27,7 @@ from hooks.decisions import (
 )
 from hooks.protocol import HookRequest, HookResponse
 from orchestrator.db.repository import UploadingSlot
+from orchestrator.domain.access import Quota, upload_refusal
 from orchestrator.errors import DependencyError, HookRefused, StorageError
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
@@ -89,6 +90,36 @@ class HookServices(Protocol):
     def storage(self) -> StoredSizes: ...
     @property
     def queue(self) -> Enqueue: ...
+    @property
+    def access(self) -> QuotaReads: ...
+
+
+class QuotaReads(Protocol):
+    """What pre-create asks to enforce a project's byte quotas (``AccessRepository`` has it)."""
+
+    def quota_of_task(self, task_id: str) -> tuple[str, str, Quota] | None: ...
+    def task_bytes(self, task_id: str, *, besides: str) -> int: ...
+    def stored_bytes(self, project_id: str) -> int: ...
+
+
+def quota_refusal(access: QuotaReads, decision: Accept) -> str | None:
+    """Why the project's quotas refuse this upload, or None. The sums are read only for the
+    limits a project has: without quotas, pre-create costs one small read more."""
+    found = access.quota_of_task(decision.task_id)
+    if found is None:
+        return None
+    project_id, project, quota = found
+    if quota.max_upload_bytes is None and quota.max_stored_bytes is None:
+        return None
+    task_bytes = (
+        access.task_bytes(decision.task_id, besides=decision.slot)
+        if quota.max_upload_bytes is not None
+        else 0
+    )
+    stored = access.stored_bytes(project_id) if quota.max_stored_bytes is not None else 0
+    return upload_refusal(
+        quota, project, adding=decision.size, task_bytes=task_bytes, stored_bytes=stored
+    )
 
 
 def hook_context(services: HookServices) -> HookContext:
@@ -134,6 +165,10 @@ def _carry_out(services: HookServices, decision: Decision, ctx: HookContext) -> 
     """Apply a recording decision; returns what was actually done (an Ignore if nothing)."""
     repo = services.tasks
     if isinstance(decision, Accept):
+        refusal = quota_refusal(services.access, decision)
+        if refusal is not None:
+            # 413 like any size refusal; tusd hands status and message to the client.
+            return Reject(413, refusal)
         if not repo.slot_reserved(
             decision.task_id,
             decision.slot,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import Browser, BrowserContext, Page, Request, sync_playwright
 
 from pipelines.volcal_baseline.synthetic import generate
@@ -144,6 +145,17 @@ def test_volcal_survey_from_key_entry_to_the_change_map(
     )
     regions = page.locator('img[data-result^="region_"]')
     assert regions.count() >= 1
+    # report.json's headline numbers, read by the page from the object store (CORS).
+    page.wait_for_selector("#report-numbers[data-loaded='true']", timeout=30_000)
+    report = requests.get(
+        next(r["url"] for r in client.query(task_id)["results"] if r["name"] == "report.json"),
+        timeout=30,
+    ).json()
+    cut = page.inner_text('#report-numbers [data-key="cut_volume_m3"]').replace(",", "")
+    assert float(cut) == pytest.approx(report["cut_volume_m3"], abs=0.001)
+    assert page.inner_text('#report-numbers [data-key="region_count"]') == str(
+        report["region_count"]
+    )
     # The GeoTIFF is image/tiff, which a browser cannot draw: a download, not a picture.
     assert page.locator('img[data-result="dod.tif"]').count() == 0
     assert page.locator('a[data-download="dod.tif"]').count() == 1
@@ -245,6 +257,68 @@ def test_pause_and_resume_a_large_upload(
         "first": {"sha256": digest, "bytes": size},
         "second": {"sha256": small_digest, "bytes": 1234},
     }
+
+
+def test_an_upload_survives_a_reload(
+    context: BrowserContext, page: Page, client: Client, tmp_path: Path
+) -> None:
+    """Reload mid-file: the page offers the task's unfinished upload, the same file chosen
+    again goes on from the server's offset, and fewer bytes than the file are sent after."""
+    big, small = tmp_path / "survey.bin", tmp_path / "notes.txt"
+    size = 40 * MiB
+    digest = random_file(big, size, 21)
+    small_digest = random_file(small, 999, 22)
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    cdp.send("Network.emulateNetworkConditions", {**conditions, "uploadThroughput": 4 * MiB})
+
+    page.goto(client.api_url + "/?pipeline=checksum")
+    page.set_input_files("#file-first", str(big))
+    page.set_input_files("#file-second", str(small))
+    page.click("#submit")
+    task_id = task_id_of(page)
+    # A first 8 MiB PATCH is complete on the server before the page goes away.
+    deadline = time.monotonic() + 60
+    while client.query(task_id)["inputs"]["first"]["bytes_received"] < 8 * MiB:
+        assert time.monotonic() < deadline, "no chunk reached the server"
+        time.sleep(0.2)
+    page.reload()
+    cdp.send("Network.emulateNetworkConditions", {**conditions, "uploadThroughput": -1})
+    page.locator("#resume-banner").wait_for(state="visible")
+    assert task_id in page.inner_text("#resume-banner")
+    held = client.query(task_id)["inputs"]["first"]["bytes_received"]
+    assert 0 < held < size
+
+    sent: list[tuple[int, int]] = []  # (Upload-Offset, body bytes) of each PATCH after reload
+
+    def on_request(request: Request) -> None:
+        if request.method == "PATCH" and "first" in request.url:
+            body = request.post_data_buffer or b""
+            sent.append((int(request.headers.get("upload-offset", "0")), len(body)))
+
+    page.on("request", on_request)
+    page.set_input_files("#file-first", str(big))
+    if page.get_attribute('[data-slot="second"]', "data-state") != "done":
+        page.set_input_files("#file-second", str(small))
+    wait_status(page, "done", timeout_s=180)
+    assert sent, "no PATCH after the reload"
+    # It went on from the server's offset, not from zero (tusd may still have stored the tail
+    # of the PATCH the reload cut, after `held` was read: at least that much, then).
+    resumed_at = sent[0][0]
+    assert resumed_at >= held > 0
+    after = sum(n for _, n in sent)
+    assert after == size - resumed_at < size
+    print(f"reload-resume: resumed at {resumed_at} bytes; {after} of {size} sent after it")
+    results = download_results(client.query(task_id))
+    assert json.loads(results["checksums.json"]) == {
+        "first": {"sha256": digest, "bytes": size},
+        "second": {"sha256": small_digest, "bytes": 999},
+    }
+    # Finished: nothing is offered on the next visit.
+    page.goto(client.api_url + "/?pipeline=checksum")
+    page.wait_for_selector("#file-first")
+    assert not page.is_visible("#resume-banner")
 
 
 def test_task_list_shows_the_finished_task_and_links_to_it(

@@ -16,6 +16,12 @@ const $ = (id) => document.getElementById(id);
 let pipelines = [];
 let slots = {}; // slot name -> {spec, file, upload, state, ui}
 let task = null; // the created task (create_task's answer)
+// Slots whose interrupted upload (a reload, a closed tab) waits for its file to be chosen again.
+const resuming = new Set();
+// The task whose uploads are under way, kept across page loads: {task_id, pipeline, upload_urls,
+// slots}. tus-js-client keeps each upload's URL under the file's fingerprint (name, type, size,
+// modification time, endpoint), so the same file chosen again resumes where the server is.
+const UNFINISHED = "orchestrator.unfinishedTask";
 
 function showError(message) {
   const box = $("form-error");
@@ -169,7 +175,7 @@ function setState(name, state) {
 
 function chooseFile(name, file) {
   const s = slots[name];
-  if (task) return; // files are fixed once the task exists
+  if (task && !resuming.has(name)) return; // files are fixed once the task exists
   slotMessage(name, "");
   s.file = null;
   s.ui.zone.classList.remove("filled");
@@ -191,6 +197,11 @@ function chooseFile(name, file) {
     ? bytes(s.file.size)
     : `${s.spec.accept.length ? s.spec.accept.join(", ") : "any file"} · up to ${bytes(s.spec.max_bytes)}`;
   setState(name, s.file ? "chosen" : "empty");
+  if (s.file && resuming.has(name)) {
+    resuming.delete(name);
+    s.ui.input.disabled = true;
+    startUpload(name, task.upload_urls[name]);
+  }
 }
 
 function updateSubmit() {
@@ -245,8 +256,9 @@ function startUpload(name, url) {
     metadata: { filename: s.file.name },
     chunkSize: CHUNK_BYTES,
     retryDelays: [0, 1000, 3000, 5000],
-    // The upload URL belongs to this one task: nothing to remember across page loads.
-    storeFingerprintForResuming: false,
+    // Remembered (localStorage) until it succeeds: a reload or a closed tab can resume it.
+    storeFingerprintForResuming: true,
+    removeFingerprintOnSuccess: true,
     // Retry network failures and server trouble, never a refusal (4xx) of the upload itself.
     onShouldRetry(err) {
       const res = err.originalResponse;
@@ -267,7 +279,14 @@ function startUpload(name, url) {
     },
   });
   setState(name, "uploading");
-  s.upload.start();
+  // The same file into the same slot before (this page, reloaded): go on from the server's offset.
+  s.upload.findPreviousUploads().then((previous) => {
+    if (previous.length) {
+      s.upload.resumeFromPreviousUpload(previous[0]);
+      slotMessage(name, "Resuming the interrupted upload…", "info");
+    }
+    s.upload.start();
+  });
 }
 
 function pause(name) {
@@ -291,8 +310,9 @@ function resume(name) {
 // Queue the task once every chosen file is in. A task whose every slot is filled starts by
 // itself; start_task is idempotent and also starts one whose optional slots stay empty.
 async function maybeStart() {
-  const chosen = Object.values(slots).filter((s) => s.file);
-  if (!chosen.every((s) => s.state === "done")) return;
+  const chosen = Object.values(slots).filter((s) => s.file || s.state === "done");
+  if (resuming.size || !chosen.every((s) => s.state === "done")) return;
+  localStorage.removeItem(UNFINISHED);
   $("task-hint").textContent = "All files uploaded: starting the task…";
   const deadline = performance.now() + START_RETRY_FOR_MS;
   for (;;) {
@@ -341,10 +361,63 @@ async function submit() {
   $("task-link").href = `/task.html?id=${encodeURIComponent(task.task_id)}`;
   $("another").href = `/?pipeline=${encodeURIComponent(p.name)}`;
   watcher = watchTask($("task-view"), task.task_id);
+  const used = Object.keys(slots).filter((name) => slots[name].file);
+  localStorage.setItem(UNFINISHED, JSON.stringify({
+    task_id: task.task_id, pipeline: p.name, upload_urls: task.upload_urls, slots: used,
+  }));
   for (const [name, s] of Object.entries(slots)) {
     if (s.file) startUpload(name, task.upload_urls[name]);
     else s.ui.label.textContent = "not used";
   }
+}
+
+// After a reload (or in a new tab): the unfinished uploads of a task that still waits for them
+// are offered for resuming; choosing the same file again continues it from the server's offset.
+async function offerResume() {
+  let saved;
+  try {
+    saved = JSON.parse(localStorage.getItem(UNFINISHED) || "null");
+  } catch {
+    saved = null;
+  }
+  if (!saved || !pipelines.some((p) => p.name === saved.pipeline)) return;
+  let current;
+  try {
+    current = await api(`/query_task/${saved.task_id}`);
+  } catch {
+    localStorage.removeItem(UNFINISHED); // gone, or another key's
+    return;
+  }
+  if (current.status !== "waiting") {
+    localStorage.removeItem(UNFINISHED);
+    return;
+  }
+  $("pipeline").value = saved.pipeline;
+  selectPipeline(saved.pipeline);
+  task = { task_id: saved.task_id, upload_urls: saved.upload_urls };
+  $("pipeline").disabled = true;
+  document.querySelectorAll("#params input, #params select").forEach((x) => { x.disabled = true; });
+  for (const [name, s] of Object.entries(slots)) {
+    const held = current.inputs[name];
+    if (held && held.state === "done") {
+      s.ui.input.disabled = true;
+      s.ui.label.textContent = held.filename || "uploaded";
+      setState(name, "done");
+    } else if (saved.slots.includes(name)) {
+      resuming.add(name);
+      slotMessage(name, "Interrupted: choose the same file again to resume its upload.", "info");
+    } else {
+      s.ui.input.disabled = true;
+      s.ui.label.textContent = "not used";
+    }
+  }
+  updateSubmit();
+  $("resume-banner").hidden = false;
+  $("resume-banner").textContent = `The uploads of task ${saved.task_id} were interrupted. ` +
+    `Choose the same file again for: ${[...resuming].join(", ")}.`;
+  $("task-card").hidden = false;
+  $("task-link").href = `/task.html?id=${encodeURIComponent(saved.task_id)}`;
+  watcher = watchTask($("task-view"), saved.task_id);
 }
 
 async function main() {
@@ -377,6 +450,7 @@ async function main() {
   select.addEventListener("change", () => selectPipeline(select.value));
   $("submit").addEventListener("click", submit);
   if (pipelines.length) selectPipeline(select.value);
+  await offerResume();
 }
 
 main();

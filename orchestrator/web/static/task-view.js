@@ -34,9 +34,11 @@ function resultsSection(task) {
       el("td", { class: "small muted" }, r.content_type),
     ),
   );
+  const report = results.find((r) => r.name === "report.json");
   return el(
     "div",
     {},
+    report ? reportNumbers(report) : null,
     images.length ? el("div", { class: "figures" }, figures) : null,
     el(
       "table",
@@ -52,6 +54,31 @@ function resultsSection(task) {
     el("p", { class: "hint" }, "Download links are presigned and expire (1 h by default); " +
       "reload the page for fresh ones."),
   );
+}
+
+// The headline numbers of a report.json result (its top-level numbers, and the registration's
+// RMSE), fetched from its presigned URL: the object store answers the page's origin (CORS).
+function reportNumbers(report) {
+  const list = el("dl", { class: "facts", id: "report-numbers", "aria-label": "report figures" });
+  fetch(report.url)
+    .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
+    .then((doc) => {
+      const rows = Object.entries(doc).filter(([, v]) => typeof v === "number");
+      if (doc.registration && typeof doc.registration.rmse_m === "number") {
+        rows.push(["registration_rmse_m", doc.registration.rmse_m]);
+      }
+      list.replaceChildren(
+        ...rows.flatMap(([k, v]) => [
+          el("dt", {}, k.replaceAll("_", " ")),
+          el("dd", { "data-key": k }, v.toLocaleString("en", { maximumFractionDigits: 3 })),
+        ]),
+      );
+      list.dataset.loaded = "true";
+    })
+    .catch((e) => {
+      list.replaceChildren(el("dd", { class: "muted" }, `report.json could not be read: ${e.message}`));
+    });
+  return el("section", { "aria-label": "report" }, el("h3", {}, "Report"), list);
 }
 
 function inputsTable(task) {

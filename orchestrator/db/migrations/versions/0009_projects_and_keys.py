@@ -1,4 +1,5 @@
-"""projects and api_keys; every task belongs to a project (existing ones to "default")
+"""projects (with quotas) and api_keys; every task belongs to a project (existing ones to
+"default")
 
 Revision ID: 0009
 Revises: 0008
@@ -22,6 +23,9 @@ def upgrade() -> None:
         sa.Column(
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
+        sa.Column("max_running", sa.Integer()),
+        sa.Column("max_stored_bytes", sa.BigInteger()),
+        sa.Column("max_upload_bytes", sa.BigInteger()),
     )
     op.execute("INSERT INTO projects (id, name) VALUES ('default', 'default')")
     op.create_table(

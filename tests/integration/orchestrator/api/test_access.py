@@ -208,3 +208,12 @@ def test_admin_commands_create_list_and_revoke(settings: Settings, stack: Any) -
         check=False,
     )
     assert done.returncode == 2 and "no key" in done.stderr
+    quota = run("set-quota", "--project", project, "--max-running", "2", "--max-upload", "1GiB")
+    assert (quota["max_running"], quota["max_upload_bytes"], quota["max_stored_bytes"]) == (
+        2,
+        1024**3,
+        None,
+    )
+    lifted = run("set-quota", "--project", project, "--max-running", "none")
+    assert (lifted["max_running"], lifted["max_upload_bytes"]) == (None, 1024**3)
+    assert project in {p["name"] for p in run("list-projects")}

@@ -16,6 +16,7 @@ import pytest
 
 from hooks.protocol import HookRequest, HookResponse
 from orchestrator.db.repository import UploadingSlot
+from orchestrator.domain.access import Quota
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import InputView, TaskView
 from orchestrator.errors import HookRefused, StorageError
@@ -175,11 +176,30 @@ class FakeQueue:
 
 
 @dataclass
+class FakeQuotas:
+    """A project's quota and what it holds now."""
+
+    quota: Quota = field(default_factory=Quota)
+    held_by_task: int = 0
+    stored: int = 0
+
+    def quota_of_task(self, task_id: str) -> tuple[str, str, Quota] | None:
+        return ("p1", "mine-a", self.quota)
+
+    def task_bytes(self, task_id: str, *, besides: str) -> int:
+        return self.held_by_task
+
+    def stored_bytes(self, project_id: str) -> int:
+        return self.stored
+
+
+@dataclass
 class World:
     settings: Settings
     tasks: FakeSlots
     storage: FakeStorage
     queue: FakeQueue
+    access: FakeQuotas = field(default_factory=FakeQuotas)
 
     def hook(self, req: HookRequest) -> HookResponse:
         return handle_hook(self, CATALOG, req)
@@ -251,6 +271,31 @@ def test_pre_create_binds_the_slot_to_a_fresh_object_id(world: World) -> None:
     assert key.startswith(f"{TASK_ID}/pre/")
     slot = world.slot("pre")
     assert (slot.state, slot.key, slot.bucket, slot.size) == ("uploading", key, BUCKET, SIZE)
+
+
+@pytest.mark.parametrize(
+    ("quota", "held", "stored", "words"),
+    [
+        (Quota(max_upload_bytes=SIZE + 99), 100, 0, "allows"),
+        (Quota(max_stored_bytes=SIZE + 99), 0, 100, "may store"),
+    ],
+)
+def test_a_project_byte_quota_refuses_the_upload_with_413(
+    world: World, quota: Quota, held: int, stored: int, words: str
+) -> None:
+    world.access = FakeQuotas(quota, held_by_task=held, stored=stored)
+    answer = world.hook(pre_create("pre", size=SIZE, meta={"filename": "scan.las"}))
+    assert answer.RejectUpload and answer.HTTPResponse is not None
+    assert answer.HTTPResponse.StatusCode == 413
+    assert "project 'mine-a'" in (answer.HTTPResponse.Body or "") and words in (
+        answer.HTTPResponse.Body or ""
+    )
+    assert world.slot("pre").state == "empty"  # nothing was bound
+    # One byte less and it fits.
+    world.access = FakeQuotas(
+        quota, held_by_task=held - 1 if held else 0, stored=max(stored - 1, 0)
+    )
+    assert not world.hook(pre_create("pre", size=SIZE, meta={"filename": "scan.las"})).RejectUpload
 
 
 def test_a_second_upload_into_a_busy_slot_is_refused_with_409(world: World) -> None:
