@@ -26,7 +26,6 @@ class WhoAmIController(Controller):
     @get(
         "/whoami",
         operation_id="whoami",
-        sync_to_thread=False,
         summary="The caller's project and role",
         responses=errors(401),
     )

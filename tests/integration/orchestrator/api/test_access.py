@@ -117,7 +117,7 @@ def test_access_matrix(app: TestClient[Any], keys: Keys) -> None:
     # Listings: each member sees its own project's tasks; admins see every project's.
     def listed(key: str) -> set[str]:
         r = call(app, key, "GET", "/tasks?limit=500")
-        return {t["id"] for t in r.json()["tasks"]}
+        return {t["task_id"] for t in r.json()["tasks"]}
 
     assert mine in listed(keys.own) and theirs not in listed(keys.own)
     assert theirs in listed(keys.other) and mine not in listed(keys.other)
