@@ -33,7 +33,7 @@ def test_protected_endpoints_need_the_key(
     url = api.url + path.format(id=uuid.uuid4())
     r = requests.request(method, url, headers=headers, json={"pipeline": "checksum"}, timeout=30)
     assert r.status_code == 401
-    assert r.json()["detail"] == "missing or invalid X-API-Key"
+    assert r.json()["detail"] == "missing, unknown or revoked X-API-Key"
 
 
 def test_rejected_create_creates_nothing(api: Api, services: Services) -> None:

@@ -76,7 +76,7 @@ def test_pipelines_needs_the_key(local: Local) -> None:
     for headers in ({"X-API-Key": ""}, {"X-API-Key": "wrong"}):
         r = client.get("/pipelines", headers=headers)
         assert r.status_code == 401
-        assert r.json()["detail"] == "missing or invalid X-API-Key"
+        assert r.json()["detail"] == "missing, unknown or revoked X-API-Key"
 
 
 def test_pipelines_in_openapi_with_operation_id_and_schema(local: Local) -> None:

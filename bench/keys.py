@@ -1,0 +1,130 @@
+"""What project keys cost a request: query_task before projects existed and after, side by side.
+
+    python -m bench.keys --before REV [--env .stack-test/env] [--rounds 3] [--seconds 8]
+
+Starts two API processes on CPU 0 against the running stack: the checkout as it is, and REV (a
+git worktree of an earlier commit, run from its own source tree without migrating: its queries
+read the newer schema unchanged). wrk on CPU 1 drives each in turn, rounds interleaved:
+
+- query_task of a waiting task (read from PostgreSQL on every call), before: the single
+  API_KEY; after: the bootstrap API_KEY (compared as is) and a project member's key (its holder
+  looked up in PostgreSQL once per KEY_CACHE_S, then from memory, and the task's project
+  checked);
+- query_task of a done task (answered from memory), the same way.
+
+The per-key rate limit is switched off in the process measured (RATE_LIMIT_PER_S=0): at its
+default it would answer most of these requests 429. Prints req/s, p50 and p99 per round and
+the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.api import PINNED, QUIET, done_task, waiting_task, wrk
+from bench.flow import free_port, read_env, wait_up
+from orchestrator.bootstrap import build_services
+from orchestrator.domain.access import Role
+from orchestrator.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+OLD_APP = ["-m", "uvicorn", "orchestrator.app:create_app", "--factory"]
+
+
+def member_task(api: str, key: str) -> str:
+    """A waiting task of the member's project, created with its key."""
+    return waiting_task(api, key)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--before", required=True, help="the commit to compare with")
+    parser.add_argument("--env", default=".stack-test/env", type=Path)
+    parser.add_argument("--rounds", default=3, type=int)
+    parser.add_argument("--seconds", default=8, type=int)
+    parser.add_argument("--connections", default=32, type=int)
+    args = parser.parse_args()
+    env = read_env(args.env)
+    boot = env["API_KEY"]
+    given: dict[str, Any] = {k.lower(): v for k, v in env.items()}
+    services = build_services(Settings(**given))
+    member = services.access.create_key("bench-keys", Role.MEMBER, "bench/keys.py").key
+    services.close()
+    old_port, new_port = free_port(), free_port()
+    server_env = {**os.environ, **env, "LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_S": "0"}
+    servers = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "before"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.before],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            servers.append(
+                subprocess.Popen(
+                    [*PINNED, "-m", "orchestrator", "serve", "--port", str(new_port)],
+                    env={**server_env, "HOOK_PORT": str(free_port())},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            # The earlier code, from its own tree (first on sys.path), not migrating.
+            servers.append(
+                subprocess.Popen(
+                    [*PINNED, *OLD_APP, "--port", str(old_port), *QUIET],
+                    cwd=tree,
+                    env={**server_env, "HOOK_PORT": str(free_port()), "PYTHONPATH": str(tree)},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            old, new = f"http://127.0.0.1:{old_port}", f"http://127.0.0.1:{new_port}"
+            wait_up(f"{old}/health/live")
+            wait_up(f"{new}/health/live")
+            done_id, waiting_id = done_task(new, boot), waiting_task(new, boot)
+            mine = member_task(new, member)
+            r = requests.get(f"{new}/query_task/{mine}", headers={"X-API-Key": member}, timeout=9)
+            r.raise_for_status()
+            targets = {
+                "waiting, before (API_KEY)": (f"{old}/query_task/{waiting_id}", boot),
+                "waiting, after (API_KEY)": (f"{new}/query_task/{waiting_id}", boot),
+                "waiting, after (member key)": (f"{new}/query_task/{mine}", member),
+                "done, before (API_KEY)": (f"{old}/query_task/{done_id}", boot),
+                "done, after (API_KEY)": (f"{new}/query_task/{done_id}", boot),
+            }
+            runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in targets}
+            for n in range(args.rounds):
+                for name, (url, key) in targets.items():
+                    runs[name].append(wrk(url, args.seconds, args.connections, key))
+                    rate, p50, p99 = runs[name][-1]
+                    print(
+                        f"round {n + 1} {name}: {rate:.0f} req/s, p50 {p50:.2f}, p99 {p99:.2f} ms"
+                    )
+        finally:
+            for s in servers:
+                s.terminate()
+                s.wait(30)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                check=False,
+                capture_output=True,
+            )
+    print(f"\nmedians of {args.rounds} rounds, {args.connections} connections, one core:")
+    for name, values in runs.items():
+        rate = statistics.median(v[0] for v in values)
+        p50 = statistics.median(v[1] for v in values)
+        p99 = statistics.median(v[2] for v in values)
+        print(f"  {name:28} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
