@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import requests
@@ -68,6 +69,22 @@ def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[floa
     if "Non-2xx" in out:
         raise RuntimeError(f"{url}: non-2xx answers\n{out}")
     return rate, ms("50"), ms("99")
+
+
+Runs = dict[str, list[tuple[float, float, float]]]
+
+
+def measure(
+    targets: Mapping[str, tuple[str, str | None]], rounds: int, seconds: int, connections: int
+) -> Runs:
+    """Each target (url, key) in turn, ``rounds`` times interleaved; (req/s, p50, p99) each."""
+    runs: Runs = {name: [] for name in targets}
+    for r in range(rounds):
+        for name, (url, key) in targets.items():
+            runs[name].append(wrk(url, seconds, connections, key))
+            rate, p50, p99 = runs[name][-1]
+            print(f"round {r + 1} {name}: {rate:.0f} req/s, p50 {p50:.2f}, p99 {p99:.2f} ms")
+    return runs
 
 
 def done_task(api: str, key: str) -> str:
@@ -132,14 +149,7 @@ def main() -> None:
                 "health": (f"{api}/health", None),
                 "health/live": (f"{api}/health/live", None),
             }
-            runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in targets}
-            for r in range(args.rounds):
-                for name, (url, k) in targets.items():
-                    runs[name].append(wrk(url, args.seconds, args.connections, k))
-                    rate, p50, p99 = runs[name][-1]
-                    print(
-                        f"round {r + 1} {name}: {rate:.0f} req/s, p50 {p50:.1f}, p99 {p99:.1f} ms"
-                    )
+            runs = measure(targets, args.rounds, args.seconds, args.connections)
         finally:
             for s in servers:
                 s.terminate()

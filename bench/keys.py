@@ -2,9 +2,10 @@
 
     python -m bench.keys --before REV [--env .stack-test/env] [--rounds 3] [--seconds 8]
 
-Starts two API processes on CPU 0 against the running stack: the checkout as it is, and REV (a
-git worktree of an earlier commit, run from its own source tree without migrating: its queries
-read the newer schema unchanged). wrk on CPU 1 drives each in turn, rounds interleaved:
+Starts two API processes on CPU 0 against the running stack, both as ``uvicorn --factory
+orchestrator.app:create_app`` with the same flags: the checkout as it is, and REV (a git
+worktree of an earlier commit, run from its own source tree; its queries read the newer schema
+unchanged). Neither migrates. wrk on CPU 1 drives each in turn, rounds interleaved:
 
 - query_task of a waiting task (read from PostgreSQL on every call), before: the single
   API_KEY; after: the bootstrap API_KEY (compared as is) and a project member's key (its holder
@@ -29,14 +30,14 @@ from typing import Any
 
 import requests
 
-from bench.api import PINNED, QUIET, done_task, waiting_task, wrk
+from bench.api import PINNED, QUIET, done_task, measure, waiting_task
 from bench.flow import free_port, read_env, wait_up
 from orchestrator.bootstrap import build_services
 from orchestrator.domain.access import Role
 from orchestrator.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-OLD_APP = ["-m", "uvicorn", "orchestrator.app:create_app", "--factory"]
+APP = ["-m", "uvicorn", "orchestrator.app:create_app", "--factory"]
 
 
 def member_task(api: str, key: str) -> str:
@@ -69,24 +70,22 @@ def main() -> None:
             capture_output=True,
         )
         try:
-            servers.append(
-                subprocess.Popen(
-                    [*PINNED, "-m", "orchestrator", "serve", "--port", str(new_port)],
-                    env={**server_env, "HOOK_PORT": str(free_port())},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+            # Both the same way (uvicorn, the app factory, the same flags), each from its own
+            # tree (first on sys.path); neither migrates: the stack has.
+            for tree_root, port in ((ROOT, new_port), (tree, old_port)):
+                servers.append(
+                    subprocess.Popen(
+                        [*PINNED, *APP, "--port", str(port), *QUIET],
+                        cwd=tree_root,
+                        env={
+                            **server_env,
+                            "HOOK_PORT": str(free_port()),
+                            "PYTHONPATH": str(tree_root),
+                        },
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                 )
-            )
-            # The earlier code, from its own tree (first on sys.path), not migrating.
-            servers.append(
-                subprocess.Popen(
-                    [*PINNED, *OLD_APP, "--port", str(old_port), *QUIET],
-                    cwd=tree,
-                    env={**server_env, "HOOK_PORT": str(free_port()), "PYTHONPATH": str(tree)},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
             old, new = f"http://127.0.0.1:{old_port}", f"http://127.0.0.1:{new_port}"
             wait_up(f"{old}/health/live")
             wait_up(f"{new}/health/live")
@@ -101,14 +100,7 @@ def main() -> None:
                 "done, before (API_KEY)": (f"{old}/query_task/{done_id}", boot),
                 "done, after (API_KEY)": (f"{new}/query_task/{done_id}", boot),
             }
-            runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in targets}
-            for n in range(args.rounds):
-                for name, (url, key) in targets.items():
-                    runs[name].append(wrk(url, args.seconds, args.connections, key))
-                    rate, p50, p99 = runs[name][-1]
-                    print(
-                        f"round {n + 1} {name}: {rate:.0f} req/s, p50 {p50:.2f}, p99 {p99:.2f} ms"
-                    )
+            runs = measure(targets, args.rounds, args.seconds, args.connections)
         finally:
             for s in servers:
                 s.terminate()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, cast, func, literal_column, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -52,6 +53,12 @@ class ProjectView:
 
 # Quota fields an admin may set, and the column each is.
 QUOTA_FIELDS = ("max_running", "max_stored_bytes", "max_upload_bytes")
+_PROJECT_COLUMNS = (Project.id, Project.name, *(getattr(Project, f) for f in QUOTA_FIELDS))
+
+
+def _project_view(row: Any) -> ProjectView:
+    project_id, name, *limits = row
+    return ProjectView(project_id, name, Quota(*limits))
 
 
 class AccessRepository:
@@ -146,16 +153,8 @@ class AccessRepository:
     # --- quotas ------------------------------------------------------------------------------
     def projects(self) -> list[ProjectView]:
         with self._db.read() as conn:
-            rows = conn.execute(
-                select(
-                    Project.id,
-                    Project.name,
-                    Project.max_running,
-                    Project.max_stored_bytes,
-                    Project.max_upload_bytes,
-                ).order_by(Project.name)
-            ).all()
-        return [ProjectView(r[0], r[1], Quota(r[2], r[3], r[4])) for r in rows]
+            rows = conn.execute(select(*_PROJECT_COLUMNS).order_by(Project.name)).all()
+        return [_project_view(r) for r in rows]
 
     def set_quota(self, project: str, changes: dict[str, int | None]) -> ProjectView:
         """Set (an int) or lift (None) the named quota fields of ``project`` (created if new)."""
@@ -175,17 +174,14 @@ class AccessRepository:
         """(project id, project name, quota) of the task's project; None: no such task."""
         with self._db.read() as conn:
             row = conn.execute(
-                select(
-                    Project.id,
-                    Project.name,
-                    Project.max_running,
-                    Project.max_stored_bytes,
-                    Project.max_upload_bytes,
-                )
+                select(*_PROJECT_COLUMNS)
                 .join(Task, Task.project_id == Project.id)
                 .where(Task.id == task_id)
             ).first()
-        return None if row is None else (row[0], row[1], Quota(row[2], row[3], row[4]))
+        if row is None:
+            return None
+        view = _project_view(row)
+        return view.id, view.name, view.quota
 
     def task_bytes(self, task_id: str, *, besides: str) -> int:
         """Bytes the task's inputs other than slot ``besides`` hold or have declared."""
