@@ -40,11 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ["-m", "uvicorn", "orchestrator.app:create_app", "--factory"]
 
 
-def member_task(api: str, key: str) -> str:
-    """A waiting task of the member's project, created with its key."""
-    return waiting_task(api, key)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--before", required=True, help="the commit to compare with")
@@ -90,7 +85,7 @@ def main() -> None:
             wait_up(f"{old}/health/live")
             wait_up(f"{new}/health/live")
             done_id, waiting_id = done_task(new, boot), waiting_task(new, boot)
-            mine = member_task(new, member)
+            mine = waiting_task(new, member)  # in the member's project
             r = requests.get(f"{new}/query_task/{mine}", headers={"X-API-Key": member}, timeout=9)
             r.raise_for_status()
             targets = {
@@ -111,11 +106,19 @@ def main() -> None:
                 capture_output=True,
             )
     print(f"\nmedians of {args.rounds} rounds, {args.connections} connections, one core:")
+    baseline = {
+        kind: statistics.median(v[0] for v in runs[f"{kind}, before (API_KEY)"])
+        for kind in ("waiting", "done")
+    }
     for name, values in runs.items():
         rate = statistics.median(v[0] for v in values)
         p50 = statistics.median(v[1] for v in values)
         p99 = statistics.median(v[2] for v in values)
-        print(f"  {name:28} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+        ratio = rate / baseline[name.split(",")[0]]
+        print(
+            f"  {name:28} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+            f"  ratio to before {ratio:.3f}"
+        )
 
 
 if __name__ == "__main__":
