@@ -91,15 +91,13 @@ class TaskRunner:
             if task.started_at is not None and task.queued_at is not None:
                 wait_s = (task.started_at - task.queued_at).total_seconds()
                 self._observe(UPLOAD_TO_START, (task.pipeline,), wait_s)
-            try:
-                self._run_claimed(task, claimed_at)
-            finally:
-                self._close_live_log(task_id)
+            self._run_claimed(task, claimed_at)
 
     def _run_claimed(self, task: TaskView, claimed_at: float) -> None:
         task_id = task.id
         spec = self._ctx.catalog.current().get(task.pipeline)
         if spec is None:
+            self._close_live_log(task_id)
             self._finish(task_id, Ending(TaskStatus.ERROR, f"unknown pipeline '{task.pipeline}'"))
             return
         heartbeat = Heartbeat(
@@ -121,6 +119,9 @@ class TaskRunner:
             # reason, rather than wait for the reconciler's heartbeat timeout.
             log.exception("task failed inside the worker")
             ending = Ending(TaskStatus.ERROR, f"worker failed: {exc}")
+        # Closed before the terminal state is written: a reader that sees the task ended must
+        # also find the end of its live log.
+        self._close_live_log(task_id)
         try:
             if self._finish(task_id, ending):
                 self._observe_end(task, ending.status, time.monotonic() - claimed_at)
