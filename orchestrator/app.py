@@ -38,6 +38,7 @@ from orchestrator.service.background import ReconcileLoop
 from orchestrator.service.catalog import Catalog, CatalogSource
 from orchestrator.service.finished import link_reuse_s
 from orchestrator.service.health import Readiness, check
+from orchestrator.service.lifecycle import apply_rules
 from orchestrator.service.logs import FOLLOWER_THREADS
 from orchestrator.service.metrics import build_registry
 from orchestrator.settings import Settings
@@ -91,8 +92,12 @@ def create_app(
         app.state.readiness = Readiness(lambda: check(svc), svc.settings.health_cache_s)
         # Threads for live log followers, apart from the pool of the sync endpoints.
         app.state.log_limiter = anyio.CapacityLimiter(FOLLOWER_THREADS)
+        # Every process forgets what it kept of a task another one deleted or expired.
+        evictions = svc.evictions.listen(svc.finished.forget, svc.finished.forget_all)
         loop = ReconcileLoop(svc) if reconcile else None
         if loop is not None:
+            # The process that sweeps for retention also sets the store's own rules.
+            await anyio.to_thread.run_sync(apply_rules, svc.storage, svc.settings)
             loop.start()
         run_notifier = reconcile if notify is None else notify
         notifier = NotifyLoop(svc, task_document) if run_notifier else None
@@ -110,6 +115,7 @@ def create_app(
                 await anyio.to_thread.run_sync(notifier.stop)
             if loop is not None:
                 await anyio.to_thread.run_sync(loop.stop)
+            await anyio.to_thread.run_sync(evictions.stop)
             if owned:
                 svc.close()
 

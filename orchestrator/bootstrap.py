@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from redis import Redis
 
+from orchestrator.adapters.evictions import RedisEvictions
 from orchestrator.adapters.histograms import RedisHistograms
 from orchestrator.adapters.logstream import LogStream, RedisLogStream
 from orchestrator.adapters.queue import RQTaskQueue, TaskQueue
@@ -14,6 +15,7 @@ from orchestrator.adapters.storage import MinioStorage, ObjectStorage
 from orchestrator.db.access import AccessRepository
 from orchestrator.db.database import Database
 from orchestrator.db.engine import Timeouts, make_engine
+from orchestrator.db.lifecycle import LifecycleRepository
 from orchestrator.db.locks import PassLock
 from orchestrator.db.notifications import NotificationRepository
 from orchestrator.db.queries import TaskQueries
@@ -41,6 +43,8 @@ class Services:
     finished: FinishedTasks
     access: AccessRepository
     keys: KeyRing
+    lifecycle: LifecycleRepository
+    evictions: RedisEvictions
     # Set by build_services: end the connection pools (at exit), forget them (in a fork).
     _close: Callable[[], None] = field(default=lambda: None, repr=False)
     _forget: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -88,6 +92,8 @@ def build_services(settings: Settings | None = None) -> Services:
         finished=FinishedTasks(reuse_s=link_reuse_s(settings.presign_expiry_s) / 2),
         access=access,
         keys=KeyRing(access, settings.key_cache_s),
+        lifecycle=LifecycleRepository(db),
+        evictions=RedisEvictions(redis),
         _close=close,
         _forget=lambda: engine.dispose(close=False),
     )

@@ -2,6 +2,7 @@
 
     OrchestratorError
     ├── NotFound            unknown task / pipeline id          → 404
+    ├── Gone                a deleted task (its tombstone)      → 410
     ├── Conflict            the task's state forbids the call   → 409
     ├── InvalidRequest      bad parameters or body              → 422 / 400
     ├── HookRefused         a hook names storage its upload does not own → 403
@@ -23,6 +24,12 @@ class OrchestratorError(Exception):
 
 class NotFound(OrchestratorError):
     pass
+
+
+class Gone(OrchestratorError):
+    def __init__(self, message: str, **extra: object) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class Conflict(OrchestratorError):

@@ -7,6 +7,11 @@ One pass (``Reconciler.run_pass``, run by the API every ``settings.reconcile_int
 * uploads that are complete in storage but whose post-finish never arrived (tusd sends it at
   most three times, a second apart) are finished as post-finish would
   (``orchestrator.service.uploads.recover_finished_uploads``);
+* queued tasks that waited ``settings.priority_ageing_s`` in their priority band move up one
+  (``orchestrator.domain.priority``);
+* data due to go goes (``orchestrator.service.lifecycle.Sweeper``): deleted tasks' objects,
+  inputs and results past their retention, waiting tasks idle past their expiry, unfinished
+  uploads past theirs;
 * running tasks whose worker stopped heart-beating for ``settings.heartbeat_timeout_s`` are
   killed (a kill was requested), retried (back to pending and enqueued, while attempts remain)
   or failed with a reason. RQ alone notices a dead worker only after its job timeout.
@@ -25,10 +30,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 
 from orchestrator.bootstrap import Services
+from orchestrator.domain.priority import Band, band_and_queue, band_queue
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
 from orchestrator.errors import OrchestratorError
 from orchestrator.logs import task_context
+from orchestrator.service.lifecycle import Sweeper, SweepReport
 from orchestrator.service.tasks import KILL_REASON, enqueue
 from orchestrator.service.uploads import recover_finished_uploads
 
@@ -50,6 +57,8 @@ class ReconcileReport:
     failed: list[str] = field(default_factory=list)  # worker lost too often → error
     killed: list[str] = field(default_factory=list)  # worker lost with a kill requested
     recovered: list[str] = field(default_factory=list)  # <task>/<slot> finished without hook
+    aged: list[str] = field(default_factory=list)  # moved up a priority band
+    swept: SweepReport = field(default_factory=SweepReport)
 
     @property
     def changed(self) -> int:
@@ -60,6 +69,8 @@ class ReconcileReport:
             + len(self.failed)
             + len(self.killed)
             + len(self.recovered)
+            + len(self.aged)
+            + self.swept.changed
         )
 
 
@@ -80,6 +91,8 @@ class Reconciler:
             self._start_idle_waiting(now, report)
             self._requeue_orphans(now, report)
             self._recover_lost(now, report)
+            self._age(now, report)
+            report.swept = Sweeper(self._services).run(now)
         if report.changed:
             log.info(
                 "reconciled",
@@ -90,6 +103,12 @@ class Reconciler:
                     "failed": report.failed,
                     "killed": report.killed,
                     "recovered": report.recovered,
+                    "aged": report.aged,
+                    "purged": report.swept.purged,
+                    "expired": report.swept.expired,
+                    "inputs_removed": report.swept.inputs_removed,
+                    "results_removed": report.swept.results_removed,
+                    "uploads_aborted": report.swept.uploads_aborted,
                 },
             )
         return report
@@ -177,6 +196,34 @@ class Reconciler:
         ):
             log.warning("worker lost; no attempts left", extra={"lost_worker": worker})
             report.failed.append(task.id)
+
+    def _age(self, now: datetime, report: ReconcileReport) -> None:
+        """Low → normal → high for jobs that waited ``priority_ageing_s`` in their band."""
+        before = now - timedelta(seconds=self._settings.priority_ageing_s)
+        try:
+            # RQ's queues with jobs: plain names are normal bands, the rest end in a band.
+            queues = {band_and_queue(q)[1] for q, n in self._queue.depths().items() if n}
+        except OrchestratorError as exc:
+            log.warning("cannot age queued tasks", extra={"error": str(exc)})
+            return
+        for queue in sorted(queues):
+            for band in (Band.NORMAL, Band.LOW):  # normal first: a job moves one band a pass
+                higher = band.higher
+                assert higher is not None
+                try:
+                    moved = self._queue.promote(
+                        band_queue(queue, band), band_queue(queue, higher), before
+                    )
+                except OrchestratorError as exc:
+                    log.warning("cannot age queued tasks", extra={"error": str(exc)})
+                    continue
+                for task_id in moved:
+                    with task_context(task_id):
+                        log.info(
+                            "waited its turn; moved up a priority band",
+                            extra={"band": higher.value},
+                        )
+                report.aged.extend(moved)
 
     def _enqueue(self, task: TaskView) -> None:
         enqueue(self._services, task)

@@ -250,6 +250,39 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Seconds between a worker's checks for a kill request."
     )
 
+    # --- retention and priorities (orchestrator.domain.lifecycle, .priority) ----------------
+    input_retention_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="Seconds after a task ends that its uploaded inputs are removed (1 day; "
+        "0 keeps them). A finished task never reads them again.",
+    )
+    result_retention_s: float = Field(
+        30 * 86_400.0,
+        ge=0,
+        description="Seconds after a task ends that its results and stored log are removed "
+        "(30 days; 0 keeps them). query_task shows the date as results_expire_at. The results "
+        "bucket also gets an S3 expiration rule of as many whole days, as a backstop.",
+    )
+    waiting_expiry_s: float = Field(
+        7 * 86_400.0,
+        ge=0,
+        description="Seconds a waiting task may go without upload activity before it is "
+        'killed with the reason "expired: no uploads for ..." (7 days; 0: never).',
+    )
+    multipart_abort_s: float = Field(
+        2 * 86_400.0,
+        ge=0,
+        description="Seconds after which an upload started and never finished (an incomplete "
+        "multipart upload in the uploads bucket) is aborted (2 days; 0: never).",
+    )
+    priority_ageing_s: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds a queued task waits in its priority band before it moves up one "
+        "(low → normal → high), so low-priority work never starves.",
+    )
+
     @property
     def s3_public(self) -> str:
         return self.s3_public_endpoint or self.s3_endpoint

@@ -38,6 +38,7 @@ from rq.job import Job
 from orchestrator import logs
 from orchestrator.adapters.queue import JOB_FUNC
 from orchestrator.domain.capacity import Capacity
+from orchestrator.domain.priority import listening_order
 from orchestrator.errors import OrchestratorError
 from orchestrator.processes import on_sighup
 from orchestrator.settings import Settings
@@ -219,7 +220,8 @@ def run_slot(settings: Settings, *, group: str, index: int, capacity: Capacity) 
     )
     # RQ's own connection: the slot's work loop (dequeue, registrations) is RQ's, not ours.
     redis = Redis.from_url(settings.redis_url)
-    queues = [Queue(name, connection=redis) for name in settings.queues]
+    # Each queue's bands, highest first: RQ takes from the first queue that has work.
+    queues = [Queue(name, connection=redis) for name in listening_order(settings.queues)]
 
     if isinstance(context.executor, DockerExecutor):
         # A predecessor of this slot that died mid-run left its container running.

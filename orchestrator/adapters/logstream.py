@@ -27,6 +27,7 @@ def stream_key(task_id: str) -> str:
 class LogStream(Protocol):
     def append(self, task_id: str, lines: list[str]) -> None: ...
     def close(self, task_id: str) -> None: ...
+    def drop(self, task_id: str) -> None: ...
     def read(
         self, task_id: str, after: str = "0-0", block_ms: int | None = None, count: int = 1000
     ) -> tuple[list[tuple[str, str]], bool]: ...
@@ -57,6 +58,13 @@ class RedisLogStream:
             self._redis.expire(key, TTL_S)
         except RedisError as exc:
             raise QueueError(f"cannot close logs of task {task_id}: {exc}") from exc
+
+    def drop(self, task_id: str) -> None:
+        """Forget the task's live log (it was deleted)."""
+        try:
+            self._redis.delete(stream_key(task_id))
+        except RedisError as exc:
+            raise QueueError(f"cannot drop logs of task {task_id}: {exc}") from exc
 
     def read(
         self, task_id: str, after: str = "0-0", block_ms: int | None = None, count: int = 1000

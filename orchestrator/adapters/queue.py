@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Protocol
 
 from redis import Redis
@@ -34,6 +35,7 @@ class TaskQueue(Protocol):
     def is_live(self, task_id: str) -> bool: ...
     def depths(self, always: Iterable[str] = ()) -> dict[str, int]: ...
     def ping(self) -> None: ...
+    def promote(self, source: str, target: str, enqueued_before: datetime) -> list[str]: ...
 
 
 class RQTaskQueue:
@@ -73,6 +75,27 @@ class RQTaskQueue:
             }
         except RedisError as exc:
             raise QueueError(f"cannot read queue depths: {exc}") from exc
+
+    def promote(self, source: str, target: str, enqueued_before: datetime) -> list[str]:
+        """Move the jobs queued in ``source`` before ``enqueued_before`` to the back of
+        ``target``; the task ids moved. A job a worker takes meanwhile stays with it: the
+        move is an LREM that only one of them wins."""
+        moved: list[str] = []
+        try:
+            queue, higher = (Queue(n, connection=self._redis) for n in (source, target))
+            ids = queue.get_job_ids()
+            for job in Job.fetch_many(ids, connection=self._redis):
+                if job is None or job.enqueued_at is None:
+                    continue
+                at = job.enqueued_at
+                if (at if at.tzinfo else at.replace(tzinfo=UTC)) >= enqueued_before:
+                    continue
+                if self._redis.lrem(queue.key, 1, job.id):
+                    higher.enqueue_job(job)
+                    moved.append(str(job.args[0]) if job.args else job.id)
+        except RedisError as exc:
+            raise QueueError(f"cannot age jobs of {source}: {exc}") from exc
+        return moved
 
     def ping(self) -> None:
         try:

@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
+from minio.lifecycleconfig import (
+    AbortIncompleteMultipartUpload,
+    Expiration,
+    LifecycleConfig,
+    Rule,
+)
 
 from orchestrator.errors import StorageError
 from orchestrator.settings import Settings, split_endpoint
 
 # Bytes read from S3 per step of a download: what one hash update and one write take.
 DOWNLOAD_CHUNK = 1024 * 1024
+
+
+# The id of the lifecycle rules the service sets on its buckets (``set_expiry``).
+RULE_ID = "orchestrator-retention"
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """A bucket's lifecycle as the service sets it: objects expire after ``object_days``
+    (None: never), unfinished multipart uploads are aborted after ``multipart_days``."""
+
+    object_days: int | None
+    multipart_days: int | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    objects: int
+    bytes: int
 
 
 class ObjectStorage(Protocol):
@@ -23,6 +52,13 @@ class ObjectStorage(Protocol):
     def presign_get(self, bucket: str, key: str, expiry_s: int, filename: str) -> str: ...
     def ensure_bucket(self, bucket: str) -> None: ...
     def ping(self) -> None: ...
+    def remove_prefix(self, bucket: str, prefix: str) -> int: ...
+    def abort_uploads(
+        self, bucket: str, *, prefix: str = "", initiated_before: datetime | None = None
+    ) -> int: ...
+    def set_expiry(self, bucket: str, expiry: Expiry) -> None: ...
+    def expiry(self, bucket: str) -> Expiry | None: ...
+    def usage(self, bucket: str) -> Usage: ...
 
 
 class MinioStorage:
@@ -106,3 +142,119 @@ class MinioStorage:
             self._client.bucket_exists(self._bucket)
         except Exception as exc:
             raise StorageError(f"S3 unreachable: {exc}") from exc
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def remove_prefix(self, bucket: str, prefix: str) -> int:
+        """Remove every object under ``prefix``; how many there were. Idempotent."""
+        try:
+            names = [
+                o.object_name
+                for o in self._client.list_objects(bucket, prefix=prefix, recursive=True)
+                if o.object_name is not None
+            ]
+            if names:
+                errors = list(self._client.remove_objects(bucket, map(DeleteObject, names)))
+                if errors:
+                    first = errors[0]
+                    raise StorageError(
+                        f"cannot remove {bucket}/{first.name}: {first.code} "
+                        f"({len(errors)} of {len(names)} objects under {prefix!r} not removed)"
+                    )
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise StorageError(f"cannot remove {bucket}/{prefix}*: {exc}") from exc
+        return len(names)
+
+    def abort_uploads(
+        self, bucket: str, *, prefix: str = "", initiated_before: datetime | None = None
+    ) -> int:
+        """Abort the unfinished multipart uploads of keys under ``prefix`` (and started before
+        ``initiated_before``); how many. MinIO lists uploads by exact key only, so every upload
+        of the bucket is listed and filtered here: unfinished uploads are few."""
+        aborted = 0
+        try:
+            for key, upload_id, initiated in self._multipart_uploads(bucket):
+                if not key.startswith(prefix):
+                    continue
+                if initiated_before is not None and (
+                    initiated is None or initiated >= initiated_before
+                ):
+                    continue
+                try:
+                    self._client._abort_multipart_upload(bucket, key, upload_id)
+                except S3Error as exc:
+                    if exc.code != "NoSuchUpload":  # finished or aborted meanwhile
+                        raise
+                    continue
+                aborted += 1
+        except Exception as exc:
+            raise StorageError(f"cannot abort multipart uploads in {bucket}: {exc}") from exc
+        return aborted
+
+    def _multipart_uploads(self, bucket: str) -> Iterator[tuple[str, str, datetime | None]]:
+        # The SDK has no public call for these two S3 operations; its own are used.
+        key_marker: str | None = None
+        id_marker: str | None = None
+        while True:
+            page = self._client._list_multipart_uploads(
+                bucket, key_marker=key_marker, upload_id_marker=id_marker, max_uploads=1000
+            )
+            for upload in page.uploads:
+                if upload.object_name and upload.upload_id:
+                    yield upload.object_name, upload.upload_id, upload.initiated_time
+            if not page.is_truncated:
+                return
+            key_marker, id_marker = page.next_key_marker, page.next_upload_id_marker
+
+    def set_expiry(self, bucket: str, expiry: Expiry) -> None:
+        """Replace the bucket's lifecycle with the one rule the service owns."""
+        if expiry.object_days is None and expiry.multipart_days is None:
+            try:
+                self._client.delete_bucket_lifecycle(bucket)
+            except Exception as exc:
+                raise StorageError(f"cannot clear the lifecycle of {bucket}: {exc}") from exc
+            return
+        rule = Rule(
+            ENABLED,
+            rule_filter=Filter(prefix=""),
+            rule_id=RULE_ID,
+            expiration=None if expiry.object_days is None else Expiration(days=expiry.object_days),
+            abort_incomplete_multipart_upload=None
+            if expiry.multipart_days is None
+            else AbortIncompleteMultipartUpload(expiry.multipart_days),
+        )
+        try:
+            self._client.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))
+        except Exception as exc:
+            raise StorageError(f"cannot set the lifecycle of {bucket}: {exc}") from exc
+
+    def expiry(self, bucket: str) -> Expiry | None:
+        """The service's rule on ``bucket`` as the store has it; None when it has none."""
+        try:
+            config = self._client.get_bucket_lifecycle(bucket)
+        except S3Error as exc:
+            if exc.code == "NoSuchLifecycleConfiguration":
+                return None
+            raise StorageError(f"cannot read the lifecycle of {bucket}: {exc.code}") from exc
+        except Exception as exc:
+            raise StorageError(f"cannot read the lifecycle of {bucket}: {exc}") from exc
+        for rule in config.rules if config is not None else []:
+            if rule.rule_id == RULE_ID:
+                abort = rule.abort_incomplete_multipart_upload
+                return Expiry(
+                    object_days=None if rule.expiration is None else rule.expiration.days,
+                    multipart_days=None if abort is None else abort.days_after_initiation,
+                )
+        return None
+
+    def usage(self, bucket: str) -> Usage:
+        """Objects and bytes in ``bucket``, by listing it (a measurement, not for hot paths)."""
+        objects = size = 0
+        try:
+            for o in self._client.list_objects(bucket, recursive=True):
+                objects += 1
+                size += o.size or 0
+        except Exception as exc:
+            raise StorageError(f"cannot list {bucket}: {exc}") from exc
+        return Usage(objects, size)

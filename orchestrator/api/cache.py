@@ -40,7 +40,10 @@ def mark_finished(connection: ASGIConnection) -> None:
 
 def _path(request: Request[Any, Any, Any]) -> str:
     scope = principal_of(request).scope
-    return f"{request.url.path}|{scope or '*'}"
+    # A task forgotten (deleted, its results expired) retires every kept answer: deletes are
+    # rare, and a key per generation needs no lookup of which answers were about the task.
+    generation = request.app.state.services.finished.generation
+    return f"{request.url.path}|{scope or '*'}|{generation}"
 
 
 def _only_finished(scope: HTTPScope, status_code: int) -> bool:

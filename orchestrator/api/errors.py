@@ -13,7 +13,14 @@ from litestar.exceptions import HTTPException
 from litestar.exceptions.responses import ExceptionResponseContent
 from litestar.types import ExceptionHandlersMap
 
-from orchestrator.errors import Conflict, DependencyError, HookRefused, InvalidRequest, NotFound
+from orchestrator.errors import (
+    Conflict,
+    DependencyError,
+    Gone,
+    HookRefused,
+    InvalidRequest,
+    NotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,11 @@ def not_found(_: Request, exc: Exception) -> Response[dict[str, object]]:
     return _json(404, str(exc))
 
 
+def gone(_: Request, exc: Exception) -> Response[dict[str, object]]:
+    extra = exc.extra if isinstance(exc, Gone) else {}
+    return _json(410, str(exc), **extra)
+
+
 def conflict(_: Request, exc: Exception) -> Response[dict[str, object]]:
     extra = exc.extra if isinstance(exc, Conflict) else {}
     return _json(409, str(exc), **extra)
@@ -70,6 +82,7 @@ def unavailable(request: Request, exc: Exception) -> Response[dict[str, object]]
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: http_error,
     NotFound: not_found,
+    Gone: gone,
     Conflict: conflict,
     InvalidRequest: invalid,
     HookRefused: refused_hook,

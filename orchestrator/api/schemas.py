@@ -10,6 +10,7 @@ import msgspec
 
 from orchestrator.db.notifications import NotificationView
 from orchestrator.db.queries import TaskSummary
+from orchestrator.domain.priority import name_of
 from orchestrator.domain.task import InputView, ResultLink, RunStats, TaskView
 from orchestrator.service.listing import TaskPage
 from orchestrator.service.workers import ListedWorker
@@ -52,6 +53,14 @@ class TaskCreate(msgspec.Struct, forbid_unknown_fields=True):
             description="the worker pool to run on: a queue some live worker listens on "
             "(GET /workers lists them; 422 otherwise). Default: 'gpu' when the task needs GPUs, "
             "else 'default'"
+        ),
+    ] = None
+    priority: Annotated[
+        str | int | None,
+        msgspec.Meta(
+            description="high, normal (the default) or low, or an integer from -100 to 100 "
+            "(above 0: the high band, below: the low one). Workers start every waiting task of "
+            "a higher band first; a task waiting PRIORITY_AGEING_S in its band moves up one."
         ),
     ] = None
 
@@ -185,6 +194,9 @@ class TaskRead(msgspec.Struct, omit_defaults=True):
     # The RQ queue it is routed to: the one create_task named, else "gpu" when it needs GPUs,
     # else "default".
     queue: str
+    # orchestrator.domain.priority: the number, and its band's name (high | normal | low).
+    priority: int
+    priority_name: str
     attempts: int
     created_at: datetime
     queued_at: datetime | None
@@ -192,6 +204,11 @@ class TaskRead(msgspec.Struct, omit_defaults=True):
     finished_at: datetime | None
     inputs: dict[str, InputStateRead]
     kill_requested: bool = False
+    # Retention (RESULT_RETENTION_S, INPUT_RETENTION_S): when the results go, and when
+    # retention removed the inputs / results (results are then null).
+    results_expire_at: datetime | None = None
+    inputs_removed_at: datetime | None = None
+    results_removed_at: datetime | None = None
     # The worker that holds (or last held) the task.
     worker_id: str | None = None
     stats: TaskStatsRead | None = None
@@ -206,6 +223,17 @@ class TaskStatusRead(msgspec.Struct, omit_defaults=True):
     task_id: str
     status: str
     kill_requested: bool = False
+
+
+class TaskDeletedRead(msgspec.Struct):
+    """A deleted task's tombstone. ``data_removed``: its objects are gone (false while a
+    running task is being stopped; they go within a reconciler pass of its end)."""
+
+    task_id: str
+    status: str
+    deleted_at: datetime
+    reason: str
+    data_removed: bool
 
 
 def task_created(task: TaskView, spec: PipelineSpec, urls: dict[str, str]) -> TaskCreated:
@@ -226,6 +254,7 @@ def task_read(
     results: list[ResultLink] | None,
     notifications: list[NotificationView] | None = None,
     display: SlotDisplay | None = None,
+    results_expire_at: datetime | None = None,
 ) -> TaskRead:
     return TaskRead(
         task_id=task.id,
@@ -235,6 +264,8 @@ def task_read(
         params=task.params,
         resources=asdict(task.resources),
         queue=task.queue,
+        priority=task.priority,
+        priority_name=name_of(task.priority),
         attempts=task.attempts,
         created_at=task.created_at,
         queued_at=task.queued_at,
@@ -261,6 +292,9 @@ def task_read(
         notifications=None
         if notifications is None
         else [notification_read(n) for n in notifications],
+        results_expire_at=None if task.results_removed_at else results_expire_at,
+        inputs_removed_at=task.inputs_removed_at,
+        results_removed_at=task.results_removed_at,
     )
 
 
@@ -285,6 +319,8 @@ class TaskSummaryRead(msgspec.Struct):
     queued_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    priority: int = 0
+    priority_name: str = "normal"
 
 
 class TaskPageRead(msgspec.Struct):
@@ -305,6 +341,8 @@ def summary_read(t: TaskSummary) -> TaskSummaryRead:
         queued_at=t.queued_at,
         started_at=t.started_at,
         finished_at=t.finished_at,
+        priority=t.priority,
+        priority_name=name_of(t.priority),
     )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -29,6 +29,7 @@ from orchestrator.api.schemas import (
     SlotDisplay,
     TaskCreate,
     TaskCreated,
+    TaskDeletedRead,
     TaskPageRead,
     TaskRead,
     TaskStatusRead,
@@ -39,7 +40,7 @@ from orchestrator.api.schemas import (
 from orchestrator.bootstrap import Services
 from orchestrator.domain.listing import MAX_LIMIT
 from orchestrator.domain.task import TaskView
-from orchestrator.service import listing, tasks
+from orchestrator.service import lifecycle, listing, tasks
 from orchestrator.service.catalog import Catalog
 from orchestrator.service.logs import LiveLog, open_log
 
@@ -240,6 +241,41 @@ class TaskController(Controller):
         code = HTTP_202_ACCEPTED if outcome.kill_requested else HTTP_200_OK
         return Response(body, status_code=code)
 
+    @delete(
+        "/tasks/{task_id:str}",
+        operation_id="delete_task",
+        sync_to_thread=True,
+        status_code=HTTP_200_OK,
+        summary="Delete a task and all its data; its id then answers 410",
+        description="Kills the task first if it has not ended, then removes its uploads "
+        "(unfinished ones included), results, stored and live logs. 200: everything is gone. "
+        "202: the task was running; its worker is stopping it, and its data goes within a "
+        "reconciler pass of its end. Deleting again answers the same way (idempotent). "
+        "Afterwards every call about the task answers 410 with when and why it was deleted.",
+        responses={
+            HTTP_202_ACCEPTED: ResponseSpec(
+                TaskDeletedRead,
+                description="Running: stopping; its data goes once it has stopped",
+                generate_examples=False,
+            ),
+            **errors(401, 404, 503),
+        },
+    )
+    def delete_task(
+        self, request: Request, task_id: FromPath[str], services: NamedDependency[Services]
+    ) -> Response[TaskDeletedRead]:
+        outcome = lifecycle.delete_task(services, task_id, principal_of(request).scope)
+        task = outcome.task
+        assert task.deleted_at is not None
+        body = TaskDeletedRead(
+            task_id=task.id,
+            status=task.status.value,
+            deleted_at=task.deleted_at,
+            reason=task.deleted_reason or lifecycle.DELETE_REASON,
+            data_removed=outcome.purged,
+        )
+        return Response(body, status_code=HTTP_200_OK if outcome.purged else HTTP_202_ACCEPTED)
+
 
 def _display(services: Services) -> SlotDisplay:
     s = services.settings
@@ -272,7 +308,12 @@ def _render(services: Services, task: TaskView) -> TaskRead:
         tasks.result_links(services, task),
         tasks.notifications_of(services, task),
         _display(services),
+        _results_expire_at(services, task),
     )
+
+
+def _results_expire_at(services: Services, task: TaskView) -> datetime | None:
+    return lifecycle.retention_of(services.settings).results_expire_at(task.finished_at)
 
 
 def task_document(services: Services, task: TaskView) -> dict[str, Any]:
@@ -280,7 +321,12 @@ def task_document(services: Services, task: TaskView) -> dict[str, Any]:
     ``link_reuse_s``, as query_task's) without
     ``notifications``, whose state the delivery itself is about to change."""
     document: dict[str, Any] = msgspec.to_builtins(
-        task_read(task, tasks.result_links(services, task), display=_display(services))
+        task_read(
+            task,
+            tasks.result_links(services, task),
+            display=_display(services),
+            results_expire_at=_results_expire_at(services, task),
+        )
     )
     return document
 

@@ -200,7 +200,11 @@ class AccessRepository:
         uploads = (
             select(func.coalesce(func.sum(TaskInput.size), 0))
             .join(Task, Task.id == TaskInput.task_id)
-            .where(Task.project_id == project_id, TaskInput.state.in_(("uploading", "done")))
+            .where(
+                Task.project_id == project_id,
+                Task.inputs_removed_at.is_(None),
+                TaskInput.state.in_(("uploading", "done")),
+            )
             .scalar_subquery()
         )
         element = func.jsonb_array_elements(Task.results).table_valued("value").alias("r")
@@ -215,7 +219,11 @@ class AccessRepository:
             )
             .select_from(Task)
             .join(element, text("true"))
-            .where(Task.project_id == project_id, Task.results.is_not(None))
+            .where(
+                Task.project_id == project_id,
+                Task.results_removed_at.is_(None),
+                Task.results.is_not(None),
+            )
             .scalar_subquery()
         )
         with self._db.read() as conn:

@@ -27,6 +27,7 @@ from orchestrator.domain.webhook import DeliveryState
 
 STATUS_VALUES = ", ".join(f"'{s.value}'" for s in TaskStatus)
 SLOT_STATES = ("empty", "uploading", "done")
+TERMINAL_SQL = "status IN ('done', 'error', 'killed')"
 DELIVERY_STATES = ", ".join(f"'{s.value}'" for s in DeliveryState)
 
 
@@ -78,6 +79,25 @@ class Task(Base):
             postgresql_where=text("status = 'waiting' AND required_missing = 0"),
         ),
         Index("ix_tasks_project_created_id", "project_id", "created_at", "id"),
+        # The reconciler's lifecycle sweeps (migration 0010).
+        Index(
+            "ix_tasks_to_purge",
+            "deleted_at",
+            postgresql_where=text(
+                f"deleted_at IS NOT NULL AND {TERMINAL_SQL} "
+                "AND (purged_at IS NULL OR purged_at < finished_at)"
+            ),
+        ),
+        Index(
+            "ix_tasks_inputs_kept",
+            "finished_at",
+            postgresql_where=text(f"inputs_removed_at IS NULL AND {TERMINAL_SQL}"),
+        ),
+        Index(
+            "ix_tasks_results_kept",
+            "finished_at",
+            postgresql_where=text(f"results_removed_at IS NULL AND {TERMINAL_SQL}"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -112,6 +132,16 @@ class Task(Base):
     stats: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Where a terminal state is POSTed (see orchestrator.notifier); None: no webhook.
     notify_url: Mapped[str | None] = mapped_column(Text)
+    # orchestrator.domain.priority: the band a task waits in; high numbers first.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # DELETE /tasks/{id}: when and why; the row stays as a tombstone (query_task answers 410).
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_reason: Mapped[str | None] = mapped_column(Text)
+    # When a deleted task's objects were last removed: again if it ended after that.
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Retention (orchestrator.domain.lifecycle): when the inputs / results were removed.
+    inputs_removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    results_removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     inputs: Mapped[list[TaskInput]] = relationship(
         back_populates="task", cascade="all, delete-orphan", order_by="TaskInput.position"

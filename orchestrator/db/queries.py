@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import BigInteger, cast, func, literal_column, select, text, tuple_
 
 from orchestrator.db.database import Database
-from orchestrator.db.models import Task, TaskCount
+from orchestrator.db.models import Task, TaskCount, TaskInput
 from orchestrator.domain.listing import TaskFilter
-from orchestrator.domain.status import TaskStatus
+from orchestrator.domain.priority import Band, band_of
+from orchestrator.domain.status import TERMINAL, TaskStatus
+
+UNFINISHED = [s.value for s in TaskStatus if s not in TERMINAL]
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class TaskSummary:
     queued_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    priority: int = 0
 
 
 class TaskQueries:
@@ -48,7 +52,8 @@ class TaskQueries:
             Task.queued_at,
             Task.started_at,
             Task.finished_at,
-        )
+            Task.priority,
+        ).where(Task.deleted_at.is_(None))  # tombstones are not listed
         if f.project_id is not None:
             q = q.where(Task.project_id == f.project_id)
         if f.statuses:
@@ -80,6 +85,7 @@ class TaskQueries:
                 queued_at=r.queued_at,
                 started_at=r.started_at,
                 finished_at=r.finished_at,
+                priority=r.priority,
             )
             for r in rows[: f.limit]
         ]
@@ -93,3 +99,45 @@ class TaskQueries:
         for status, n in rows:
             counts[TaskStatus(status)] = int(n)
         return counts
+
+    def unfinished_by_band(self) -> dict[Band, int]:
+        """Tasks waiting, pending or running per priority band (every band, zero included)."""
+        query = (
+            select(Task.priority, func.count())
+            .where(Task.status.in_(UNFINISHED))
+            .group_by(Task.priority)
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(query).all()
+        counts = dict.fromkeys(Band, 0)
+        for priority, n in rows:
+            counts[band_of(int(priority or 0))] += int(n)
+        return counts
+
+    def stored_bytes(self) -> dict[tuple[str, str], int]:
+        """Bytes kept per (``uploads`` | ``results``, project): uploads held or declared and
+        results, of tasks whose data retention or a delete has not removed yet."""
+        uploads = (
+            select(Task.project_id, func.coalesce(func.sum(TaskInput.size), 0))
+            .join(Task, Task.id == TaskInput.task_id)
+            .where(
+                Task.inputs_removed_at.is_(None),
+                TaskInput.state.in_(("uploading", "done")),
+            )
+            .group_by(Task.project_id)
+        )
+        element = func.jsonb_array_elements(Task.results).table_valued("value").alias("r")
+        size = cast(element.c.value.op("->>")(literal_column("'bytes'")), BigInteger)
+        results = (
+            select(Task.project_id, func.coalesce(func.sum(size), 0))
+            .select_from(Task)
+            .join(element, text("true"))
+            .where(Task.results_removed_at.is_(None), Task.results.is_not(None))
+            .group_by(Task.project_id)
+        )
+        found: dict[tuple[str, str], int] = {}
+        with self._db.read() as conn:
+            for kind, query in (("uploads", uploads), ("results", results)):
+                for project, n in conn.execute(query).all():
+                    found[(kind, str(project))] = int(n or 0)
+        return found

@@ -165,6 +165,11 @@ def _task_view(row: Any, inputs: Iterable[Any] | None = None) -> TaskView:
         inputs=tuple(_input_view(i) for i in (row.inputs if inputs is None else inputs)),
         notify_url=row.notify_url,
         project_id=row.project_id,
+        priority=row.priority,
+        deleted_at=row.deleted_at,
+        deleted_reason=row.deleted_reason,
+        inputs_removed_at=row.inputs_removed_at,
+        results_removed_at=row.results_removed_at,
     )
 
 
@@ -229,12 +234,14 @@ class TaskRepository:
         slots: Sequence[tuple[str, bool]],
         notify_url: str | None = None,
         project_id: str = DEFAULT_PROJECT,
+        priority: int = 0,
     ) -> TaskView:
         with self._db.transaction() as s:
             task = Task(
                 id=task_id,
                 pipeline=pipeline,
                 project_id=project_id,
+                priority=priority,
                 params=params,
                 resources=asdict(resources),
                 queue=queue,

@@ -139,6 +139,11 @@ class TaskView:
     inputs: tuple[InputView, ...] = field(default_factory=tuple)
     notify_url: str | None = None  # where terminal states are POSTed (webhooks)
     project_id: str = "default"  # the project of the key that created it
+    priority: int = 0  # orchestrator.domain.priority
+    deleted_at: datetime | None = None  # a tombstone: its data is gone or going
+    deleted_reason: str | None = None
+    inputs_removed_at: datetime | None = None  # retention removed them (domain/lifecycle.py)
+    results_removed_at: datetime | None = None
 
     def input(self, slot: str) -> InputView | None:
         return next((i for i in self.inputs if i.slot == slot), None)

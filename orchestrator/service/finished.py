@@ -1,9 +1,12 @@
 """A process's memory of finished tasks: their views, and the result links last signed for them.
 
-A task in a terminal state never changes (``domain/status.py``), so its view can be answered
-from memory for as long as the process lives, in every API process alike; the first read
-comes from PostgreSQL. What does change after the end, a task's webhook deliveries, is not
-kept here: callers read those fresh.
+A task in a terminal state does not change its state (``domain/status.py``), so its view can
+be answered from memory, in every API process alike; the first read comes from PostgreSQL.
+Two things change a finished task's view after its end: a delete, and retention removing its
+results. The process that makes either change announces it (``adapters/evictions.py``) and
+every process forgets the task (``forget``); ``generation`` then moves on, which retires the
+whole answers kept by ``api/cache.py``. A task's webhook deliveries also change after its end;
+they are not kept here: callers read those fresh.
 
 Presigned result URLs are signed for ``presign_expiry_s`` and handed out again for at most
 ``link_reuse_s``: reused here for half of it, then kept in whole answers (``api/cache.py``)
@@ -50,6 +53,7 @@ class FinishedTasks:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         # Request threads and the event loop both read and write.
         self._lock = threading.Lock()
+        self.generation = 0  # moves on at every forget: part of the whole answers' keys
 
     def view(self, task_id: str) -> TaskView | None:
         with self._lock:
@@ -83,6 +87,16 @@ class FinishedTasks:
             entry = self._entries.get(task_id)
             if entry is not None:
                 entry.links, entry.signed_at = links, now
+
+    def forget(self, task_id: str) -> None:
+        with self._lock:
+            self._entries.pop(task_id, None)
+            self.generation += 1
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.generation += 1
 
     def __len__(self) -> int:
         return len(self._entries)

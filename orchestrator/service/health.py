@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from orchestrator.bootstrap import Services
+from orchestrator.service.lifecycle import rules_problem
 
 Checks = dict[str, str]
 
@@ -26,7 +27,23 @@ def check(services: Services) -> Checks:
             results[name] = f"error: {type(exc).__name__}: {exc}"
         else:
             results[name] = "ok"
+    if results["s3"] == "ok":
+        results["lifecycle"] = _lifecycle(services)
     return results
+
+
+def _lifecycle(services: Services) -> str:
+    """The buckets' expiration rules as the settings want them; a drift is a warning (the
+    sweep still removes what is due), not a reason to take the API out of service."""
+    try:
+        problem = rules_problem(services.storage, services.settings)
+    except Exception as exc:
+        return f"warning: cannot read the buckets' lifecycle: {exc}"
+    return "ok" if problem is None else f"warning: {problem}"
+
+
+def healthy(checks: Checks) -> bool:
+    return all(v == "ok" or v.startswith("warning:") for v in checks.values())
 
 
 class Readiness:

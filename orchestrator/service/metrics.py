@@ -12,7 +12,14 @@ Two kinds:
 Metric (type, unit) — labels:
 
 ``orchestrator_tasks`` (gauge, tasks) — state: waiting|pending|running|done|error|killed
-``orchestrator_queue_depth`` (gauge, jobs waiting in the RQ queue) — queue
+``orchestrator_unfinished_tasks`` (gauge, tasks waiting, pending or running) — priority:
+    high|normal|low (orchestrator.domain.priority)
+``orchestrator_stored_bytes`` (gauge, bytes kept by tasks: uploads and results not yet removed
+    by a delete or retention) — bucket, project
+``orchestrator_objects_removed_total`` (counter, objects removed by this process's deletes and
+    retention sweeps) — kind: deleted|inputs|results|unfinished
+``orchestrator_queue_depth`` (gauge, jobs waiting in the RQ queue; a queue's priority bands
+    are the queues ``<queue>.high`` and ``<queue>.low``) — queue
 ``orchestrator_workers`` (gauge, workers) — state: up|lost|stopped
 ``orchestrator_task_duration_seconds`` (histogram, s: a run from its claim to its final state,
     observed by the worker that ended it; runs the reconciler ends after their worker died are
@@ -93,7 +100,21 @@ HTTP_REQUESTS = Counter(
     ["method", "handler", "status_code"],
     registry=None,
 )
-EVENT_METRICS = (HOOK_CALLS, HOOK_FAILURES, HOOK_REJECTIONS, HOOK_SECONDS, HTTP_REQUESTS)
+OBJECTS_REMOVED = Counter(
+    f"{PREFIX}_objects_removed",
+    "Objects removed from the object store by deletes and retention, by kind: deleted (a "
+    "deleted task's), inputs, results, unfinished (aborted multipart uploads).",
+    ["kind"],
+    registry=None,
+)
+EVENT_METRICS = (
+    HOOK_CALLS,
+    HOOK_FAILURES,
+    HOOK_REJECTIONS,
+    HOOK_SECONDS,
+    HTTP_REQUESTS,
+    OBJECTS_REMOVED,
+)
 
 
 @contextmanager
@@ -152,6 +173,29 @@ class StateCollector:
         for status, n in queries.count_by_status().items():
             tasks.add_metric([status.value], n)
         yield tasks
+
+        by_band = GaugeMetricFamily(
+            f"{PREFIX}_unfinished_tasks",
+            "Tasks not finished yet (waiting, pending, running), by priority band.",
+            labels=["priority"],
+        )
+        for band, n in queries.unfinished_by_band().items():
+            by_band.add_metric([band.value], n)
+        yield by_band
+
+        stored = queries.stored_bytes()
+        per_bucket = GaugeMetricFamily(
+            f"{PREFIX}_stored_bytes",
+            "Bytes the tasks keep in each bucket (uploads, held or declared, and results), by "
+            "bucket and project, as recorded at upload and at the end of each run.",
+            labels=["bucket", "project"],
+        )
+        for (kind, project), n in sorted(stored.items()):
+            bucket = (
+                svc.settings.uploads_bucket if kind == "uploads" else svc.settings.results_bucket
+            )
+            per_bucket.add_metric([bucket, project], n)
+        yield per_bucket
 
         counts = dict.fromkeys(WORKER_STATES, 0)
         for item in list_workers(svc):

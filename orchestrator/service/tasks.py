@@ -23,10 +23,18 @@ from orchestrator.domain.planning import (
     placement_problem,
     plan_task,
 )
+from orchestrator.domain.priority import band_of, band_queue, parse_priority
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import ResultLink, TaskView
 from orchestrator.domain.webhook import validate_notify_url
-from orchestrator.errors import Conflict, InvalidRequest, NotFound, QueueError, StorageError
+from orchestrator.errors import (
+    Conflict,
+    Gone,
+    InvalidRequest,
+    NotFound,
+    QueueError,
+    StorageError,
+)
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
 from orchestrator.service.finished import FinishedTasks
@@ -55,6 +63,7 @@ class NewTasks(Protocol):
         slots: Sequence[tuple[str, bool]],
         notify_url: str | None = None,
         project_id: str = DEFAULT_PROJECT,
+        priority: int = 0,
     ) -> TaskView: ...
 
 
@@ -163,6 +172,7 @@ def create_task(
     notify_url: str | None = None,
     queue: str | None = None,
     project_id: str = DEFAULT_PROJECT,
+    priority: str | int | None = None,
 ) -> Created:
     """Validate, refuse what no live worker could ever run, store the task, sign upload URLs."""
     if notify_url is not None:
@@ -170,6 +180,10 @@ def create_task(
             validate_notify_url(notify_url)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from exc
+    try:
+        level = parse_priority(priority)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
     spec = catalog.get(pipeline)
     if spec is None:
         known = ", ".join(sorted(catalog)) or "none"
@@ -192,10 +206,16 @@ def create_task(
             slots=[(slot.name, slot.required) for slot in spec.inputs],
             notify_url=notify_url,
             project_id=project_id,
+            priority=level,
         )
         log.info(
             "task created",
-            extra={"pipeline": spec.name, "queue": plan.queue, "project_id": project_id},
+            extra={
+                "pipeline": spec.name,
+                "queue": plan.queue,
+                "project_id": project_id,
+                "priority": level,
+            },
         )
     urls = {
         slot.name: upload_url(
@@ -248,12 +268,22 @@ def _seen(task: TaskView, task_id: str, scope: str | None) -> TaskView:
     # Word for word the answer about a task that does not exist: existence must not leak.
     if scope is not None and task.project_id != scope:
         raise NotFound(f"unknown task {task_id}")
+    if task.deleted_at is not None:
+        raise Gone(
+            f"task {task_id} was deleted at {task.deleted_at.isoformat()}: "
+            f"{task.deleted_reason or 'no reason given'}",
+            task_id=task_id,
+            deleted_at=task.deleted_at,
+            reason=task.deleted_reason,
+        )
     return task
 
 
 def enqueue(services: Queueing, task: TaskView) -> None:
-    services.queue.enqueue(task.id, task.queue, task.resources.timeout_s)
-    log.info("task queued", extra={"queue": task.queue})
+    """Onto the RQ queue of its queue's priority band (``domain/priority.py``)."""
+    band = band_of(task.priority)
+    services.queue.enqueue(task.id, band_queue(task.queue, band), task.resources.timeout_s)
+    log.info("task queued", extra={"queue": task.queue, "band": band.value})
 
 
 def queue_if_complete(services: Queueing, task_id: str, *, all_inputs: bool = False) -> bool:
@@ -322,7 +352,7 @@ def kill_task(tasks: KillableTasks, task_id: str, scope: str | None = None) -> K
 def result_links(services: LinkSigning, task: TaskView) -> list[ResultLink] | None:
     """Presigned download URLs for a done task's results (None before done): signed now, or
     within the last ``link_reuse_s`` (no I/O either way: signing is local)."""
-    if task.status is not TaskStatus.DONE or task.results is None:
+    if task.status is not TaskStatus.DONE or task.results is None or task.results_removed_at:
         return None
     now = time.monotonic()
     kept = services.finished.links(task.id, now)

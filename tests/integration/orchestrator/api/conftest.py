@@ -8,6 +8,7 @@ import dataclasses
 import io
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -254,6 +255,9 @@ class RecordingQueue:
 
     def ping(self) -> None:
         self._real.ping()
+
+    def promote(self, source: str, target: str, enqueued_before: datetime) -> list[str]:
+        return self._real.promote(source, target, enqueued_before)
 
 
 def enqueued(services: Services) -> list[tuple[str, str, int]]:

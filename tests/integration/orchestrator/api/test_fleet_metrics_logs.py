@@ -239,6 +239,9 @@ class WatchedLogs:
     def close(self, task_id: str) -> None:
         self._inner.close(task_id)
 
+    def drop(self, task_id: str) -> None:
+        self._inner.drop(task_id)
+
     def read(
         self, task_id: str, after: str = "0-0", block_ms: int | None = None, count: int = 1000
     ) -> tuple[list[tuple[str, str]], bool]:

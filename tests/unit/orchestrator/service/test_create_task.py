@@ -45,6 +45,7 @@ class FakeTasks:
         slots: Sequence[tuple[str, bool]],
         notify_url: str | None = None,
         project_id: str = "default",
+        priority: int = 0,
     ) -> TaskView:
         task = task_view(
             id=task_id,
@@ -55,6 +56,7 @@ class FakeTasks:
             created_at=NOW,
             inputs=tuple(InputView(slot, required, "empty") for slot, required in slots),
             notify_url=notify_url,
+            priority=priority,
             project_id=project_id,
         )
         self.rows[task_id] = task
