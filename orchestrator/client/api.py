@@ -71,12 +71,14 @@ class Client:
         resources: dict[str, Any] | None = None,
         notify_url: str | None = None,
         queue: str | None = None,
+        priority: str | int | None = None,
     ) -> Task:
         """Create a task; the answer has ``task_id``, ``upload_urls`` and ``inputs``.
 
         ``notify_url``: an http(s) URL the API POSTs the task to when it ends (webhook); the
         API refuses (422 ``InvalidRequest``) one it cannot use. ``queue``: the worker pool to
-        run on, one some live worker listens on (422 otherwise)."""
+        run on, one some live worker listens on (422 otherwise). ``priority``: high, normal,
+        low or an integer from -100 to 100."""
         body: dict[str, Any] = {"pipeline": pipeline}
         if params:
             body["params"] = params
@@ -86,6 +88,8 @@ class Client:
             body["notify_url"] = notify_url
         if queue is not None:
             body["queue"] = queue
+        if priority is not None:
+            body["priority"] = priority
         return self._json("POST", "/create_task", json=body)
 
     def start_task(self, task_id: str) -> Task:
@@ -97,6 +101,11 @@ class Client:
 
     def kill_task(self, task_id: str) -> Task:
         return self._json("POST", f"/kill_task/{task_id}")
+
+    def delete_task(self, task_id: str) -> Task:
+        """Kill the task if it runs and remove all its data; afterwards its calls raise
+        ``Gone``. The answer's ``data_removed`` is false while a running task is stopping."""
+        return self._json("DELETE", f"/tasks/{task_id}")
 
     def list_tasks(
         self,

@@ -142,11 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         "submit", "upload input files to a new task of PIPELINE and start it", add_help=False
     )
     submit.add_argument("pipeline", nargs="?")
-    for name in ("status", "watch", "kill"):
+    for name in ("status", "watch", "kill", "delete"):
         helps = {
             "status": "show a task",
             "watch": "follow a task live until it ends, with its log",
             "kill": "kill a task",
+            "delete": "delete a task and all its data (uploads, results, logs); kills it first",
         }
         p = command(name, helps[name])
         p.add_argument("task_id", metavar="ID")
@@ -217,6 +218,11 @@ def submit_parser(pipeline: str, spec: Spec | None) -> argparse.ArgumentParser:
         "--notify-url",
         metavar="URL",
         help="http(s) URL the API POSTs the task to when it ends (webhook)",
+    )
+    p.add_argument(
+        "--priority",
+        metavar="P",
+        help="high, normal (default) or low, or an integer from -100 to 100",
     )
     p.add_argument("--wait", action="store_true", help="follow the task to its end")
     p.add_argument(
@@ -358,7 +364,9 @@ def submit(
 
     store = ResumeStore.default()
     key = submission_key(ctx.url, pipeline, params, local, args.notify_url)
-    task = _resume_or_create(ctx, store, key, pipeline, params, local, args.notify_url)
+    task = _resume_or_create(
+        ctx, store, key, pipeline, params, local, args.notify_url, args.priority
+    )
     task_id = task["task_id"]
     ctx.on_interrupt = (
         f"Interrupted: task {task_id} keeps the bytes sent so far. Run the same "
@@ -409,6 +417,7 @@ def _resume_or_create(
     params: dict[str, Any],
     local: list[LocalFile],
     notify_url: str | None = None,
+    priority: str | None = None,
 ) -> dict[str, Any]:
     """The task a previous run of this very command left waiting for its uploads, else a new
     one. Returns the task with ``upload_urls`` and the server's ``inputs`` states."""
@@ -422,7 +431,9 @@ def _resume_or_create(
             ctx.err.print(f"resuming the uploads of task {task['task_id']}", highlight=False)
             return {**task, "upload_urls": record["upload_urls"]}
         store.forget_submission(key)
-    created = ctx.client.create_task(pipeline, params, notify_url=notify_url)
+    created = ctx.client.create_task(
+        pipeline, params, notify_url=notify_url, priority=_priority(priority)
+    )
     task_id = created["task_id"]
     store.remember_submission(
         key,
@@ -598,6 +609,29 @@ def cmd_kill(ctx: Context, args: argparse.Namespace) -> int:
     return exits.OK
 
 
+def _priority(value: str | None) -> str | int | None:
+    """A number as a number (the API takes both), a name as it is."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def cmd_delete(ctx: Context, args: argparse.Namespace) -> int:
+    answer = ctx.client.delete_task(args.task_id)
+    if ctx.json:
+        ctx.emit(answer)
+    elif answer.get("data_removed"):
+        ctx.out.print(f"task {args.task_id} deleted, with its uploads, results and logs")
+    else:
+        ctx.out.print(
+            f"task {args.task_id} deleted; it is being stopped, and its data goes once it has"
+        )
+    return exits.OK
+
+
 def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
     tasks = list(
         ctx.client.list_tasks(status=args.status, pipeline=args.pipeline, limit=max(1, args.limit))
@@ -700,6 +734,7 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace], int]] = {
     "status": cmd_status,
     "watch": cmd_watch,
     "kill": cmd_kill,
+    "delete": cmd_delete,
     "list": cmd_list,
     "results": cmd_results,
     "pipelines": cmd_pipelines,

@@ -5,6 +5,7 @@
     │   ├── InvalidRequest   400 / 422: bad body, unknown pipeline, bad parameters
     │   ├── Unauthorized     401 / 403: missing or wrong API key
     │   ├── NotFound         404: unknown task (or endpoint)
+    │   │   └── Gone         410: a deleted task (``extra``: deleted_at, reason)
     │   ├── Conflict         409: the task's state forbids the call (``extra`` has e.g. missing)
     │   └── ServerError      5xx: the service or one of its backing services is unavailable
     ├── Unreachable          no answer at all: connection refused, DNS, timeout
@@ -54,6 +55,10 @@ class NotFound(ApiError):
     pass
 
 
+class Gone(NotFound):
+    pass
+
+
 class Conflict(ApiError):
     pass
 
@@ -84,6 +89,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     403: Unauthorized,
     404: NotFound,
     409: Conflict,
+    410: Gone,
     422: InvalidRequest,
 }
 

@@ -90,6 +90,8 @@ def task_view(task: dict[str, Any]) -> RenderableType:
     head.add_row("task", task["task_id"])
     head.add_row("pipeline", task.get("pipeline", ""))
     head.add_row("status", status_text(task["status"]))
+    if task.get("priority_name"):
+        head.add_row("priority", task["priority_name"])
     if task.get("reason"):
         head.add_row("reason", task["reason"])
     head.add_row("created", _time(task.get("created_at")))
@@ -102,6 +104,10 @@ def task_view(task: dict[str, Any]) -> RenderableType:
         head.add_row("run time", elapsed)
     if task.get("worker_id"):
         head.add_row("worker", task["worker_id"])
+    if task.get("results_expire_at"):
+        head.add_row("results kept until", _time(task["results_expire_at"]))
+    if task.get("results_removed_at"):
+        head.add_row("results removed", _time(task["results_removed_at"]))
     parts: list[RenderableType] = [head]
     inputs = task.get("inputs") or {}
     if inputs:
@@ -161,7 +167,7 @@ def result_links(results: Sequence[dict[str, Any]]) -> Text:
 def tasks_table(tasks: Sequence[dict[str, Any]]) -> Table:
     # Fits 80 columns: ids and states whole, the reason folds.
     table = Table()
-    for col in ("task", "pipeline", "status", "created"):
+    for col in ("task", "pipeline", "status", "priority", "created"):
         table.add_column(col, no_wrap=True)
     table.add_column("reason", overflow="fold")
     for t in tasks:
@@ -169,6 +175,7 @@ def tasks_table(tasks: Sequence[dict[str, Any]]) -> Table:
             t["task_id"],
             t["pipeline"],
             status_text(t["status"]),
+            t.get("priority_name") or "normal",
             _time(t.get("created_at"), "%m-%d %H:%M"),
             t.get("reason") or "",
         )

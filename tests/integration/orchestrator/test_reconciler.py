@@ -19,6 +19,7 @@ from rq import Queue
 from sqlalchemy import text
 
 from orchestrator.bootstrap import Services, build_services
+from orchestrator.domain.priority import Band, band_queue
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
 from orchestrator.reconciler import LOCK_KEY, Reconciler
@@ -336,3 +337,26 @@ def test_required_missing_counts_down_once_per_required_slot(
     assert (missing(), ready()) == (1, False)
     fill(services, task_id, "b", "kb")
     assert (missing(), ready()) == (0, True)
+
+
+def test_jobs_waiting_past_the_ageing_period_move_up_one_band(
+    services: Services, queue_name: str
+) -> None:
+    low, normal, high = (band_queue(queue_name, b) for b in (Band.LOW, Band.NORMAL, Band.HIGH))
+    ids = [pending_task(services, queue_name) for _ in range(2)]
+    for task_id in ids:
+        services.queue.enqueue(task_id, low, 60)
+    fresh = pending_task(services, queue_name)
+    services.queue.enqueue(fresh, normal, 60)
+
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    assert services.queue.promote(low, normal, long_ago) == []  # none waited that long
+    assert services.queue.promote(low, normal, datetime.now(UTC) + timedelta(seconds=1)) == ids
+    depths = services.queue.depths()
+    assert (depths.get(low, 0), depths[normal]) == (0, 3)
+    # Behind the task already there: ageing moves a job to the back of the band above.
+    assert Queue(normal, connection=raw_redis(services)).get_job_ids() == [
+        f"task-{t}" for t in [fresh, *ids]
+    ]
+    # Moved just now: their wait in the normal band starts again.
+    assert services.queue.promote(normal, high, long_ago) == []

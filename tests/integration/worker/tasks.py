@@ -22,6 +22,7 @@ def create_pending(
     params: dict[str, Any] | None = None,
     resources: Resources | None = None,
     missing: tuple[str, ...] = (),
+    priority: int = 0,
 ) -> str:
     """A checksum task on ``queue`` whose inputs are uploaded, moved to pending (not enqueued)."""
     repo = services.tasks
@@ -33,6 +34,7 @@ def create_pending(
         resources=resources or SPEC.resources,
         queue=queue,
         slots=[(s.name, s.required) for s in SPEC.inputs],
+        priority=priority,
     )
     bucket = services.settings.uploads_bucket
     for slot, data in files.items():

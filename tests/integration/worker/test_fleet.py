@@ -24,8 +24,10 @@ import pytest
 
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.db.workers import WorkerView
+from orchestrator.domain.priority import HIGH, NORMAL
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
+from orchestrator.service.tasks import enqueue
 from orchestrator.settings import Settings
 from pipelines.checksum.spec import SPEC
 from pipelines.spec import MiB
@@ -263,6 +265,38 @@ def test_gpu_task_on_a_worker_without_gpus_is_left_queued(
     # Killed while pending, its job drains as a no-op.
     assert services.tasks.transition(gpu_task, TaskStatus.KILLED, reason="killed on request")
     wait_for("the GPU job gone", lambda: not services.queue.is_live(gpu_task), 30, w)
+
+
+def test_a_high_priority_task_starts_before_normal_ones_queued_earlier(
+    services: Services, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    """One slot, busy: two normal tasks queue, then a high one; the high one runs next."""
+    w = start_worker(worker_slots="1")
+    wait_for("announcement", lambda: row(services, w), 60, w)
+    blocker = submit(services, tmp_path, w, params={"sleep_s": 3}, resources=ONE_CPU)
+    wait_for(
+        "the blocker running",
+        lambda: tasks.get(services, blocker).status is TaskStatus.RUNNING,
+        60,
+        w,
+    )
+
+    def queued(priority: int) -> str:
+        task_id = tasks.create_pending(
+            services, tmp_path, FILES, queue=w.queue, resources=ONE_CPU, priority=priority
+        )
+        enqueue(services, tasks.get(services, task_id))  # onto its priority band's queue
+        return task_id
+
+    normal_a, normal_b = queued(NORMAL), queued(NORMAL)
+    high = queued(HIGH)
+    assert services.queue.depths()[f"{w.queue}.high"] == 1
+    done = wait_for(
+        "all done", lambda: finished(services, blocker, normal_a, normal_b, high), 120, w
+    )
+    assert [t.status for t in done] == [TaskStatus.DONE] * 4, [t.reason for t in done]
+    order = [t.id for t in sorted(done, key=lambda t: t.started_at or 0)]
+    assert order == [blocker, high, normal_a, normal_b]
 
 
 def test_graceful_stop_marks_the_worker_stopped(

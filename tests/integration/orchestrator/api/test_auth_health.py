@@ -52,7 +52,26 @@ def test_open_endpoints_need_no_key(api: Api, path: str) -> None:
 
 def test_health_names_each_service(api: Api) -> None:
     r = requests.get(api.url + "/health", timeout=30)
-    assert r.json() == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok", "s3": "ok"}}
+    assert r.json() == {
+        "status": "ok",
+        "checks": {"postgres": "ok", "redis": "ok", "s3": "ok", "lifecycle": "ok"},
+    }
+
+
+def test_health_warns_when_the_buckets_rules_differ_from_the_settings(stack: Any) -> None:
+    """The running API set the rules for 30 days of results; a process configured for 5
+    reports the drift, and stays in service."""
+    services = build_services(settings_of(stack.env, result_retention_s=5 * 86_400))
+    try:
+        with TestClient(create_app(services, catalog={}, reconcile=False)) as client:
+            r = client.get("/health")
+    finally:
+        services.close()
+    assert r.status_code == 200, r.text
+    results = services.settings.results_bucket
+    assert r.json()["checks"]["lifecycle"] == (
+        f"warning: bucket {results} expires objects after 30 days, not 5 as RESULT_RETENTION_S says"
+    )
 
 
 def test_openapi_has_explicit_operation_ids(api: Api) -> None:

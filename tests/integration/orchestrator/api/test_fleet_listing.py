@@ -67,6 +67,8 @@ def test_pages_cover_everything_once_newest_first(local: Local, pipeline: str) -
         "queued_at",
         "started_at",
         "finished_at",
+        "priority",
+        "priority_name",
     }
     assert first["pipeline"] == pipeline and first["status"] == "waiting"
     assert first["queue"] == "default"
