@@ -21,6 +21,8 @@ their own file with it.
     gpus = 0
     timeout_s = 600
     pids = 128
+    disk_per_input = 1.0                    # work-dir room: inputs times this, plus the margin
+    disk_margin = "256 MiB"                 # room for outputs and scratch
 
     [inputs.raster]                         # slots, in the order clients show them
     required = true
@@ -64,7 +66,9 @@ TOP_KEYS = frozenset(
     {"name", "version", "description", "image", "command", "environment", "resources"}
     | {"inputs", "params", "outputs"}
 )
-RESOURCE_KEYS = frozenset({"cpus", "memory", "gpus", "timeout_s", "pids"})
+RESOURCE_KEYS = frozenset(
+    {"cpus", "memory", "gpus", "timeout_s", "pids", "disk_per_input", "disk_margin"}
+)
 INPUT_KEYS = frozenset({"required", "accept", "max_bytes", "group", "description"})
 PARAM_KEYS = frozenset({"type", "default", "min", "max", "choices", "description"})
 OUTPUT_KEYS = frozenset({"glob", "content_type", "picture", "required", "description"})
@@ -221,8 +225,23 @@ class _Checker:
         gpus = self.positive_int(table, "gpus", "resources.gpus", base.gpus, allow_zero=True)
         timeout_s = self.positive_int(table, "timeout_s", "resources.timeout_s", base.timeout_s)
         pids = self.positive_int(table, "pids", "resources.pids", base.pids)
+        per_input = self.typed(
+            table, "disk_per_input", (int, float), "resources.disk_per_input", base.disk_per_input
+        )
+        if not (isinstance(per_input, int | float) and math.isfinite(per_input) and per_input >= 1):
+            self.fail("resources.disk_per_input", "must be a number >= 1 (the inputs themselves)")
+            per_input = base.disk_per_input
+        margin = base.disk_margin_bytes
+        if "disk_margin" in table:
+            margin = self.sized(table["disk_margin"], "resources.disk_margin", margin)
         return Resources(
-            cpus=float(cpus), memory_bytes=memory, gpus=gpus, timeout_s=timeout_s, pids=pids
+            cpus=float(cpus),
+            memory_bytes=memory,
+            gpus=gpus,
+            timeout_s=timeout_s,
+            pids=pids,
+            disk_per_input=float(per_input),
+            disk_margin_bytes=margin,
         )
 
     def positive_int(

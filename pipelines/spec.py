@@ -139,6 +139,15 @@ class Resources:
     gpus: int = 0
     timeout_s: int = 600
     pids: int = 256
+    # Disk a run needs in the worker's work dir: its inputs times ``disk_per_input`` (a pipeline
+    # that writes scratch as large as its inputs says 2.0), plus ``disk_margin_bytes`` for its
+    # outputs. A worker admits a task only when its work dir has that much room.
+    disk_per_input: float = 1.0
+    disk_margin_bytes: int = 256 * MiB
+
+    def disk_bytes(self, input_bytes: int) -> int:
+        """The work-dir room a run on ``input_bytes`` of inputs needs."""
+        return int(input_bytes * self.disk_per_input) + self.disk_margin_bytes
 
 
 # Content types a browser draws inline: result files of these types are pictures unless the

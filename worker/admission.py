@@ -50,7 +50,7 @@ class GroupClaims(Protocol):
         worker_id: str,
         *,
         group: str,
-        verdict: Callable[[str, Resources, list[RunningTask]], Verdict],
+        verdict: Callable[[str, Resources, list[RunningTask], int], Verdict],
     ) -> GroupClaim: ...
 
 
@@ -58,7 +58,10 @@ class Admission:
     """Admission for one slot ``member`` (a worker id ``<group>/<slot>``) of worker ``group``.
 
     ``runnable(pipeline)`` says whether this worker can run a pipeline at all (it has its
-    image); a task of one it cannot is never admitted here, whatever the capacity.
+    image); a task of one it cannot is never admitted here, whatever the capacity. ``disk``
+    (the work dir) admits a task only while it has room for the task's inputs and outputs
+    (``worker/disk.py``): never one larger than the whole file system, later one that does not
+    fit now.
     """
 
     def __init__(
@@ -69,20 +72,44 @@ class Admission:
         member: str,
         capacity: Capacity,
         runnable: Callable[[str], bool] = lambda pipeline: True,
+        disk: DiskRoom | None = None,
     ) -> None:
         self._repo = repo
         self.group = group
         self.member = member
         self.capacity = capacity
         self._runnable = runnable
+        self._disk = disk
 
     def try_claim(self, task_id: str) -> GroupClaim:
         """The claim's ``verdict`` is None when the task was not pending any more (nothing to
         decide); its ``task`` is set iff the verdict is RUN."""
 
-        def verdict(pipeline: str, resources: Resources, running: list[RunningTask]) -> Verdict:
+        def verdict(
+            pipeline: str, resources: Resources, running: list[RunningTask], input_bytes: int
+        ) -> Verdict:
             if not self._runnable(pipeline):
                 return Verdict.NEVER
-            return decide(demand_of(resources), self.capacity, demands(running))
+            decided = decide(demand_of(resources), self.capacity, demands(running))
+            if decided is Verdict.RUN and self._disk is not None:
+                return self._disk_verdict(resources.disk_bytes(input_bytes), running)
+            return decided
 
         return self._repo.claim_in_group(task_id, self.member, group=self.group, verdict=verdict)
+
+    def _disk_verdict(self, need: int, running: list[RunningTask]) -> Verdict:
+        assert self._disk is not None
+        if need > self._disk.size():
+            return Verdict.NEVER
+        room = self._disk.room(running)
+        if need > room:
+            log.info("no room in the work dir for now", extra={"need": need, "room": room})
+            return Verdict.WAIT
+        return Verdict.RUN
+
+
+class DiskRoom(Protocol):
+    """The work dir as admission sees it (``worker.disk.WorkDir``)."""
+
+    def size(self) -> int: ...
+    def room(self, running: Iterable[RunningTask]) -> int: ...

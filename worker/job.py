@@ -134,7 +134,9 @@ class TaskRunner:
     ) -> Ending:
         started = time.monotonic()
         try:
-            staged = stage_inputs(self._ctx.services.storage, task, spec, run_dir)
+            staged = stage_inputs(
+                self._ctx.services.storage, task, spec, run_dir, worker=self._ctx.worker_id
+            )
         except InputUnreadable as exc:
             return Ending(TaskStatus.ERROR, str(exc))
         write_params_file(run_dir, task.params)

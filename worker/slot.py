@@ -45,6 +45,7 @@ from orchestrator.settings import Settings
 from worker import bootstrap
 from worker.admission import Admission, Verdict
 from worker.bootstrap import WorkerContext
+from worker.disk import WorkDir
 from worker.executors.docker import DockerExecutor
 from worker.overrun import OverrunGuard
 
@@ -165,7 +166,8 @@ class SlotWorker(SimpleWorker):
             if task_id not in self._told_never:
                 self._told_never.add(task_id)
                 log.warning(
-                    "task larger than this worker's capacity, or its image is not here; "
+                    "task larger than this worker's capacity (CPUs, memory, GPUs, or the disk "
+                    "of its work dir for inputs and outputs), or its image is not here; "
                     "left for another worker",
                     extra={"task_id": task_id, "capacity": self._admission.capacity.as_dict()},
                 )
@@ -217,6 +219,7 @@ def run_slot(settings: Settings, *, group: str, index: int, capacity: Capacity) 
         member=context.worker_id,
         capacity=capacity,
         runnable=lambda pipeline: runnable(context, pipeline),
+        disk=WorkDir(settings.worker_work_dir),
     )
     # RQ's own connection: the slot's work loop (dequeue, registrations) is RQ's, not ours.
     redis = Redis.from_url(settings.redis_url)

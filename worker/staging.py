@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from orchestrator.adapters.storage import LOCAL_DISK_FULL
 from orchestrator.defaults import LOG_FILE, MANIFEST_FILE, PROVENANCE_FILE, result_key
 from orchestrator.domain.task import InputView, ResultFile, TaskView
 from orchestrator.errors import StorageError
@@ -57,6 +58,10 @@ R = TypeVar("R")
 
 class InputUnreadable(Exception):
     """An input slot's object could not be fetched; the message is the task's reason."""
+
+
+class DiskFull(InputUnreadable):
+    """The work dir filled while an input was being staged."""
 
 
 @dataclass(frozen=True)
@@ -155,8 +160,11 @@ class Uploads(Protocol):
     def upload(self, bucket: str, key: str, path: str, content_type: str) -> None: ...
 
 
-def stage_inputs(storage: Downloads, task: TaskView, spec: PipelineSpec, run: RunDir) -> Staged:
-    """Download every filled slot into ``run.in_dir``, several at once, hashing each."""
+def stage_inputs(
+    storage: Downloads, task: TaskView, spec: PipelineSpec, run: RunDir, worker: str = ""
+) -> Staged:
+    """Download every filled slot into ``run.in_dir``, several at once, hashing each.
+    ``worker`` names this worker in the reason of a disk that fills."""
     names: dict[str, str | None] = {}
     wanted: list[tuple[str, InputView, Path]] = []
     for slot in spec.inputs:
@@ -173,16 +181,27 @@ def stage_inputs(storage: Downloads, task: TaskView, spec: PipelineSpec, run: Ru
         name = slot.file_name(view.filename or "")
         names[slot.name] = name
         wanted.append((slot.name, view, run.in_dir / name))
-    staged = _each(wanted, lambda item: _fetch(storage, *item))
+    staged = _each(wanted, lambda item: _fetch(storage, *item, worker=worker))
     return Staged(names, staged)
 
 
-def _fetch(storage: Downloads, slot: str, view: InputView, target: Path) -> StagedInput:
+def _fetch(
+    storage: Downloads, slot: str, view: InputView, target: Path, *, worker: str
+) -> StagedInput:
     assert view.bucket and view.key  # checked by the caller
     try:
         digest = storage.download(view.bucket, view.key, str(target))
     except StorageError as exc:
         raise InputUnreadable(f"input '{slot}' could not be read: {exc}") from exc
+    except OSError as exc:
+        if exc.errno not in LOCAL_DISK_FULL:
+            raise
+        # What was written is useless: give the space back to the runs beside this one.
+        target.unlink(missing_ok=True)
+        raise DiskFull(
+            f"no space left on worker {worker or 'this worker'} while staging input "
+            f"{slot!r} ({view.filename or view.key}, {view.size} bytes): {exc.strerror}"
+        ) from exc
     if view.size is not None and target.stat().st_size != view.size:
         raise InputUnreadable(
             f"input '{slot}' could not be read: got {target.stat().st_size} bytes, "

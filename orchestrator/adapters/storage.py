@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from minio.lifecycleconfig import (
 from orchestrator.errors import StorageError
 from orchestrator.settings import Settings, split_endpoint
 
+# A download's own disk full (no space, quota): raised as the OSError it is, not as a storage
+# failure, so that the worker can say which disk filled.
+LOCAL_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 # Bytes read from S3 per step of a download: what one hash update and one write take.
 DOWNLOAD_CHUNK = 1024 * 1024
 
@@ -110,6 +114,10 @@ class MinioStorage:
             finally:
                 response.close()
                 response.release_conn()
+        except OSError as exc:
+            if exc.errno in LOCAL_DISK_FULL:  # the local disk, not the store: the caller's
+                raise
+            raise StorageError(f"download of {bucket}/{key} failed: {exc}") from exc
         except Exception as exc:
             raise StorageError(f"download of {bucket}/{key} failed: {exc}") from exc
         return digest.hexdigest()

@@ -69,6 +69,16 @@ class RunningTask:
     id: str
     worker_id: str
     resources: Resources
+    input_bytes: int = 0  # its uploaded inputs, which its run stages into the work dir
+
+
+# The uploaded bytes of a task's filled slots (a correlated scalar subquery on ``Task``).
+_INPUT_BYTES = (
+    select(func.coalesce(func.sum(TaskInput.size), 0))
+    .where(TaskInput.task_id == Task.id, TaskInput.state == "done")
+    .correlate(Task)
+    .scalar_subquery()
+)
 
 
 @dataclass(frozen=True)
@@ -395,10 +405,10 @@ class TaskRepository:
         worker_id: str,
         *,
         group: str,
-        verdict: Callable[[str, Resources, list[RunningTask]], Verdict],
+        verdict: Callable[[str, Resources, list[RunningTask], int], Verdict],
     ) -> GroupClaim:
         """pending → running for ``worker_id`` (a member ``<group>/<member>``) iff ``verdict(task
-        pipeline, task resources, tasks the group runs now)`` is RUN.
+        pipeline, task resources, tasks the group runs now, task input bytes)`` is RUN.
 
         Decision and claim happen in one transaction under an advisory lock per group, so two
         members of one group never both admit against the same free capacity. Other groups
@@ -409,13 +419,19 @@ class TaskRepository:
         with self._db.transaction() as s:
             s.execute(select(func.pg_advisory_xact_lock(group_lock_key(group))))
             row = s.execute(
-                select(Task.pipeline, Task.resources, Task.project_id, Project.max_running)
+                select(
+                    Task.pipeline,
+                    Task.resources,
+                    Task.project_id,
+                    Project.max_running,
+                    _INPUT_BYTES,
+                )
                 .join(Project, Project.id == Task.project_id)
                 .where(Task.id == task_id, Task.status == TaskStatus.PENDING.value)
             ).first()
             if row is None:
                 return GroupClaim(pending=False)
-            pipeline, resources, project_id, max_running = row
+            pipeline, resources, project_id, max_running, input_bytes = row
             if max_running is not None:
                 # Counted and claimed under the project's lock (always taken after the
                 # group's): two workers never both start the project's last allowed task.
@@ -428,7 +444,12 @@ class TaskRepository:
                 )
                 if not may_start(Quota(max_running=max_running), int(running or 0)):
                     return GroupClaim(pending=True, verdict=Verdict.LATER)
-            decided = verdict(pipeline, resources_from_dict(resources), _running_in_group(s, group))
+            decided = verdict(
+                pipeline,
+                resources_from_dict(resources),
+                _running_in_group(s, group),
+                int(input_bytes or 0),
+            )
             if decided is not Verdict.RUN:
                 return GroupClaim(pending=True, verdict=decided)
             won = _updated(
@@ -664,7 +685,7 @@ def _claim_values(worker_id: str) -> dict[str, Any]:
 
 def _running_in_group(s: Session, group: str) -> list[RunningTask]:
     rows = s.execute(
-        select(Task.id, Task.worker_id, Task.resources)
+        select(Task.id, Task.worker_id, Task.resources, _INPUT_BYTES.label("input_bytes"))
         .where(
             Task.status == TaskStatus.RUNNING.value,
             Task.worker_id.startswith(_group_prefix(group), autoescape=True),
@@ -673,7 +694,10 @@ def _running_in_group(s: Session, group: str) -> list[RunningTask]:
     )
     return [
         RunningTask(
-            id=r.id, worker_id=r.worker_id or "", resources=resources_from_dict(r.resources)
+            id=r.id,
+            worker_id=r.worker_id or "",
+            resources=resources_from_dict(r.resources),
+            input_bytes=int(r.input_bytes or 0),
         )
         for r in rows
     ]

@@ -299,6 +299,72 @@ def test_a_high_priority_task_starts_before_normal_ones_queued_earlier(
     assert order == [blocker, high, normal_a, normal_b]
 
 
+@pytest.fixture
+def small_work_dir(tmp_path: Path) -> Iterator[Path]:
+    """A work dir on a file system of known size: a 16 MiB tmpfs."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_tasks_wait_for_room_in_the_work_dir_and_one_larger_than_it_never_runs_there(
+    services: Services, start_worker: StartWorker, small_work_dir: Path, tmp_path: Path
+) -> None:
+    """Two CPUs, two slots, 16 MiB of disk: two tasks of 2 x 5 MiB inputs (+1 MiB margin)
+    fit the CPUs together but not the disk, so they take turns; one of 2 x 9 MiB never runs."""
+    w = start_worker(worker_slots="2", worker_cpus="2", worker_work_dir=str(small_work_dir))
+    wait_for("announcement", lambda: row(services, w), 60, w)
+    view = row(services, w)
+    assert view is not None and view.hardware["disk_bytes"] == 16 * MiB
+    margin = replace(ONE_CPU, disk_margin_bytes=MiB)
+    five = {"first": os.urandom(5 * MiB), "second": os.urandom(5 * MiB)}
+
+    def submit_files(files: dict[str, bytes], **kw: Any) -> str:
+        task_id = tasks.create_pending(services, tmp_path, files, queue=w.queue, **kw)
+        services.queue.enqueue(task_id, w.queue, 120)
+        return task_id
+
+    ids = [submit_files(five, params={"sleep_s": 2}, resources=margin) for _ in range(2)]
+    done = wait_for("both done", lambda: finished(services, *ids), 120, w)
+    assert [t.status for t in done] == [TaskStatus.DONE] * 2, [t.reason for t in done]
+    first, second = sorted(done, key=lambda t: t.started_at or 0)
+    assert first.finished_at and second.started_at
+    assert second.started_at >= first.finished_at, "they ran at once on 16 MiB of disk"
+
+    nine = {"first": b"\0" * (9 * MiB), "second": b"\0" * (9 * MiB)}
+    too_big = submit_files(nine, resources=margin)
+    wait_for("the refusal in the log", lambda: "disk of its work dir" in w.log_text(), 30, w)
+    assert tasks.get(services, too_big).status is TaskStatus.PENDING
+    assert services.tasks.transition(too_big, TaskStatus.KILLED, reason="killed on request")
+
+
+def test_a_disk_that_fills_while_staging_fails_the_task_with_a_reason(
+    services: Services, start_worker: StartWorker, small_work_dir: Path, tmp_path: Path
+) -> None:
+    """Inputs declared small enough to be admitted, but larger in the store: the disk fills
+    mid-download and the task ends in error at once, naming the worker and the input."""
+    w = start_worker(worker_slots="1", worker_work_dir=str(small_work_dir))
+    wait_for("announcement", lambda: row(services, w), 60, w)
+    small = replace(ONE_CPU, disk_margin_bytes=MiB)
+    task_id = tasks.create_pending(services, tmp_path, FILES, queue=w.queue, resources=small)
+    first = tasks.get(services, task_id).input("first")
+    assert first is not None and first.bucket and first.key
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\0" * (20 * MiB))
+    services.storage.upload(first.bucket, first.key, str(big), "application/octet-stream")
+    services.queue.enqueue(task_id, w.queue, 120)
+    (task,) = wait_for("the task ended", lambda: finished(services, task_id), 60, w)
+    assert task.status is TaskStatus.ERROR
+    assert task.reason is not None and task.reason.startswith(
+        f"no space left on worker {task.worker_id} while staging input 'first' (first.dat, "
+    ), task.reason
+    assert list(small_work_dir.iterdir()) == []  # the run dir is gone, the space given back
+
+
 def test_graceful_stop_marks_the_worker_stopped(
     services: Services, start_worker: StartWorker
 ) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import pytest
 
@@ -71,8 +71,8 @@ def test_capacity_memory_never_negative(memory: int) -> None:
 class FakeClaims:
     """Decides like the repository does, on one pending task of ``pipeline``."""
 
-    def __init__(self, pipeline: str, resources: Resources) -> None:
-        self.pipeline, self.resources = pipeline, resources
+    def __init__(self, pipeline: str, resources: Resources, input_bytes: int = 0) -> None:
+        self.pipeline, self.resources, self.input_bytes = pipeline, resources, input_bytes
 
     def claim_in_group(
         self,
@@ -80,9 +80,9 @@ class FakeClaims:
         worker_id: str,
         *,
         group: str,
-        verdict: Callable[[str, Resources, list[RunningTask]], Verdict],
+        verdict: Callable[[str, Resources, list[RunningTask], int], Verdict],
     ) -> GroupClaim:
-        decided = verdict(self.pipeline, self.resources, [])
+        decided = verdict(self.pipeline, self.resources, [], self.input_bytes)
         return GroupClaim(pending=True, verdict=decided)
 
 
@@ -98,3 +98,49 @@ def test_a_pipeline_whose_image_is_not_here_is_never_admitted() -> None:
             runnable=lambda name: name in here,
         )
         assert admission.try_claim("t").verdict is expected
+
+
+class FakeDisk:
+    def __init__(self, size: int, room: int) -> None:
+        self._size, self._room = size, room
+
+    def size(self) -> int:
+        return self._size
+
+    def room(self, running: Iterable[RunningTask]) -> int:
+        return self._room
+
+
+@pytest.mark.parametrize(
+    ("input_bytes", "expected"),
+    [
+        (GiB, Verdict.RUN),  # 1 GiB + 256 MiB margin fits 2 GiB of room
+        (3 * GiB, Verdict.WAIT),  # fits the disk, not the room left now
+        (20 * GiB, Verdict.NEVER),  # larger than the whole file system
+    ],
+)
+def test_the_work_dir_must_have_room_for_inputs_and_margin(
+    input_bytes: int, expected: Verdict
+) -> None:
+    small = Resources(cpus=0.5, memory_bytes=GiB // 4)
+    admission = Admission(
+        FakeClaims("checksum", small, input_bytes),
+        group="w",
+        member="w/0",
+        capacity=WORKER,
+        disk=FakeDisk(size=10 * GiB, room=2 * GiB),
+    )
+    assert admission.try_claim("t").verdict is expected
+
+
+def test_a_pipeline_scratch_factor_counts_its_inputs_again() -> None:
+    twice = Resources(cpus=0.5, memory_bytes=GiB // 4, disk_per_input=2.0, disk_margin_bytes=0)
+    assert twice.disk_bytes(GiB) == 2 * GiB
+    admission = Admission(
+        FakeClaims("volcal_baseline", twice, GiB + 1),
+        group="w",
+        member="w/0",
+        capacity=WORKER,
+        disk=FakeDisk(size=10 * GiB, room=2 * GiB),
+    )
+    assert admission.try_claim("t").verdict is Verdict.WAIT

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ from pipelines.spec import InputSlot, Output, PipelineSpec
 from tests.taskviews import task_view
 from worker.provenance import StagedInput
 from worker.staging import (
+    DiskFull,
     InputUnreadable,
     RunDir,
     missing_outputs,
@@ -107,6 +109,26 @@ def test_truncated_object_is_unreadable(run: RunDir) -> None:
     storage = FakeStorage({("uploads", "k1"): b"abc"})
     with pytest.raises(InputUnreadable, match="got 3 bytes, expected 10"):
         stage_inputs(storage, task(done("pre", "a.las", "k1", 10)), SPEC, run)
+
+
+class FullDisk(FakeStorage):
+    """Writes half of each object, then the disk is full."""
+
+    def download(self, bucket: str, key: str, path: str) -> str:
+        data = self.objects[(bucket, key)]
+        Path(path).write_bytes(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+
+def test_a_disk_that_fills_while_staging_names_the_worker_and_the_input(run: RunDir) -> None:
+    storage = FullDisk({("uploads", "k1"): b"x" * 1000})
+    with pytest.raises(DiskFull) as caught:
+        stage_inputs(storage, task(done("pre", "a.las", "k1", 1000)), SPEC, run, worker="h:1/s0")
+    assert str(caught.value) == (
+        "no space left on worker h:1/s0 while staging input 'pre' (a.las, 1000 bytes): "
+        "No space left on device"
+    )
+    assert list(run.in_dir.iterdir()) == []  # the partial file is given back
 
 
 def test_required_slot_never_uploaded(run: RunDir) -> None:
