@@ -164,18 +164,22 @@ def result_links(results: Sequence[dict[str, Any]]) -> Text:
     return text
 
 
+def _band_mark(priority: int) -> str:
+    """↑ for the high priority band, ↓ for the low one, nothing for normal (80 columns)."""
+    return "↑" if priority > 0 else "↓" if priority < 0 else ""
+
+
 def tasks_table(tasks: Sequence[dict[str, Any]]) -> Table:
     # Fits 80 columns: ids and states whole, the reason folds.
     table = Table()
-    for col in ("task", "pipeline", "status", "priority", "created"):
+    for col in ("task", "pipeline", "status", "created"):
         table.add_column(col, no_wrap=True)
     table.add_column("reason", overflow="fold")
     for t in tasks:
         table.add_row(
             t["task_id"],
             t["pipeline"],
-            status_text(t["status"]),
-            t.get("priority_name") or "normal",
+            Text.assemble(status_text(t["status"]), _band_mark(t.get("priority", 0))),
             _time(t.get("created_at"), "%m-%d %H:%M"),
             t.get("reason") or "",
         )

@@ -156,14 +156,19 @@ class Candidate:
     queues: Sequence[str]
     capacity: Capacity
     images: frozenset[str] | None = None
+    disk_bytes: int | None = None  # the size of its work dir's file system; None: unknown
 
 
 def placement_problem(
-    demand: Capacity, queue: str, workers: Iterable[Candidate], image: str | None = None
+    demand: Capacity,
+    queue: str,
+    workers: Iterable[Candidate],
+    image: str | None = None,
+    disk_bytes: int = 0,
 ) -> str | None:
-    """Why no live worker could ever run a task (of a pipeline run from ``image``), or None
-    when one could (or none is live yet: tasks then wait for the fleet rather than being
-    refused)."""
+    """Why no live worker could ever run a task (of a pipeline run from ``image``, needing
+    ``disk_bytes`` in the work dir for its inputs and outputs), or None when one could (or
+    none is live yet: tasks then wait for the fleet rather than being refused)."""
     live = list(workers)
     if not live:
         return None
@@ -181,4 +186,14 @@ def placement_problem(
                 f"no live worker on queue '{queue}' has the image '{image}': build or load it "
                 "on a worker (GET /workers lists each worker's images)"
             )
-    return why_unplaceable(demand, [w.capacity for w in listening])
+    problem = why_unplaceable(demand, [w.capacity for w in listening])
+    if problem is not None or disk_bytes <= 0:
+        return problem
+    room = [w.disk_bytes for w in listening if w.capacity.fits(demand)]
+    if any(r is None or r >= disk_bytes for r in room):
+        return None
+    largest = max(r for r in room if r is not None)
+    return (
+        f"no live worker on queue '{queue}' has room for this task: its inputs and outputs "
+        f"need {disk_bytes / 2**30:.3g} GiB in the work dir (largest: {largest / 2**30:.3g} GiB)"
+    )

@@ -19,7 +19,6 @@ from orchestrator.domain.capability import upload_url
 from orchestrator.domain.capacity import Capacity
 from orchestrator.domain.planning import (
     Candidate,
-    Plan,
     placement_problem,
     plan_task,
 )
@@ -192,7 +191,14 @@ def create_task(
         plan = plan_task(spec, params, resources, queue=queue)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
-    problem = _placement_problem(workers, settings.worker_lost_after_s, plan, spec.image)
+    problem = placement(
+        workers,
+        settings.worker_lost_after_s,
+        plan.demand,
+        plan.queue,
+        spec.image,
+        disk_bytes=plan.resources.disk_bytes(0),
+    )
     if problem is not None:
         raise InvalidRequest(problem)
     task_id = str(uuid.uuid4())
@@ -226,19 +232,27 @@ def create_task(
     return Created(task=task, spec=spec, upload_urls=urls)
 
 
-def _placement_problem(
-    workers: LiveWorkers, lost_after_s: float, plan: Plan, image: str
+def placement(
+    workers: LiveWorkers,
+    lost_after_s: float,
+    demand: Capacity,
+    queue: str,
+    image: str | None,
+    *,
+    disk_bytes: int = 0,
 ) -> str | None:
+    """Why no live worker could ever run such a task (``domain/planning.placement_problem``)."""
     seen_after = workers.now() - timedelta(seconds=lost_after_s)
     live = [
         Candidate(
             w.queues,
             Capacity.of(w.capacity),
             None if w.images is None else frozenset(w.images),
+            disk_bytes=w.hardware.get("disk_bytes") or None,
         )
         for w in workers.alive(seen_after)
     ]
-    return placement_problem(plan.demand, plan.queue, live, image)
+    return placement_problem(demand, queue, live, image, disk_bytes=disk_bytes)
 
 
 def get_task(services: TaskReads, task_id: str, scope: str | None = None) -> TaskView:

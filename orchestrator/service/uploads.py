@@ -28,11 +28,19 @@ from hooks.decisions import (
 from hooks.protocol import HookRequest, HookResponse
 from orchestrator.db.repository import UploadingSlot
 from orchestrator.domain.access import Quota, upload_refusal
+from orchestrator.domain.capacity import demand_of
+from orchestrator.domain.task import TaskView
 from orchestrator.errors import DependencyError, HookRefused, StorageError
 from orchestrator.logs import task_context
 from orchestrator.service.catalog import Catalog
 from orchestrator.service.metrics import counting_hook, rejected_hook
-from orchestrator.service.tasks import Enqueue, QueueableTasks, queue_if_complete
+from orchestrator.service.tasks import (
+    Enqueue,
+    LiveWorkers,
+    QueueableTasks,
+    placement,
+    queue_if_complete,
+)
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,6 +100,8 @@ class HookServices(Protocol):
     def queue(self) -> Enqueue: ...
     @property
     def access(self) -> QuotaReads: ...
+    @property
+    def workers(self) -> LiveWorkers: ...
 
 
 class QuotaReads(Protocol):
@@ -119,6 +129,22 @@ def quota_refusal(access: QuotaReads, decision: Accept) -> str | None:
     stored = access.stored_bytes(project_id) if quota.max_stored_bytes is not None else 0
     return upload_refusal(
         quota, project, adding=decision.size, task_bytes=task_bytes, stored_bytes=stored
+    )
+
+
+def room_refusal(services: HookServices, task: TaskView, decision: Accept) -> str | None:
+    """Why no live worker could run the task with this upload among its inputs: their sum,
+    times the pipeline's ``disk_per_input``, plus its margin, exceeds every worker's work dir
+    (or the task no longer fits any live worker at all)."""
+    held = services.access.task_bytes(decision.task_id, besides=decision.slot)
+    resources = task.resources
+    return placement(
+        services.workers,
+        services.settings.worker_lost_after_s,
+        demand_of(resources),
+        task.queue,
+        None,
+        disk_bytes=resources.disk_bytes(held + decision.size),
     )
 
 
@@ -154,14 +180,16 @@ def _answer(services: HookServices, catalog: Catalog, req: HookRequest) -> HookR
         task = services.tasks.get(located.task_id)
         spec = catalog.get(task.pipeline) if task else None
         ctx = hook_context(services)
-        decision = _carry_out(services, decide(req, located, task, spec, ctx), ctx)
+        decision = _carry_out(services, decide(req, located, task, spec, ctx), ctx, task)
         _log(req, decision, slot=located.slot)
         if isinstance(decision, Refuse):
             raise HookRefused(decision.message)
         return respond(decision)
 
 
-def _carry_out(services: HookServices, decision: Decision, ctx: HookContext) -> Decision:
+def _carry_out(
+    services: HookServices, decision: Decision, ctx: HookContext, task: TaskView | None
+) -> Decision:
     """Apply a recording decision; returns what was actually done (an Ignore if nothing)."""
     repo = services.tasks
     if isinstance(decision, Accept):
@@ -169,6 +197,11 @@ def _carry_out(services: HookServices, decision: Decision, ctx: HookContext) -> 
         if refusal is not None:
             # 413 like any size refusal; tusd hands status and message to the client.
             return Reject(413, refusal)
+        assert task is not None  # an Accept is about a task that exists
+        no_room = room_refusal(services, task, decision)
+        if no_room is not None:
+            # As create_task answers a task no live worker could run.
+            return Reject(422, no_room)
         if not repo.slot_reserved(
             decision.task_id,
             decision.slot,

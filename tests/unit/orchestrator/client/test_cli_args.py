@@ -191,7 +191,13 @@ def test_submit_finds_the_shapefile_parts_and_passes_notify_url(
     monkeypatch.setattr(Client, "pipeline", lambda self, name: GROUPED)
     calls: list[tuple[Any, ...]] = []
 
-    def refuse(self: Client, pipeline: str, params: Any, notify_url: str | None = None) -> None:
+    def refuse(
+        self: Client,
+        pipeline: str,
+        params: Any,
+        notify_url: str | None = None,
+        priority: str | int | None = None,
+    ) -> None:
         calls.append((pipeline, params, notify_url))
         raise InvalidRequest(422, "notify_url: must be an absolute http:// or https:// URL")
 

@@ -126,6 +126,14 @@ def test_tasks_table_fits_80_columns_with_whole_ids() -> None:
     out = text_of(render.tasks_table(rows), width=80)
     assert tid in out and "11-22 09:54" in out
     assert max(len(line) for line in out.splitlines()) <= 80
+    # Priority bands are marked beside the state: ↑ high, ↓ low, nothing for normal.
+    ranked = [
+        {**rows[0], "status": "pending", "priority": 10},
+        {**rows[0], "status": "waiting", "priority": -10},
+    ]
+    out = text_of(render.tasks_table(ranked), width=80)
+    assert "pending↑" in out and "waiting↓" in out and tid in out
+    assert max(len(line) for line in out.splitlines()) <= 80
 
 
 def test_pipelines_view_says_what_to_type() -> None:

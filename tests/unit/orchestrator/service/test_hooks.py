@@ -16,6 +16,7 @@ import pytest
 
 from hooks.protocol import HookRequest, HookResponse
 from orchestrator.db.repository import UploadingSlot
+from orchestrator.db.workers import WorkerView
 from orchestrator.domain.access import Quota
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import InputView, TaskView
@@ -194,12 +195,41 @@ class FakeQuotas:
 
 
 @dataclass
+class FakeWorkers:
+    """The live fleet: workers whose work dirs hold ``disk_bytes`` each (none: no worker)."""
+
+    disks: list[int] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return _now()
+
+    def alive(self, seen_after: datetime) -> list[WorkerView]:
+        return [
+            WorkerView(
+                id=f"h{i}:1",
+                host=f"h{i}",
+                queues=["default"],
+                executor="docker",
+                hardware={"disk_bytes": disk},
+                capacity={"cpus": 8.0, "memory_bytes": 64 * 2**30, "gpus": 0},
+                free={},
+                running=[],
+                state="up",
+                started_at=_now(),
+                last_seen_at=_now(),
+            )
+            for i, disk in enumerate(self.disks)
+        ]
+
+
+@dataclass
 class World:
     settings: Settings
     tasks: FakeSlots
     storage: FakeStorage
     queue: FakeQueue
     access: FakeQuotas = field(default_factory=FakeQuotas)
+    workers: FakeWorkers = field(default_factory=FakeWorkers)
 
     def hook(self, req: HookRequest) -> HookResponse:
         return handle_hook(self, CATALOG, req)
@@ -295,6 +325,21 @@ def test_a_project_byte_quota_refuses_the_upload_with_413(
     world.access = FakeQuotas(
         quota, held_by_task=held - 1 if held else 0, stored=max(stored - 1, 0)
     )
+    assert not world.hook(pre_create("pre", size=SIZE, meta={"filename": "scan.las"})).RejectUpload
+
+
+def test_an_upload_no_live_workers_disk_could_stage_is_refused_with_422(world: World) -> None:
+    # SPEC's defaults: the inputs once, plus a 256 MiB margin for outputs.
+    need = SIZE + 256 * 2**20
+    world.workers = FakeWorkers([need - 1, need // 2])
+    answer = world.hook(pre_create("pre", size=SIZE, meta={"filename": "scan.las"}))
+    assert answer.RejectUpload and answer.HTTPResponse is not None
+    assert answer.HTTPResponse.StatusCode == 422
+    assert "no live worker on queue 'default' has room for this task" in (
+        answer.HTTPResponse.Body or ""
+    )
+    assert world.slot("pre").state == "empty"
+    world.workers = FakeWorkers([need])
     assert not world.hook(pre_create("pre", size=SIZE, meta={"filename": "scan.las"})).RejectUpload
 
 
