@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -26,17 +25,6 @@ from tests.e2e.test_volcal import SURVEY
 MiB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "orchestrator.client.cli"]
-
-
-@pytest.fixture
-def env(stack: Any, tmp_path: Path) -> dict[str, str]:
-    cache = tmp_path / "cache"
-    return os.environ | {
-        "ORCHESTRATOR_URL": stack.api_url,
-        "ORCHESTRATOR_API_KEY": stack.api_key,
-        "ORCHESTRATOR_CACHE_DIR": str(cache),
-        "COLUMNS": "200",
-    }
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:

@@ -27,10 +27,8 @@ from rasterio.transform import from_origin
 from devstack.images import ImageBuild, build_images
 from pipelines import pipefile
 from tests.e2e.client import Client
-from tests.e2e.test_cli import cli, env, json_of
+from tests.e2e.test_cli import cli, json_of
 from tests.e2e.test_flow import tus_upload
-
-__all__ = ["env"]  # test_cli's fixture, shared
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "pipelines" / "gdal_reproject"
