@@ -79,6 +79,7 @@ class TaskController(Controller):
             notify_url=data.notify_url,
             queue=data.queue,
             project_id=principal_of(request).project_id,
+            priority=data.priority,
         )
         return task_created(created.task, created.spec, created.upload_urls)
 

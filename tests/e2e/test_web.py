@@ -386,6 +386,29 @@ def test_task_list_shows_the_finished_task_and_links_to_it(
     assert page.locator('a[data-download="checksums.json"]').count() == 1
 
 
+def test_a_task_page_shows_priority_and_deletes_the_task(
+    page: Page, client: Client, tmp_path: Path
+) -> None:
+    r = client.post("/create_task", json={"pipeline": "checksum", "priority": "high"})
+    assert r.status_code == 201, r.text
+    task_id = r.json()["task_id"]
+
+    page.goto(client.api_url + "/tasks.html?status=waiting")
+    cell = page.locator(f'tr[data-task="{task_id}"] td[data-priority]')
+    cell.wait_for()
+    assert cell.inner_text() == "high"
+
+    page.goto(client.api_url + f"/task.html?id={task_id}")
+    wait_status(page, "waiting", timeout_s=30)
+    assert page.inner_text("#task-priority") == "high"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete-task")
+    page.locator("#task-deleted").wait_for()
+    assert "was deleted" in page.inner_text("#task-deleted")
+    assert "deleted on request" in page.inner_text("#task-deleted")
+    assert client.get(f"/query_task/{task_id}").status_code == 410
+
+
 def test_an_upload_refused_by_the_server_shows_its_message(
     page: Page, client: Client, tmp_path: Path
 ) -> None:

@@ -346,7 +346,10 @@ async function submit() {
   }
   $("submit").disabled = true;
   try {
-    task = await api("/create_task", { method: "POST", body: { pipeline: p.name, params } });
+    task = await api("/create_task", {
+      method: "POST",
+      body: { pipeline: p.name, params, priority: $("priority").value },
+    });
   } catch (e) {
     showError(`The task was not created: ${e.message}`);
     updateSubmit();
@@ -354,6 +357,7 @@ async function submit() {
   }
   // The form is fixed from here on: this task's inputs and parameters are chosen.
   $("pipeline").disabled = true;
+  $("priority").disabled = true;
   document.querySelectorAll("#params input, #params select").forEach((x) => { x.disabled = true; });
   Object.values(slots).forEach((s) => { s.ui.input.disabled = true; });
   updateSubmit();
@@ -396,6 +400,7 @@ async function offerResume() {
   selectPipeline(saved.pipeline);
   task = { task_id: saved.task_id, upload_urls: saved.upload_urls };
   $("pipeline").disabled = true;
+  $("priority").disabled = true;
   document.querySelectorAll("#params input, #params select").forEach((x) => { x.disabled = true; });
   for (const [name, s] of Object.entries(slots)) {
     const held = current.inputs[name];

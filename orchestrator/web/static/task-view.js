@@ -102,7 +102,7 @@ function inputsTable(task) {
   );
 }
 
-export function renderTask(container, task, { onKill } = {}) {
+export function renderTask(container, task, { onKill, onDelete } = {}) {
   const terminal = TERMINAL.has(task.status);
   const r = task.resources || {};
   const status = statusBadge(task.status);
@@ -111,7 +111,13 @@ export function renderTask(container, task, { onKill } = {}) {
     "div",
     { class: "task-head" },
     el("h2", {}, "Task ", el("code", {}, task.task_id), " ", status),
-    terminal ? null : el("button", { class: "danger", type: "button", onclick: onKill }, "Kill task"),
+    el(
+      "div",
+      { class: "row" },
+      terminal ? null : el("button", { class: "danger", type: "button", onclick: onKill }, "Kill task"),
+      onDelete ? el("button", { class: "danger", type: "button", id: "delete-task", onclick: onDelete },
+        "Delete task") : null,
+    ),
   );
   const reason = task.reason
     ? el("p", { class: `msg ${task.status === "done" ? "info" : "error"}`, role: "alert" },
@@ -128,6 +134,7 @@ export function renderTask(container, task, { onKill } = {}) {
     "dl",
     { class: "kv" },
     el("dt", {}, "pipeline"), el("dd", {}, task.pipeline),
+    el("dt", {}, "priority"), el("dd", { id: "task-priority" }, task.priority_name || "normal"),
     el("dt", {}, "created"), el("dd", {}, when(task.created_at)),
     el("dt", {}, "started"), el("dd", {}, when(task.started_at)),
     el("dt", {}, "finished"), el("dd", {}, when(task.finished_at)),
@@ -135,6 +142,10 @@ export function renderTask(container, task, { onKill } = {}) {
     el("dt", {}, "limits"),
     el("dd", {}, `${r.cpus} CPU · ${bytes(r.memory_bytes)} · ${r.gpus} GPU · ${r.timeout_s} s`),
     task.worker_id ? [el("dt", {}, "worker"), el("dd", { class: "mono" }, task.worker_id)] : null,
+    task.results_expire_at
+      ? [el("dt", {}, "results kept until"), el("dd", {}, when(task.results_expire_at))] : null,
+    task.results_removed_at
+      ? [el("dt", {}, "results removed"), el("dd", {}, when(task.results_removed_at))] : null,
   );
   const parts = [head, reason, busy, facts, el("h3", { style: "margin-top:1rem" }, "Inputs"), inputsTable(task)];
   if (task.status === "done") {
@@ -160,6 +171,17 @@ export function watchTask(container, taskId, { onUpdate } = {}) {
     }
   }
 
+  async function remove() {
+    if (!confirm(`Delete task ${taskId} and all its data (uploads, results, logs)?`)) return;
+    try {
+      await api(`/tasks/${taskId}`, { method: "DELETE" });
+      tick();
+    } catch (e) {
+      errorBox.textContent = `Delete failed: ${e.message}`;
+      container.prepend(errorBox);
+    }
+  }
+
   async function tick() {
     clearTimeout(timer);
     if (stopped) return;
@@ -167,12 +189,19 @@ export function watchTask(container, taskId, { onUpdate } = {}) {
     try {
       task = await api(`/query_task/${taskId}`);
     } catch (e) {
+      if (e.status === 410) {
+        // A tombstone: say when and why, and stop asking.
+        container.replaceChildren(el("p", { class: "msg info", role: "status", id: "task-deleted" },
+          `Task ${taskId} was deleted${e.body && e.body.deleted_at ? ` ${when(e.body.deleted_at)}` : ""}: ` +
+          `${(e.body && e.body.reason) || "no reason given"}. Its uploads, results and logs are gone.`));
+        return;
+      }
       errorBox.textContent = `Cannot read the task: ${e.message}`;
       container.prepend(errorBox);
       if (e.status !== 404) timer = setTimeout(tick, POLL_MS * 2);
       return;
     }
-    renderTask(container, task, { onKill: kill });
+    renderTask(container, task, { onKill: kill, onDelete: remove });
     if (onUpdate) onUpdate(task);
     if (!TERMINAL.has(task.status)) timer = setTimeout(tick, POLL_MS);
   }

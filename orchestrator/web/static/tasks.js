@@ -13,6 +13,7 @@ function row(t) {
       t.task_id.slice(0, 8))),
     el("td", {}, t.pipeline),
     el("td", {}, statusBadge(t.status)),
+    el("td", { "data-priority": t.priority }, t.priority_name || "normal"),
     el("td", {}, when(t.created_at)),
     el("td", { class: "num" }, t.started_at ? duration(t.started_at, t.finished_at) : "–"),
     el("td", { class: "small" }, t.reason || ""),
@@ -33,7 +34,7 @@ async function load() {
     $("rows").replaceChildren(
       ...(page.tasks.length
         ? page.tasks.map(row)
-        : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No tasks match."))]),
+        : [el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No tasks match."))]),
     );
   } catch (e) {
     err.textContent = `Cannot list tasks: ${e.message}`;
