@@ -82,8 +82,10 @@ class Notifier:
         if report.created or report.delivered or report.failed or report.retrying:
             log.info(
                 "webhooks",
+                # Not "created": LogRecord has that attribute, and logging refuses the key
+                # (the pass then failed after its deliveries).
                 extra={
-                    "created": report.created,
+                    "notifications_created": report.created,
                     "delivered": report.delivered,
                     "retrying": report.retrying,
                     "failed": report.failed,
