@@ -101,6 +101,7 @@ def purge(services: Services, task: TaskView) -> int:
     removed += services.storage.remove_prefix(s.results_bucket, prefix)
     services.logs.drop(task.id)
     services.lifecycle.purged(task.id)
+    OBJECTS_REMOVED.labels("deleted").inc(removed)
     log.info("task data removed", extra={"objects": removed})
     return removed
 
@@ -112,7 +113,8 @@ class SweepReport:
     results_removed: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)  # waiting tasks killed for inactivity
     uploads_aborted: int = 0
-    # Objects removed, by why: deleted | inputs | results | unfinished (multipart uploads).
+    # Objects removed by retention, by kind: inputs | results | unfinished (multipart uploads);
+    # a deleted task's are counted by ``purge``.
     removed_by_kind: dict[str, int] = field(default_factory=dict)
 
     def count(self, kind: str, n: int) -> None:
@@ -159,7 +161,7 @@ class Sweeper:
     def _purge_deleted(self, now: datetime, report: SweepReport) -> None:
         for task_id in self._services.lifecycle.to_purge(SWEEP_BATCH):
             with task_context(task_id):
-                report.count("deleted", purge(self._services, _read(self._services, task_id)))
+                purge(self._services, _read(self._services, task_id))  # counts what it removes
                 announce(self._services, task_id)
                 report.purged.append(task_id)
 

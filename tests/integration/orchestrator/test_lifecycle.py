@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 from minio import Minio
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from orchestrator.app import create_app
@@ -340,3 +341,65 @@ def test_bucket_rules_are_set_and_checked(services: Services) -> None:
     assert problem == (
         f"bucket {results} expires objects after 30 days, not 5 as RESULT_RETENTION_S says"
     )
+
+
+# --- /metrics --------------------------------------------------------------------------------
+def scrape(client: TestClient[Any]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    r = client.get("/metrics")
+    assert r.status_code == 200, r.text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+
+
+def test_metrics_show_bytes_per_bucket_and_project_tasks_per_band_and_removals(
+    services: Services, s3: Minio, client: TestClient[Any]
+) -> None:
+    s = services.settings
+    project = f"lifecycle-{uuid.uuid4().hex[:8]}"
+    project_id = services.access.ensure_project(project)
+    task_id = str(uuid.uuid4())
+    services.tasks.create(
+        task_id=task_id,
+        pipeline=SPEC.name,
+        params=SPEC.validate_params({}),
+        resources=SPEC.resources,
+        queue="test-lifecycle-metrics",
+        slots=[(slot.name, slot.required) for slot in SPEC.inputs],
+        project_id=project_id,
+        priority=10,
+    )
+    objects = Objects(services, s3, task_id)
+    before = scrape(client)
+    band = ("orchestrator_unfinished_tasks", (("priority", "high"),))
+    for slot, size in (("first", 100), ("second", 250)):
+        key = objects.put(objects.uploads, f"{slot}/n1", b"x" * size)
+        fill_slot(services.tasks, task_id, slot, key=key, size=size)
+    assert services.tasks.queue_if_complete(task_id)
+    assert services.tasks.claim(task_id, WORKER) is not None
+    result = ResultFile(
+        "out.txt", 40, "0" * 64, "text/plain", objects.put(objects.results, "out.txt")
+    )
+    assert services.tasks.transition(
+        task_id, TaskStatus.DONE, expected=TaskStatus.RUNNING, results=[result]
+    )
+    after = scrape(client)
+    stored = "orchestrator_stored_bytes"
+    assert after[(stored, (("bucket", s.uploads_bucket), ("project", project_id)))] == 350
+    assert after[(stored, (("bucket", s.results_bucket), ("project", project_id)))] == 40
+    assert after[band] == before[band] - 1  # counted in the high band while waiting
+
+    waiting = new_task(services)
+    with raw_engine(services).begin() as conn:
+        conn.execute(text("UPDATE tasks SET priority = -10 WHERE id = :id"), {"id": waiting})
+    low = ("orchestrator_unfinished_tasks", (("priority", "low"),))
+    assert scrape(client)[low] == after.get(low, 0) + 1
+
+    removed = ("orchestrator_objects_removed_total", (("kind", "deleted"),))
+    assert client.delete(f"/tasks/{task_id}").status_code == 200
+    final = scrape(client)
+    assert final[removed] - after.get(removed, 0) == 3  # two inputs and one result
+    # Deleted: its bytes are no longer counted.
+    assert (stored, (("bucket", s.uploads_bucket), ("project", project_id))) not in final

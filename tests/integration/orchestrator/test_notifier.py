@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator

@@ -6,9 +6,12 @@ from dataclasses import asdict
 
 import pytest
 
+from orchestrator.domain.capacity import Capacity
 from orchestrator.domain.planning import (
     DEFAULT_QUEUE,
     GPU_QUEUE,
+    Candidate,
+    placement_problem,
     plan_task,
 )
 from orchestrator.domain.task import resources_from_dict
@@ -89,3 +92,21 @@ def test_resources_round_trip_through_a_dict() -> None:
 def test_plan_does_not_share_the_spec_resources() -> None:
     spec = _spec()
     assert plan_task(spec, None).resources is not spec.resources
+
+
+def test_a_task_no_live_workers_disk_could_stage_is_named() -> None:
+    big = Capacity(cpus=8, memory_bytes=64 * GiB, gpus=0)
+    small = Capacity(cpus=1, memory_bytes=GiB, gpus=0)
+    demand = Capacity(cpus=2, memory_bytes=2 * GiB, gpus=0)
+    fleet = [
+        Candidate(["default"], big, disk_bytes=100 * GiB),
+        # Room enough, but too small for the task's CPUs: its disk does not count.
+        Candidate(["default"], small, disk_bytes=10_000 * GiB),
+    ]
+    assert placement_problem(demand, "default", fleet, disk_bytes=100 * GiB) is None
+    assert placement_problem(demand, "default", fleet, disk_bytes=101 * GiB) == (
+        "no live worker on queue 'default' has room for this task: its inputs and outputs "
+        "need 101 GiB in the work dir (largest: 100 GiB)"
+    )
+    unknown = [Candidate(["default"], big, disk_bytes=None)]  # did not say: not refused
+    assert placement_problem(demand, "default", unknown, disk_bytes=10**15) is None
