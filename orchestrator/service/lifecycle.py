@@ -14,6 +14,7 @@ by the next one. Objects of a task all live under ``<task id>/`` in both buckets
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -179,34 +180,58 @@ class Sweeper:
                     report.expired.append(task_id)
 
     def _remove_inputs(self, now: datetime, report: SweepReport) -> None:
-        ended_before = cutoff(now, self._retention.input_s)
+        lc = self._services.lifecycle
+        self._remove_ended(
+            "inputs",
+            self._retention.input_s,
+            now,
+            report.inputs_removed,
+            report,
+            due=lc.inputs_due,
+            removed=lc.inputs_removed,
+            bucket=self._services.settings.uploads_bucket,
+        )
+
+    def _remove_results(self, now: datetime, report: SweepReport) -> None:
+        lc = self._services.lifecycle
+        self._remove_ended(
+            "results",
+            self._retention.result_s,
+            now,
+            report.results_removed,
+            report,
+            due=lc.results_due,
+            removed=lc.results_removed,
+            bucket=self._services.settings.results_bucket,
+        )
+
+    def _remove_ended(
+        self,
+        kind: str,
+        period_s: float,
+        now: datetime,
+        done: list[str],
+        report: SweepReport,
+        *,
+        due: Callable[[datetime, int], list[str]],
+        removed: Callable[[str], None],
+        bucket: str,
+    ) -> None:
+        """Remove ``kind`` (the objects under a task's prefix in ``bucket``, and any upload
+        still open there) of the tasks that ended ``period_s`` ago."""
+        ended_before = cutoff(now, period_s)
         if ended_before is None:
             return
-        bucket = self._services.settings.uploads_bucket
         storage = self._services.storage
-        for task_id in self._services.lifecycle.inputs_due(ended_before, SWEEP_BATCH):
+        for task_id in due(ended_before, SWEEP_BATCH):
             with task_context(task_id):
                 n = storage.abort_uploads(bucket, prefix=prefix_of(task_id))
                 n += storage.remove_prefix(bucket, prefix_of(task_id))
-                self._services.lifecycle.inputs_removed(task_id)
+                removed(task_id)
                 announce(self._services, task_id)
-                log.info("inputs removed by retention", extra={"objects": n})
-                report.count("inputs", n)
-                report.inputs_removed.append(task_id)
-
-    def _remove_results(self, now: datetime, report: SweepReport) -> None:
-        ended_before = cutoff(now, self._retention.result_s)
-        if ended_before is None:
-            return
-        bucket = self._services.settings.results_bucket
-        for task_id in self._services.lifecycle.results_due(ended_before, SWEEP_BATCH):
-            with task_context(task_id):
-                n = self._services.storage.remove_prefix(bucket, prefix_of(task_id))
-                self._services.lifecycle.results_removed(task_id)
-                announce(self._services, task_id)
-                log.info("results removed by retention", extra={"objects": n})
-                report.count("results", n)
-                report.results_removed.append(task_id)
+                log.info(f"{kind} removed by retention", extra={"objects": n})
+                report.count(kind, n)
+                done.append(task_id)
 
     def _abort_uploads(self, now: datetime, report: SweepReport) -> None:
         started_before = cutoff(now, self._retention.multipart_s)

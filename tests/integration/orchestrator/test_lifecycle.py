@@ -98,15 +98,17 @@ class Objects:
         }
 
 
-def new_task(services: Services, queue: str = "") -> str:
+def new_task(services: Services, project_id: str = "default", priority: int = 0) -> str:
     task_id = str(uuid.uuid4())
     services.tasks.create(
         task_id=task_id,
         pipeline=SPEC.name,
         params=SPEC.validate_params({}),
         resources=SPEC.resources,
-        queue=queue or f"test-lifecycle-{uuid.uuid4().hex[:8]}",
+        queue=f"test-lifecycle-{uuid.uuid4().hex[:8]}",
         slots=[(s.name, s.required) for s in SPEC.inputs],
+        project_id=project_id,
+        priority=priority,
     )
     return task_id
 
@@ -360,17 +362,7 @@ def test_metrics_show_bytes_per_bucket_and_project_tasks_per_band_and_removals(
     s = services.settings
     project = f"lifecycle-{uuid.uuid4().hex[:8]}"
     project_id = services.access.ensure_project(project)
-    task_id = str(uuid.uuid4())
-    services.tasks.create(
-        task_id=task_id,
-        pipeline=SPEC.name,
-        params=SPEC.validate_params({}),
-        resources=SPEC.resources,
-        queue="test-lifecycle-metrics",
-        slots=[(slot.name, slot.required) for slot in SPEC.inputs],
-        project_id=project_id,
-        priority=10,
-    )
+    task_id = new_task(services, project_id, priority=10)
     objects = Objects(services, s3, task_id)
     before = scrape(client)
     band = ("orchestrator_unfinished_tasks", (("priority", "high"),))
@@ -391,9 +383,7 @@ def test_metrics_show_bytes_per_bucket_and_project_tasks_per_band_and_removals(
     assert after[(stored, (("bucket", s.results_bucket), ("project", project_id)))] == 40
     assert after[band] == before[band] - 1  # counted in the high band while waiting
 
-    waiting = new_task(services)
-    with raw_engine(services).begin() as conn:
-        conn.execute(text("UPDATE tasks SET priority = -10 WHERE id = :id"), {"id": waiting})
+    new_task(services, priority=-10)
     low = ("orchestrator_unfinished_tasks", (("priority", "low"),))
     assert scrape(client)[low] == after.get(low, 0) + 1
 
