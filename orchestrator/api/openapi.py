@@ -58,6 +58,7 @@ _MEANING = {
     404: "Unknown task, or another project's (or the path names nothing)",
     429: "Too many requests for this key; retry after `Retry-After` seconds",
     409: "The task's state forbids the call; `status` names that state",
+    410: "The task was deleted; `deleted_at` and `reason` say when and why",
     422: "The request is well-formed but cannot be honoured; `detail` names the field or "
     "the shortfall (unknown pipeline, bad parameter, no live worker that can run it)",
     503: "A backing service (PostgreSQL, Redis, S3) is unavailable; retry later",

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, HttpMethod, Request, Response, delete, get, post, route
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -19,6 +19,7 @@ from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_201_CREATED,
     HTTP_202_ACCEPTED,
+    HTTP_204_NO_CONTENT,
     HTTP_307_TEMPORARY_REDIRECT,
 )
 
@@ -46,11 +47,26 @@ from orchestrator.service.logs import LiveLog, open_log
 
 # Litestar adds "; charset=utf-8" to text/ media types itself.
 TEXT = "text/plain"
+TASK_ALLOW = "DELETE, GET, OPTIONS"  # the methods of /tasks/{id}
 
 
 class TaskController(Controller):
     tags = ["tasks"]
     security = KEY_REQUIRED
+
+    # Registered first (a controller registers its handlers in the order of their names):
+    # Litestar 2 builds the automatic OPTIONS answer of a path from the first handler
+    # registered on it (litestar-org/litestar#4169, fixed in 3), and would leave GET out of
+    # /tasks/{id}'s Allow.
+    @route(
+        "/tasks/{task_id:str}",
+        http_method=HttpMethod.OPTIONS,
+        include_in_schema=False,
+        sync_to_thread=False,
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    def allow_task_methods(self) -> Response[None]:
+        return Response(None, status_code=HTTP_204_NO_CONTENT, headers={"Allow": TASK_ALLOW})
 
     @post(
         "/create_task",
@@ -89,7 +105,7 @@ class TaskController(Controller):
         status_code=HTTP_200_OK,
         sync_to_thread=True,
         summary="Queue a task whose required inputs are all uploaded (idempotent)",
-        responses=errors(401, 404, 409, 503),
+        responses=errors(401, 404, 409, 410, 503),
     )
     def start(
         self, request: Request, task_id: FromPath[str], services: NamedDependency[Services]
@@ -104,7 +120,7 @@ class TaskController(Controller):
         summary="A task's state, uploads and (when done) presigned result URLs",
         description="Result URLs are valid for PRESIGN_EXPIRY_S (less at most a tenth of it, "
         "and at most a minute: links signed for a finished task are reused that long).",
-        responses=errors(401, 404, 503),
+        responses=errors(401, 404, 410, 503),
     )
     async def query(
         self, request: Request, task_id: FromPath[str], services: NamedDependency[Services]
@@ -175,7 +191,7 @@ class TaskController(Controller):
         media_type=TEXT,
         responses={
             **redirect("The run is over: its stored logs.txt, presigned, is at Location"),
-            **errors(401, 404, 409, 503),
+            **errors(401, 404, 409, 410, 503),
         },
     )
     def logs(
@@ -206,7 +222,7 @@ class TaskController(Controller):
         operation_id="get_task",
         cache=True,
         summary="Alias of query_task",
-        responses=errors(401, 404, 503),
+        responses=errors(401, 404, 410, 503),
     )
     async def get_task(
         self, request: Request, task_id: FromPath[str], services: NamedDependency[Services]
@@ -227,7 +243,7 @@ class TaskController(Controller):
                 description="Running: the kill was requested from its worker",
                 generate_examples=False,
             ),
-            **errors(401, 404, 409, 503),
+            **errors(401, 404, 409, 410, 503),
         },
     )
     def kill(

@@ -187,10 +187,20 @@ def placement_problem(
                 "on a worker (GET /workers lists each worker's images)"
             )
     problem = why_unplaceable(demand, [w.capacity for w in listening])
-    if problem is not None or disk_bytes <= 0:
+    if problem is not None:
         return problem
-    room = [w.disk_bytes for w in listening if w.capacity.fits(demand)]
-    if any(r is None or r >= disk_bytes for r in room):
+    return room_problem(demand, queue, listening, disk_bytes)
+
+
+def room_problem(
+    demand: Capacity, queue: str, workers: Iterable[Candidate], disk_bytes: int
+) -> str | None:
+    """Why none of the live workers of ``queue`` that could hold ``demand`` has a work dir
+    large enough for ``disk_bytes``; None when one has (or says nothing of its disk), and
+    when there is no such worker at all: that is ``placement_problem``'s to judge, at
+    create_task, not a reason to refuse an upload while a queue's workers restart."""
+    room = [w.disk_bytes for w in workers if queue in w.queues and w.capacity.fits(demand)]
+    if disk_bytes <= 0 or not room or any(r is None or r >= disk_bytes for r in room):
         return None
     largest = max(r for r in room if r is not None)
     return (

@@ -237,13 +237,20 @@ def placement(
     lost_after_s: float,
     demand: Capacity,
     queue: str,
-    image: str | None,
+    image: str,
     *,
     disk_bytes: int = 0,
 ) -> str | None:
     """Why no live worker could ever run such a task (``domain/planning.placement_problem``)."""
+    return placement_problem(
+        demand, queue, candidates(workers, lost_after_s), image, disk_bytes=disk_bytes
+    )
+
+
+def candidates(workers: LiveWorkers, lost_after_s: float) -> list[Candidate]:
+    """The live workers as placement sees them."""
     seen_after = workers.now() - timedelta(seconds=lost_after_s)
-    live = [
+    return [
         Candidate(
             w.queues,
             Capacity.of(w.capacity),
@@ -252,7 +259,6 @@ def placement(
         )
         for w in workers.alive(seen_after)
     ]
-    return placement_problem(demand, queue, live, image, disk_bytes=disk_bytes)
 
 
 def get_task(services: TaskReads, task_id: str, scope: str | None = None) -> TaskView:

@@ -29,6 +29,7 @@ from hooks.protocol import HookRequest, HookResponse
 from orchestrator.db.repository import UploadingSlot
 from orchestrator.domain.access import Quota, upload_refusal
 from orchestrator.domain.capacity import demand_of
+from orchestrator.domain.planning import room_problem
 from orchestrator.domain.task import TaskView
 from orchestrator.errors import DependencyError, HookRefused, StorageError
 from orchestrator.logs import task_context
@@ -38,7 +39,7 @@ from orchestrator.service.tasks import (
     Enqueue,
     LiveWorkers,
     QueueableTasks,
-    placement,
+    candidates,
     queue_if_complete,
 )
 from orchestrator.settings import Settings
@@ -134,17 +135,15 @@ def quota_refusal(access: QuotaReads, decision: Accept) -> str | None:
 
 def room_refusal(services: HookServices, task: TaskView, decision: Accept) -> str | None:
     """Why no live worker could run the task with this upload among its inputs: their sum,
-    times the pipeline's ``disk_per_input``, plus its margin, exceeds every worker's work dir
-    (or the task no longer fits any live worker at all)."""
+    times the pipeline's ``disk_per_input``, plus its margin, exceeds the work dir of every
+    live worker of its queue that could hold it."""
     held = services.access.task_bytes(decision.task_id, besides=decision.slot)
     resources = task.resources
-    return placement(
-        services.workers,
-        services.settings.worker_lost_after_s,
+    return room_problem(
         demand_of(resources),
         task.queue,
-        None,
-        disk_bytes=resources.disk_bytes(held + decision.size),
+        candidates(services.workers, services.settings.worker_lost_after_s),
+        resources.disk_bytes(held + decision.size),
     )
 
 

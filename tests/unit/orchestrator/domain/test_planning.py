@@ -13,6 +13,7 @@ from orchestrator.domain.planning import (
     Candidate,
     placement_problem,
     plan_task,
+    room_problem,
 )
 from orchestrator.domain.task import resources_from_dict
 from pipelines.spec import GiB, InputSlot, Param, PipelineSpec, Resources
@@ -110,3 +111,11 @@ def test_a_task_no_live_workers_disk_could_stage_is_named() -> None:
     )
     unknown = [Candidate(["default"], big, disk_bytes=None)]  # did not say: not refused
     assert placement_problem(demand, "default", unknown, disk_bytes=10**15) is None
+
+
+def test_an_upload_is_not_refused_for_room_while_the_queue_has_no_live_worker() -> None:
+    demand = Capacity(cpus=1, memory_bytes=GiB, gpus=0)
+    elsewhere = [Candidate(["gpu"], Capacity(8, 64 * GiB, 1), disk_bytes=GiB)]
+    assert room_problem(demand, "default", elsewhere, 100 * GiB) is None
+    here = [Candidate(["default"], Capacity(8, 64 * GiB, 0), disk_bytes=GiB)]
+    assert room_problem(demand, "default", here, 100 * GiB) is not None
