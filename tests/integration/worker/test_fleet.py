@@ -273,7 +273,9 @@ def test_a_high_priority_task_starts_before_normal_ones_queued_earlier(
     """One slot, busy: two normal tasks queue, then a high one; the high one runs next."""
     w = start_worker(worker_slots="1")
     wait_for("announcement", lambda: row(services, w), 60, w)
-    blocker = submit(services, tmp_path, w, params={"sleep_s": 3}, resources=ONE_CPU)
+    # Long enough for the three tasks below to be queued while it runs (they take well
+    # under a second).
+    blocker = submit(services, tmp_path, w, params={"sleep_s": 8}, resources=ONE_CPU)
     wait_for(
         "the blocker running",
         lambda: tasks.get(services, blocker).status is TaskStatus.RUNNING,
@@ -362,7 +364,8 @@ def test_a_disk_that_fills_while_staging_fails_the_task_with_a_reason(
     assert task.reason is not None and task.reason.startswith(
         f"no space left on worker {task.worker_id} while staging input 'first' (first.dat, "
     ), task.reason
-    assert list(small_work_dir.iterdir()) == []  # the run dir is gone, the space given back
+    # The run dir goes right after the end is written: the space is given back.
+    wait_for("the run dir removed", lambda: not list(small_work_dir.iterdir()), 30, w)
 
 
 def test_graceful_stop_marks_the_worker_stopped(
