@@ -33,13 +33,19 @@ class WorkDir:
     def __init__(self, path: str) -> None:
         self.path = Path(path)
 
+    def _usage(self) -> shutil._ntuple_diskusage:
+        # A fresh host has no work dir before its first run stages one: make it, or every
+        # admission would fail on it and no task would ever start here.
+        self.path.mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(self.path)
+
     def size(self) -> int:
         """The file system's whole size: a task needing more never runs here."""
-        return shutil.disk_usage(self.path).total
+        return self._usage().total
 
     def room(self, running: Iterable[RunningTask]) -> int:
         """Free bytes, less what the running tasks may still write."""
-        free = shutil.disk_usage(self.path).free
+        free = self._usage().free
         owed = 0
         for task in running:
             need = task.resources.disk_bytes(task.input_bytes)
