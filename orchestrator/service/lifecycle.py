@@ -273,27 +273,37 @@ def apply_rules(storage: BucketRules, settings: Settings) -> None:
         try:
             storage.set_expiry(bucket, expiry)
         except OrchestratorError as exc:
-            if expiry.object_days is None:
-                log.info(
-                    "the object store refused a rule that only aborts unfinished uploads; "
-                    "the reconciler's sweep aborts them",
-                    extra={"bucket": bucket, "error": str(exc)},
-                )
-            else:
+            if expiry.object_days is not None:
                 log.warning("bucket lifecycle not set", extra={"bucket": bucket, "error": str(exc)})
+                continue
+            log.info(
+                "the object store refused a rule that only aborts unfinished uploads; "
+                "the reconciler's sweep aborts them",
+                extra={"bucket": bucket, "error": str(exc)},
+            )
+            # No rule then, rather than an expiration left from earlier settings: objects the
+            # settings now keep for ever must not go.
+            try:
+                storage.set_expiry(bucket, Expiry(object_days=None, multipart_days=None))
+            except OrchestratorError as again:
+                log.warning(
+                    "bucket lifecycle not cleared", extra={"bucket": bucket, "error": str(again)}
+                )
 
 
 def rules_problem(storage: BucketRules, settings: Settings) -> str | None:
-    """None when every bucket's object expiration is what the settings want; else what
-    differs. Aborting unfinished uploads is not checked: the sweep does it either way."""
+    """None when every bucket's object expiration is what the settings want (none included:
+    a bucket whose objects the settings keep must not expire them); else what differs.
+    Aborting unfinished uploads is not checked: the sweep does it either way."""
     for bucket, wanted in wanted_rules(settings).items():
-        if wanted.object_days is None:
-            continue
         have = storage.expiry(bucket)
         days = None if have is None else have.object_days
-        if days != wanted.object_days:
-            return (
-                f"bucket {bucket} expires objects after {days} days, "
-                f"not {wanted.object_days} as RESULT_RETENTION_S says"
-            )
+        if days == wanted.object_days:
+            continue
+        if wanted.object_days is None:
+            return f"bucket {bucket} expires objects after {days} days, but the settings keep them"
+        return (
+            f"bucket {bucket} expires objects after {days} days, "
+            f"not {wanted.object_days} as RESULT_RETENTION_S says"
+        )
     return None

@@ -366,6 +366,19 @@ def test_bucket_rules_are_set_and_checked(services: Services) -> None:
     assert problem == (
         f"bucket {results} expires objects after 30 days, not 5 as RESULT_RETENTION_S says"
     )
+    # Results kept for ever: the 30-day rule must go, not linger from the earlier settings.
+    forever = services.settings.model_copy(update={"result_retention_s": 0})
+    assert rules_problem(services.storage, forever) == (
+        f"bucket {results} expires objects after 30 days, but the settings keep them"
+    )
+    try:
+        apply_rules(services.storage, forever)
+        kept = services.storage.expiry(results)
+        assert kept is None or kept.object_days is None
+        assert rules_problem(services.storage, forever) is None
+    finally:  # the running API's rules, as its /health expects them
+        apply_rules(services.storage, services.settings)
+    assert rules_problem(services.storage, services.settings) is None
 
 
 # --- /metrics --------------------------------------------------------------------------------
