@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "orchestrator:task-evictions"
 # How long the listening thread blocks on the socket per turn (s): its reaction to stop().
 LISTEN_TIMEOUT_S = 1.0
-
-
-class Evictions(Protocol):
-    def publish(self, task_id: str) -> None: ...
 
 
 class RedisEvictions:

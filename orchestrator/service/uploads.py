@@ -113,31 +113,26 @@ class QuotaReads(Protocol):
     def stored_bytes(self, project_id: str) -> int: ...
 
 
-def quota_refusal(access: QuotaReads, decision: Accept) -> str | None:
-    """Why the project's quotas refuse this upload, or None. The sums are read only for the
-    limits a project has: without quotas, pre-create costs one small read more."""
+def quota_refusal(access: QuotaReads, decision: Accept, held: int) -> str | None:
+    """Why the project's quotas refuse this upload, or None; ``held``: what the task's other
+    inputs hold or have declared. The project's stored bytes are read only when it has a
+    limit on them."""
     found = access.quota_of_task(decision.task_id)
     if found is None:
         return None
     project_id, project, quota = found
     if quota.max_upload_bytes is None and quota.max_stored_bytes is None:
         return None
-    task_bytes = (
-        access.task_bytes(decision.task_id, besides=decision.slot)
-        if quota.max_upload_bytes is not None
-        else 0
-    )
     stored = access.stored_bytes(project_id) if quota.max_stored_bytes is not None else 0
     return upload_refusal(
-        quota, project, adding=decision.size, task_bytes=task_bytes, stored_bytes=stored
+        quota, project, adding=decision.size, task_bytes=held, stored_bytes=stored
     )
 
 
-def room_refusal(services: HookServices, task: TaskView, decision: Accept) -> str | None:
-    """Why no live worker could run the task with this upload among its inputs: their sum,
-    times the pipeline's ``disk_per_input``, plus its margin, exceeds the work dir of every
-    live worker of its queue that could hold it."""
-    held = services.access.task_bytes(decision.task_id, besides=decision.slot)
+def room_refusal(services: HookServices, task: TaskView, decision: Accept, held: int) -> str | None:
+    """Why no live worker could run the task with this upload among its inputs (``held`` are
+    the others): their sum, times the pipeline's ``disk_per_input``, plus its margin, exceeds
+    the work dir of every live worker of its queue that could hold it."""
     resources = task.resources
     return room_problem(
         demand_of(resources),
@@ -192,12 +187,14 @@ def _carry_out(
     """Apply a recording decision; returns what was actually done (an Ignore if nothing)."""
     repo = services.tasks
     if isinstance(decision, Accept):
-        refusal = quota_refusal(services.access, decision)
+        # Both checks count the task's other inputs: read once.
+        held = services.access.task_bytes(decision.task_id, besides=decision.slot)
+        refusal = quota_refusal(services.access, decision, held)
         if refusal is not None:
             # 413 like any size refusal; tusd hands status and message to the client.
             return Reject(413, refusal)
         assert task is not None  # an Accept is about a task that exists
-        no_room = room_refusal(services, task, decision)
+        no_room = room_refusal(services, task, decision, held)
         if no_room is not None:
             # As create_task answers a task no live worker could run.
             return Reject(422, no_room)
