@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import requests
@@ -112,6 +112,9 @@ def main() -> None:
     parser.add_argument("--rounds", default=3, type=int)
     parser.add_argument("--seconds", default=8, type=int)
     parser.add_argument("--connections", default=32, type=int)
+    parser.add_argument(
+        "--only", default="", help="comma-separated endpoint names to run (hello-world always)"
+    )
     args = parser.parse_args()
     env = read_env(args.env)
     key = env["API_KEY"]
@@ -140,14 +143,24 @@ def main() -> None:
             )
             wait_up(f"{api}/health/live")
             wait_up(f"http://127.0.0.1:{hello_port}/")
-            task_id, waiting_id = done_task(api, key), waiting_task(api, key)
+            paths: dict[str, Callable[[], tuple[str, str | None]]] = {
+                "hello-world": lambda: (f"http://127.0.0.1:{hello_port}/", None),
+                "query_task (done)": lambda: (f"{api}/query_task/{done_task(api, key)}", key),
+                "query_task (waiting)": lambda: (
+                    f"{api}/query_task/{waiting_task(api, key)}",
+                    key,
+                ),
+                "tasks?limit=20": lambda: (f"{api}/tasks?limit=20", key),
+                "health": lambda: (f"{api}/health", None),
+                "health/live": lambda: (f"{api}/health/live", None),
+            }
+            only = {n.strip() for n in args.only.split(",") if n.strip()}
+            if only - paths.keys():
+                sys.exit(f"--only: unknown {sorted(only - paths.keys())}; known: {list(paths)}")
             targets = {
-                "hello-world": (f"http://127.0.0.1:{hello_port}/", None),
-                "query_task (done)": (f"{api}/query_task/{task_id}", key),
-                "query_task (waiting)": (f"{api}/query_task/{waiting_id}", key),
-                "tasks?limit=20": (f"{api}/tasks?limit=20", key),
-                "health": (f"{api}/health", None),
-                "health/live": (f"{api}/health/live", None),
+                name: target()
+                for name, target in paths.items()
+                if not only or name in only or name == "hello-world"
             }
             runs = measure(targets, args.rounds, args.seconds, args.connections)
         finally:

@@ -14,6 +14,7 @@ from litestar import Litestar
 
 from orchestrator.api.auth import AccessMiddleware
 from orchestrator.api.cache import STORE, BoundedMemoryStore, response_cache
+from orchestrator.api.coalescer import Coalescer
 from orchestrator.api.deps import providers
 from orchestrator.api.errors import EXCEPTION_HANDLERS
 from orchestrator.api.health import HealthController
@@ -92,6 +93,8 @@ def create_app(
         app.state.readiness = Readiness(lambda: check(svc), svc.settings.health_cache_s)
         # Threads for live log followers, apart from the pool of the sync endpoints.
         app.state.log_limiter = anyio.CapacityLimiter(FOLLOWER_THREADS)
+        # Listing pages polled by many clients at once are read once per round (GET /tasks).
+        app.state.listings = Coalescer()
         # Every process forgets what it kept of a task another one deleted or expired.
         evictions = svc.evictions.listen(svc.finished.forget, svc.finished.forget_all)
         loop = ReconcileLoop(svc) if reconcile else None

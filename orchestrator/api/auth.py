@@ -70,7 +70,12 @@ class AccessMiddleware:
 
 def principal_of(connection: ASGIConnection) -> Principal:
     """Who is calling (set by ``AccessMiddleware``; the bootstrap admin on public routes)."""
-    found: Principal = connection.scope["state"].get(_PRINCIPAL, BOOTSTRAP)
+    return principal_in(connection.scope)
+
+
+def principal_in(scope: Scope) -> Principal:
+    """``principal_of`` for middleware, which has the ASGI scope and no connection."""
+    found: Principal = scope["state"].get(_PRINCIPAL, BOOTSTRAP)
     return found
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, HttpMethod, Request, Response, delete, get, post, route
+from litestar import Controller, HttpMethod, MediaType, Request, Response, delete, get, post, route
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -25,6 +25,7 @@ from litestar.status_codes import (
 
 from orchestrator.api.auth import principal_of
 from orchestrator.api.cache import INLINE_RESULTS, mark_finished
+from orchestrator.api.coalescer import Coalescer, Seal
 from orchestrator.api.openapi import KEY_REQUIRED, errors, redirect
 from orchestrator.api.schemas import (
     SlotDisplay,
@@ -39,7 +40,7 @@ from orchestrator.api.schemas import (
     task_read,
 )
 from orchestrator.bootstrap import Services
-from orchestrator.domain.listing import MAX_LIMIT
+from orchestrator.domain.listing import MAX_LIMIT, TaskFilter
 from orchestrator.domain.task import TaskView
 from orchestrator.service import lifecycle, listing, tasks
 from orchestrator.service.catalog import Catalog
@@ -130,11 +131,10 @@ class TaskController(Controller):
     @get(
         "/tasks",
         operation_id="list_tasks",
-        sync_to_thread=True,
         summary="Tasks newest first, filtered, with a cursor for the next page",
         responses=errors(401, 422, 503),
     )
-    def list_tasks(
+    async def list_tasks(
         self,
         request: Request,
         services: NamedDependency[Services],
@@ -166,9 +166,8 @@ class TaskController(Controller):
         cursor: Annotated[
             str | None, Parameter(description="next_cursor of the previous page")
         ] = None,
-    ) -> TaskPageRead:
-        page = listing.list_tasks(
-            services,
+    ) -> Response[TaskPageRead]:
+        f = listing.task_filter(
             status=status or (),
             pipeline=pipeline,
             created_after=created_after,
@@ -177,7 +176,11 @@ class TaskController(Controller):
             limit=limit,
             scope=principal_of(request).scope,
         )
-        return page_read(page)
+        # Clients polling the same page at once share its reads (``api/coalescer.py``).
+        listings: Coalescer[TaskFilter, bytes] = request.app.state.listings
+        body = await listings.read(f, lambda seal: sync_to_thread(_page_body, services, f, seal))
+        # Encoded once per read, for all who share it; documented as the page it encodes.
+        return cast("Response[TaskPageRead]", Response(body, media_type=MediaType.JSON))
 
     @get(
         "/tasks/{task_id:str}/logs",
@@ -313,6 +316,10 @@ async def _answer(request: Request, services: Services, task_id: str) -> TaskRea
         mark_finished(request)
         return _render(services, task)
     return await sync_to_thread(_read, services, task_id, scope)
+
+
+def _page_body(services: Services, f: TaskFilter, seal: Seal) -> bytes:
+    return msgspec.json.encode(page_read(listing.read_page(services, f, before_read=seal)))
 
 
 def _read(services: Services, task_id: str, scope: str | None) -> TaskRead:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -26,7 +28,7 @@ _OUTAGES = (OperationalError, InterfaceError, PoolTimeoutError)
 def _translated() -> Iterator[None]:
     try:
         yield
-    except _OUTAGES as exc:
+    except (*_OUTAGES, psycopg.OperationalError) as exc:
         cause = getattr(exc, "orig", None) or exc
         raise DatabaseError(f"PostgreSQL unavailable: {type(cause).__name__}: {cause}") from exc
 
@@ -62,6 +64,25 @@ class Database:
         sees the latest committed data, so a read that needs one snapshot is one statement."""
         with _translated(), self._autocommit.connect() as conn:
             yield conn
+
+    @contextmanager
+    def driver(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection as psycopg's own, outside any transaction, for the hottest
+        reads: the pool's checkout (pre-ping included) without SQLAlchemy's execution path.
+        A connection that failed is dropped from the pool, as SQLAlchemy would."""
+        with _translated():
+            pooled = self._engine.raw_connection()
+            conn: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+            try:
+                conn.autocommit = True
+                yield conn
+            except psycopg.OperationalError:
+                pooled.invalidate()
+                raise
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False  # as the pool's other users expect it
+                pooled.close()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

@@ -6,10 +6,12 @@ nothing here writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import BigInteger, cast, func, literal_column, select, text, tuple_
+from sqlalchemy import BigInteger, cast, func, literal_column, select, text
 
 from orchestrator.db.database import Database
 from orchestrator.db.models import Task, TaskCount, TaskInput
@@ -40,52 +42,46 @@ class TaskQueries:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def page(self, f: TaskFilter) -> tuple[list[TaskSummary], bool]:
-        """Newest first, keyset-paginated on (created_at, id); also whether more follow."""
-        q = select(
-            Task.id,
-            Task.pipeline,
-            Task.status,
-            Task.reason,
-            Task.queue,
-            Task.created_at,
-            Task.queued_at,
-            Task.started_at,
-            Task.finished_at,
-            Task.priority,
-        ).where(Task.deleted_at.is_(None))  # tombstones are not listed
+    def page(
+        self, f: TaskFilter, before_read: Callable[[], None] | None = None
+    ) -> tuple[list[TaskSummary], bool]:
+        """Newest first, keyset-paginated on (created_at, id); also whether more follow.
+        ``before_read`` is called after the connection is checked out, just before the
+        statement is sent.
+
+        Through the driver, not SQLAlchemy: the API's hottest read, whose CPU was mostly
+        SQLAlchemy's execution path (1.8 ms of CPU per 20-task page against 0.6 ms for the
+        same statement through psycopg, pre-ping included; ``bench/api.py``)."""
+        params: dict[str, object] = {"limit": f.limit + 1}
         if f.project_id is not None:
-            q = q.where(Task.project_id == f.project_id)
+            params["project_id"] = f.project_id
         if f.statuses:
-            q = q.where(Task.status.in_([s.value for s in f.statuses]))
+            params["statuses"] = [s.value for s in f.statuses]
         if f.pipeline is not None:
-            q = q.where(Task.pipeline == f.pipeline)
+            params["pipeline"] = f.pipeline
         if f.created_after is not None:
-            q = q.where(Task.created_at >= f.created_after)
+            params["created_after"] = f.created_after
         if f.created_before is not None:
-            q = q.where(Task.created_at < f.created_before)
+            params["created_before"] = f.created_before
         if f.after is not None:
-            c = f.after
-            # A row comparison, not the equivalent OR of two conditions: PostgreSQL uses it as
-            # an index condition on ix_tasks_created_id, where the OR was a filter over every
-            # row before the cursor (a page 90,000 rows into 100,000: 25 ms with the OR,
-            # 0.13 ms with this; EXPLAIN ANALYZE, medians of 5).
-            q = q.where(tuple_(Task.created_at, Task.id) < tuple_(c.created_at, c.task_id))
-        q = q.order_by(Task.created_at.desc(), Task.id.desc()).limit(f.limit + 1)
-        with self._db.read() as conn:
-            rows = conn.execute(q).all()
+            params["after_at"], params["after_id"] = f.after.created_at, f.after.task_id
+        with self._db.driver() as conn, conn.cursor() as cur:
+            if before_read is not None:
+                before_read()
+            cur.execute(_page_statement(frozenset(params)), params)
+            rows = cur.fetchall()
         items = [
             TaskSummary(
-                id=r.id,
-                pipeline=r.pipeline,
-                status=TaskStatus(r.status),
-                reason=r.reason,
-                queue=r.queue,
-                created_at=r.created_at,
-                queued_at=r.queued_at,
-                started_at=r.started_at,
-                finished_at=r.finished_at,
-                priority=r.priority,
+                id=r[0],
+                pipeline=r[1],
+                status=TaskStatus(r[2]),
+                reason=r[3],
+                queue=r[4],
+                created_at=r[5],
+                queued_at=r[6],
+                started_at=r[7],
+                finished_at=r[8],
+                priority=r[9],
             )
             for r in rows[: f.limit]
         ]
@@ -141,3 +137,31 @@ class TaskQueries:
                 for project, n in conn.execute(query).all():
                     found[(kind, str(project))] = int(n or 0)
         return found
+
+
+# The listing's conditions, each used when its parameter is given.
+_PAGE_CONDITIONS = {
+    "project_id": "project_id = %(project_id)s",
+    "statuses": "status = ANY(%(statuses)s)",
+    "pipeline": "pipeline = %(pipeline)s",
+    "created_after": "created_at >= %(created_after)s",
+    "created_before": "created_at < %(created_before)s",
+    # A row comparison, not the equivalent OR of two conditions: PostgreSQL uses it as an
+    # index condition on ix_tasks_created_id, where the OR was a filter over every row before
+    # the cursor (a page 90,000 rows into 100,000: 25 ms with the OR, 0.13 ms with this;
+    # EXPLAIN ANALYZE, medians of 5).
+    "after_at": "(created_at, id) < (%(after_at)s, %(after_id)s)",
+}
+
+
+@cache
+def _page_statement(given: frozenset[str]) -> bytes:
+    """The page's statement for the parameters ``given`` (one per shape, made once)."""
+    where = ["deleted_at IS NULL"]  # tombstones are not listed
+    where += [sql for name, sql in _PAGE_CONDITIONS.items() if name in given]
+    return (
+        "SELECT id, pipeline, status, reason, queue, created_at, queued_at, started_at,"
+        " finished_at, priority FROM tasks WHERE "
+        + " AND ".join(where)
+        + " ORDER BY created_at DESC, id DESC LIMIT %(limit)s"
+    ).encode()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from orchestrator.bootstrap import Services
 from orchestrator.db.queries import TaskSummary
-from orchestrator.domain.listing import Cursor, encode_cursor, parse_filter
+from orchestrator.domain.listing import Cursor, TaskFilter, encode_cursor, parse_filter
 from orchestrator.errors import InvalidRequest
 
 
@@ -17,8 +17,7 @@ class TaskPage:
     next_cursor: str | None
 
 
-def list_tasks(
-    services: Services,
+def task_filter(
     *,
     status: Iterable[str] = (),
     pipeline: str | None = None,
@@ -27,8 +26,9 @@ def list_tasks(
     cursor: str | None = None,
     limit: str | None = None,
     scope: str | None = None,
-) -> TaskPage:
-    """``scope``: the one project whose tasks are listed (None: every project's)."""
+) -> TaskFilter:
+    """The listing asked for; ``scope``: the one project whose tasks are listed (None: every
+    project's). Raise ``InvalidRequest`` naming the parameter that is wrong."""
     try:
         f = parse_filter(
             status=status,
@@ -40,7 +40,15 @@ def list_tasks(
         )
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
-    items, more = services.queries.page(replace(f, project_id=scope))
+    return replace(f, project_id=scope)
+
+
+def read_page(
+    services: Services, f: TaskFilter, before_read: Callable[[], None] | None = None
+) -> TaskPage:
+    """``before_read``: called just before the statement is sent (it takes its snapshot
+    after)."""
+    items, more = services.queries.page(f, before_read)
     last = items[-1] if items and more else None
     return TaskPage(
         tasks=items,

@@ -15,8 +15,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from devstack.fleet import Forwarder
+from orchestrator.db.database import Database
 from orchestrator.db.deadline import ServerTimeout
 from orchestrator.db.engine import Timeouts, make_engine
+from orchestrator.errors import DatabaseError
 
 TIMEOUTS = Timeouts(connect_s=2, statement_s=1.0, pool_s=1.0)
 HANG_S = 30  # far beyond every timeout: a call still going then is hung
@@ -92,3 +94,25 @@ def test_a_statement_over_the_timeout_is_cancelled_by_the_server(engine: Engine)
     assert isinstance(error, OperationalError), error
     assert "statement timeout" in str(error)
     assert _timed(engine)[0] is None
+
+
+def test_a_driver_read_that_times_out_is_a_database_error_and_its_connection_is_dropped(
+    engine: Engine, proxy: Forwarder
+) -> None:
+    """``Database.driver`` (the listing's read without SQLAlchemy's execution path): the same
+    deadline, translated to ``DatabaseError``, and the dead connection never handed out
+    again."""
+    db = Database(engine)
+    with db.driver() as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    connections = proxy.accepted
+    with pytest.raises(DatabaseError, match=r"did not answer within 1\.5 s"), db.driver() as conn:
+        proxy.freeze()  # after the checkout's pre-ping: the statement itself times out
+        conn.execute("SELECT 1")
+    proxy.thaw()
+    with db.driver() as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert conn.autocommit
+    assert proxy.accepted == connections + 1  # a new connection: the dead one was dropped
+    with engine.connect() as conn:  # the pool's other users get it back out of autocommit
+        assert not conn.connection.driver_connection.autocommit  # type: ignore[union-attr]
