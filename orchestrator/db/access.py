@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, cast, func, literal_column, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.db.database import Database
 from orchestrator.db.models import ApiKey, Project, Task, TaskInput
+from orchestrator.db.queries import stored_bytes_of
 from orchestrator.domain.access import (
     DEFAULT_PROJECT,
     Principal,
@@ -196,39 +197,11 @@ class AccessRepository:
         return int(total or 0)
 
     def stored_bytes(self, project_id: str) -> int:
-        """The project's uploads (held or declared) and results, in bytes."""
-        uploads = (
-            select(func.coalesce(func.sum(TaskInput.size), 0))
-            .join(Task, Task.id == TaskInput.task_id)
-            .where(
-                Task.project_id == project_id,
-                Task.inputs_removed_at.is_(None),
-                TaskInput.state.in_(("uploading", "done")),
-            )
-            .scalar_subquery()
-        )
-        element = func.jsonb_array_elements(Task.results).table_valued("value").alias("r")
-        results = (
-            select(
-                func.coalesce(
-                    func.sum(
-                        cast(element.c.value.op("->>")(literal_column("'bytes'")), BigInteger)
-                    ),
-                    0,
-                )
-            )
-            .select_from(Task)
-            .join(element, text("true"))
-            .where(
-                Task.project_id == project_id,
-                Task.results_removed_at.is_(None),
-                Task.results.is_not(None),
-            )
-            .scalar_subquery()
-        )
+        """The project's uploads (held or declared) and results, in bytes (the counters of
+        migration 0011: one project's rows, however many tasks it has)."""
         with self._db.read() as conn:
-            row = conn.execute(select(uploads, results)).one()
-        return int(row[0]) + int(row[1])
+            rows = conn.execute(stored_bytes_of(project_id)).all()
+        return sum(int(row[2]) for row in rows)
 
     def running_in_project(self, project_id: str) -> int:
         with self._db.read() as conn:

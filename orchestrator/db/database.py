@@ -66,6 +66,14 @@ class Database:
             yield conn
 
     @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection outside any transaction, for a write that is one statement: it
+        commits by itself, without the round trips of BEGIN and COMMIT (tusd's post-receive,
+        once a second per upload)."""
+        with _translated(), self._autocommit.connect() as conn:
+            yield conn
+
+    @contextmanager
     def driver(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection as psycopg's own, outside any transaction, for the hottest
         reads: the pool's checkout (pre-ping included) without SQLAlchemy's execution path.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, func, or_, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from orchestrator.db.database import Database
@@ -23,6 +23,24 @@ _TERMINAL = [s.value for s in TERMINAL]
 class LifecycleRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    def fold_stored_bytes(self) -> int:
+        """Fold the changes of stored bytes the triggers recorded into the per-project counts
+        (migration 0011), so a read sums a row per project and kind, not every change since
+        the start. One statement: a read sees the changes either still apart or folded in.
+        Only the reconciler calls it, under its lock; returns how many changes it folded."""
+        statement = text(
+            "WITH moved AS (DELETE FROM stored_bytes_changes RETURNING project_id, kind, bytes),"
+            " summed AS (SELECT project_id, kind, sum(bytes) AS bytes, count(*) AS n"
+            " FROM moved GROUP BY project_id, kind),"
+            " folded AS (INSERT INTO stored_bytes (project_id, kind, bytes)"
+            " SELECT project_id, kind, bytes FROM summed ORDER BY project_id, kind"
+            " ON CONFLICT (project_id, kind)"
+            " DO UPDATE SET bytes = stored_bytes.bytes + EXCLUDED.bytes)"
+            " SELECT coalesce(sum(n), 0) FROM summed"
+        )
+        with self._db.transaction() as s:
+            return int(s.execute(statement).scalar() or 0)
 
     def mark_deleted(self, task_id: str, reason: str) -> bool:
         """Make the task a tombstone; False when it was one already (the first reason stays)."""

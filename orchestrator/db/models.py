@@ -191,6 +191,29 @@ class TaskCount(Base):
     n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class StoredBytes(Base):
+    """Bytes a project keeps in each bucket (``kind``: uploads | results), kept by triggers
+    on ``tasks`` and ``task_inputs`` (migration 0011): writers add rows to
+    ``stored_bytes_changes``, which the reconciler folds in here; a read sums both."""
+
+    __tablename__ = "stored_bytes"
+
+    project_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class StoredBytesChange(Base):
+    """One change of a project's stored bytes not folded into ``stored_bytes`` yet."""
+
+    __tablename__ = "stored_bytes_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(8))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+
+
 class Worker(Base):
     """A worker process as it last announced itself (see ``orchestrator.domain.capacity``)."""
 

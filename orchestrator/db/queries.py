@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import BigInteger, cast, func, literal_column, select, text
+from sqlalchemy import BigInteger, Select, cast, func, select, union_all
 
 from orchestrator.db.database import Database
-from orchestrator.db.models import Task, TaskCount, TaskInput
+from orchestrator.db.models import StoredBytes, StoredBytesChange, Task, TaskCount
 from orchestrator.domain.listing import TaskFilter
 from orchestrator.domain.priority import Band, band_of
 from orchestrator.domain.status import TERMINAL, TaskStatus
@@ -36,6 +36,19 @@ class TaskSummary:
     started_at: datetime | None
     finished_at: datetime | None
     priority: int = 0
+
+
+def stored_bytes_of(project_id: str | None = None) -> Select[str, str, int]:
+    """(project, kind, bytes) per project and kind: the folded counts plus the changes not
+    folded yet; one project's, or every project's."""
+    kept = select(StoredBytes.project_id, StoredBytes.kind, StoredBytes.bytes)
+    changes = select(StoredBytesChange.project_id, StoredBytesChange.kind, StoredBytesChange.bytes)
+    if project_id is not None:
+        kept = kept.where(StoredBytes.project_id == project_id)
+        changes = changes.where(StoredBytesChange.project_id == project_id)
+    both = union_all(kept, changes).subquery()
+    total = cast(func.sum(both.c.bytes), BigInteger)
+    return select(both.c.project_id, both.c.kind, total).group_by(both.c.project_id, both.c.kind)
 
 
 class TaskQueries:
@@ -111,32 +124,12 @@ class TaskQueries:
         return counts
 
     def stored_bytes(self) -> dict[tuple[str, str], int]:
-        """Bytes kept per (``uploads`` | ``results``, project): uploads held or declared and
-        results, of tasks whose data retention or a delete has not removed yet."""
-        uploads = (
-            select(Task.project_id, func.coalesce(func.sum(TaskInput.size), 0))
-            .join(Task, Task.id == TaskInput.task_id)
-            .where(
-                Task.inputs_removed_at.is_(None),
-                TaskInput.state.in_(("uploading", "done")),
-            )
-            .group_by(Task.project_id)
-        )
-        element = func.jsonb_array_elements(Task.results).table_valued("value").alias("r")
-        size = cast(element.c.value.op("->>")(literal_column("'bytes'")), BigInteger)
-        results = (
-            select(Task.project_id, func.coalesce(func.sum(size), 0))
-            .select_from(Task)
-            .join(element, text("true"))
-            .where(Task.results_removed_at.is_(None), Task.results.is_not(None))
-            .group_by(Task.project_id)
-        )
-        found: dict[tuple[str, str], int] = {}
+        """Bytes kept per (``uploads`` | ``results``, project), those not zero: uploads held
+        or declared and results, of tasks whose data retention or a delete has not removed
+        yet. From the counters of migration 0011, not from summing the tasks."""
         with self._db.read() as conn:
-            for kind, query in (("uploads", uploads), ("results", results)):
-                for project, n in conn.execute(query).all():
-                    found[(kind, str(project))] = int(n or 0)
-        return found
+            rows = conn.execute(stored_bytes_of()).all()
+        return {(str(kind), str(project)): int(n) for project, kind, n in rows if n}
 
 
 # The listing's conditions, each used when its parameter is given.

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import (
+    Connection,
     CursorResult,
     Row,
     Update,
@@ -42,7 +43,7 @@ from orchestrator.domain.task import (
 from pipelines.spec import Resources
 
 
-def _updated(s: Session, stmt: Update) -> bool:
+def _updated(s: Session | Connection, stmt: Update) -> bool:
     """Run a conditional UPDATE; True iff it changed exactly one row (this caller won)."""
     return cast(CursorResult[Any], s.execute(stmt)).rowcount == 1
 
@@ -542,10 +543,11 @@ class TaskRepository:
             )
 
     def slot_progress(self, task_id: str, slot: str, key: str, offset: int) -> bool:
-        """Record bytes received by the holding upload; never moves backwards."""
-        with self._db.transaction() as s:
+        """Record bytes received by the holding upload; never moves backwards. One statement
+        that commits by itself (its lock of the task's row lasts as long)."""
+        with self._db.autocommit() as conn:
             return _updated(
-                s,
+                conn,
                 update(TaskInput)
                 .where(
                     TaskInput.task_id == task_id,

@@ -147,6 +147,7 @@ class Sweeper:
             self._remove_inputs,
             self._remove_results,
             self._abort_uploads,
+            self._fold_stored_bytes,
         ):
             try:
                 step(now, report)
@@ -158,6 +159,9 @@ class Sweeper:
             if n:
                 OBJECTS_REMOVED.labels(kind).inc(n)
         return report
+
+    def _fold_stored_bytes(self, now: datetime, report: SweepReport) -> None:
+        self._services.lifecycle.fold_stored_bytes()
 
     def _purge_deleted(self, now: datetime, report: SweepReport) -> None:
         for task_id in self._services.lifecycle.to_purge(SWEEP_BATCH):
