@@ -22,10 +22,11 @@ from hooks.decisions import (
     Target,
     decide,
     locate,
+    object_id_of,
     respond,
     verify_stored,
 )
-from hooks.protocol import HookRequest, HookResponse
+from hooks.protocol import HookRequest, HookResponse, HookType
 from orchestrator.db.repository import UploadingSlot
 from orchestrator.domain.access import Quota, upload_refusal
 from orchestrator.domain.capacity import demand_of
@@ -171,6 +172,10 @@ def _answer(services: HookServices, catalog: Catalog, req: HookRequest) -> HookR
         _log(req, located)
         return respond(located)
     with task_context(located.task_id):
+        progress = _progressed(services, req, located)
+        if progress is not None:
+            _log(req, progress, slot=located.slot)
+            return respond(progress)
         task = services.tasks.get(located.task_id)
         spec = catalog.get(task.pipeline) if task else None
         ctx = hook_context(services)
@@ -179,6 +184,21 @@ def _answer(services: HookServices, catalog: Catalog, req: HookRequest) -> HookR
         if isinstance(decision, Refuse):
             raise HookRefused(decision.message)
         return respond(decision)
+
+
+def _progressed(services: HookServices, req: HookRequest, target: Target) -> RecordProgress | None:
+    """post-receive, once a second per upload: its progress recorded by one conditional
+    statement, without reading the task first. It writes only where the decision would be
+    ``RecordProgress`` (the upload holds the slot, which is not filled, and the task waits);
+    None otherwise (and for other hooks): the task is then read to tell why (``Stop``...)."""
+    if req.Type is not HookType.POST_RECEIVE:
+        return None
+    upload = req.upload
+    progress = RecordProgress(target.task_id, target.slot, object_id_of(upload.ID), upload.Offset)
+    recorded = services.tasks.slot_progress(
+        progress.task_id, progress.slot, progress.key, progress.offset
+    )
+    return progress if recorded else None
 
 
 def _carry_out(

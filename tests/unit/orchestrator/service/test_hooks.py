@@ -41,8 +41,10 @@ class FakeSlots:
     """The tasks table's slot calls, with the same conditions as TaskRepository's UPDATEs."""
 
     rows: dict[str, TaskView]
+    reads: int = 0  # calls of get: the hooks' reads of a task
 
     def get(self, task_id: str) -> TaskView | None:
+        self.reads += 1
         return self.rows.get(task_id)
 
     def _slot(self, task_id: str, slot: str) -> InputView | None:
@@ -98,7 +100,7 @@ class FakeSlots:
 
     def slot_progress(self, task_id: str, slot: str, key: str, offset: int) -> bool:
         i = self._slot(task_id, slot)
-        if i is None or i.state != "uploading" or i.key != key:
+        if i is None or i.state != "uploading" or i.key != key or not self._waiting(task_id):
             return False
         return self._set(task_id, slot, offset=max(i.offset, offset))
 
@@ -411,6 +413,34 @@ def test_a_terminated_upload_frees_its_slot_for_another(world: World) -> None:
     world.hook(request("post-terminate", **_upload(key, "post")))
     assert world.slot("post").state == "empty"
     assert created(world, "post") != key
+
+
+def test_progress_is_recorded_without_reading_the_task(world: World) -> None:
+    key = created(world, "pre")
+    reads = world.tasks.reads
+    answer = world.hook(request("post-receive", **_upload(key, "pre", offset=SIZE // 2)))
+    assert answer == HookResponse()
+    assert world.tasks.reads == reads  # one conditional write, no read first
+    assert world.slot("pre").offset == SIZE // 2
+
+
+def test_progress_for_a_task_that_no_longer_waits_stops_the_upload(world: World) -> None:
+    key = created(world, "pre")
+    task = world.tasks.rows[TASK_ID]
+    world.tasks.rows[TASK_ID] = replace(task, status=TaskStatus.KILLED)
+    answer = world.hook(request("post-receive", **_upload(key, "pre", offset=10)))
+    assert answer.StopUpload and answer.HTTPResponse is not None
+    assert answer.HTTPResponse.StatusCode == 409
+    assert "task is killed" in (answer.HTTPResponse.Body or "")
+    assert world.slot("pre").offset == 0
+
+
+def test_progress_of_an_upload_that_lost_its_slot_stops_it(world: World) -> None:
+    key = created(world, "pre")
+    world.tasks._set(TASK_ID, "pre", key="another")  # taken over after this one stalled
+    answer = world.hook(request("post-receive", **_upload(key, "pre", offset=10)))
+    assert answer.StopUpload and answer.HTTPResponse is not None
+    assert "taken over by another upload" in (answer.HTTPResponse.Body or "")
 
 
 def test_a_lost_post_finish_is_recovered_from_storage(world: World) -> None:
