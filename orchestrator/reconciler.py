@@ -135,13 +135,17 @@ class Reconciler:
                     log.warning("cannot enqueue started task", extra={"error": str(exc)})
 
     def _requeue_orphans(self, now: datetime, report: ReconcileReport) -> None:
-        for task in self._tasks.by_status(
-            [TaskStatus.PENDING], older_than=now - self._pending_grace
-        ):
+        pending = self._tasks.by_status([TaskStatus.PENDING], older_than=now - self._pending_grace)
+        try:
+            live = self._queue.live(t.id for t in pending)
+        except OrchestratorError as exc:
+            log.warning("cannot read the jobs of pending tasks", extra={"error": str(exc)})
+            return
+        for task in pending:
+            if task.id in live:
+                continue
             with task_context(task.id):
                 try:
-                    if self._queue.is_live(task.id):
-                        continue
                     self._enqueue(task)
                 except OrchestratorError as exc:
                     log.warning("cannot re-enqueue pending task", extra={"error": str(exc)})
@@ -202,14 +206,16 @@ class Reconciler:
         before = now - timedelta(seconds=self._settings.priority_ageing_s)
         try:
             # RQ's queues with jobs: plain names are normal bands, the rest end in a band.
-            queues = {band_and_queue(q)[1] for q, n in self._queue.depths().items() if n}
+            waiting = {q for q, n in self._queue.depths().items() if n}
         except OrchestratorError as exc:
             log.warning("cannot age queued tasks", extra={"error": str(exc)})
             return
-        for queue in sorted(queues):
+        for queue in sorted({band_and_queue(q)[1] for q in waiting}):
             for band in (Band.NORMAL, Band.LOW):  # normal first: a job moves one band a pass
                 higher = band.higher
                 assert higher is not None
+                if band_queue(queue, band) not in waiting:
+                    continue  # nothing to read in an empty band
                 try:
                     moved = self._queue.promote(
                         band_queue(queue, band), band_queue(queue, higher), before

@@ -18,6 +18,7 @@ import pytest
 from rq import Queue
 from sqlalchemy import text
 
+from orchestrator.adapters.queue import PROMOTE_PAGE
 from orchestrator.bootstrap import Services, build_services
 from orchestrator.domain.priority import Band, band_queue
 from orchestrator.domain.status import TaskStatus
@@ -360,3 +361,26 @@ def test_jobs_waiting_past_the_ageing_period_move_up_one_band(
     ]
     # Moved just now: their wait in the normal band starts again.
     assert services.queue.promote(normal, high, long_ago) == []
+
+
+def test_ageing_reads_past_a_page_and_stops_at_the_first_job_queued_since(
+    services: Services, queue_name: str
+) -> None:
+    low, normal = (band_queue(queue_name, b) for b in (Band.LOW, Band.NORMAL))
+    due = [pending_task(services, queue_name) for _ in range(PROMOTE_PAGE + 20)]
+    for task_id in due:
+        services.queue.enqueue(task_id, low, 60)
+    cutoff = datetime.now(UTC)
+    later = [pending_task(services, queue_name) for _ in range(3)]
+    for task_id in later:
+        services.queue.enqueue(task_id, low, 60)
+    assert services.queue.promote(low, normal, cutoff) == due
+    assert Queue(low, connection=raw_redis(services)).get_job_ids() == [f"task-{t}" for t in later]
+
+
+def test_live_answers_for_many_tasks_at_once(services: Services, queue_name: str) -> None:
+    queued = pending_task(services, queue_name)
+    services.queue.enqueue(queued, queue_name, 60)
+    orphan = pending_task(services, queue_name)  # pending, but its job never made it to Redis
+    assert services.queue.live([queued, orphan, str(uuid.uuid4())]) == {queued}
+    assert services.queue.live([]) == set()

@@ -250,6 +250,9 @@ class RecordingQueue:
     def is_live(self, task_id: str) -> bool:
         return any(t == task_id for t, _, _ in self.enqueued)
 
+    def live(self, task_ids: Iterable[str]) -> set[str]:
+        return {t for t in task_ids if self.is_live(t)}
+
     def depths(self, always: Iterable[str] = ()) -> dict[str, int]:
         return self._real.depths(always)
 
