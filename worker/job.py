@@ -99,6 +99,7 @@ class TaskRunner:
         if spec is None:
             self._close_live_log(task_id)
             self._finish(task_id, Ending(TaskStatus.ERROR, f"unknown pipeline '{task.pipeline}'"))
+            self._close_live_log(task_id)
             return
         heartbeat = Heartbeat(
             self._repo,
@@ -120,11 +121,13 @@ class TaskRunner:
             log.exception("task failed inside the worker")
             ending = Ending(TaskStatus.ERROR, f"worker failed: {exc}")
         # Closed before the terminal state is written: a reader that sees the task ended must
-        # also find the end of its live log.
+        # also find the end of its live log. And again after: followers that saw the first
+        # mark wait for the terminal state (``service/logs.follow_stream``); this wakes them.
         self._close_live_log(task_id)
         try:
             if self._finish(task_id, ending):
                 self._observe_end(task, ending.status, time.monotonic() - claimed_at)
+            self._close_live_log(task_id)
         finally:
             if run_dir is not None:
                 run_dir.remove()

@@ -23,6 +23,7 @@ BLOCK_MS = 1000  # one blocking stream read (ms): how often a follower looks at 
 FOLLOWER_THREADS = 64  # log reads running at once per API process (the rest wait their turn)
 DRAIN_GRACE_S = 3.0  # after the task is terminal, wait this long (s) for the end marker
 START = "0-0"  # stream entry id before the first entry
+NEW_ONLY = "$"  # a blocking read's start: entries added after it began
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def follow_stream(
     clock: Callable[[], float] = time.monotonic,
 ) -> Generator[bytes, None, None]:
     """Yield the stream's lines from the start: all of them, then (``follow``) new ones as they
-    come, until the end marker, or the task is over and quiet for ``grace_s``.
+    come, until the end marker with the task terminal, or the task is over and quiet for
+    ``grace_s``.
 
     Each read blocks at most ``block_ms``, so a caller iterating in a worker thread gets control
     back (and can notice a closed connection) at least that often.
@@ -108,7 +110,18 @@ def follow_stream(
             after = batch[-1][0]
             yield _chunk(batch)
         if ended:
-            return
+            # The worker marks the end just before it writes the task's terminal state, and
+            # again just after: the stream ends once that state is visible, so a client that
+            # saw the log end finds the task ended, and one that saw it ended finds the end.
+            if not follow:
+                return
+            task = tasks.get(task_id)
+            if task is None or task.status.terminal:
+                return
+            # Only entries added from now on (the mark is already read): the worker's second
+            # mark, or the end of the block, after which the task is looked at again.
+            batch, _ = logs.read(task_id, NEW_ONLY, block_ms=block_ms)
+            continue
         if not batch:
             if not follow:
                 return

@@ -303,7 +303,7 @@ def test_logs_of_a_task_with_no_output_yet_end_at_once(
     assert blocks and all(block is None for block in blocks), blocks
 
 
-def test_logs_stream_live_until_the_stream_is_closed(
+def test_logs_stream_live_until_the_run_is_closed(
     local: Local, task_id: str, served: Served
 ) -> None:
     """Each line is written only once the follower has received the previous ones: the
@@ -323,8 +323,11 @@ def test_logs_stream_live_until_the_stream_is_closed(
         svc.logs.append(task_id, ["during 1", "during 2"])
         assert [next(lines), next(lines)] == ["during 1", "during 2"]
         svc.logs.append(task_id, ["last"])
+        # As the worker ends a run: the end marker, the terminal state, the marker again. The
+        # stream ends then (a follower that read the first marker waits for the state).
         svc.logs.close(task_id)
-        # The end marker ends the stream (the task is still waiting: nothing else would).
+        assert svc.tasks.transition(task_id, TaskStatus.KILLED, reason="killed on request")
+        svc.logs.close(task_id)
         assert list(lines) == ["last"]
 
 
@@ -405,6 +408,8 @@ def test_many_followers_leave_the_other_endpoints_answering(
             r.close()
     # The followers' reads stop with their clients: a new line is still served to a new one.
     svc.logs.append(task_id, ["after"])
+    svc.logs.close(task_id)  # as the worker ends a run: marker, terminal state, marker
+    assert svc.tasks.transition(task_id, TaskStatus.KILLED, reason="killed on request")
     svc.logs.close(task_id)
     r = requests.get(f"{served.url}/tasks/{task_id}/logs", headers=headers, timeout=30)
     assert r.text == "started\nafter\n"

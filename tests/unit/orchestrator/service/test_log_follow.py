@@ -60,7 +60,7 @@ def run(
 
 def test_follow_until_the_end_marker() -> None:
     stream = ScriptedStream([([("2-0", "two\n")], False), ([], False), ([("3-0", "three")], True)])
-    out = run(stream, FakeTasks(), [("1-0", "one")], False, follow=True)
+    out = run(stream, FakeTasks(TaskStatus.DONE), [("1-0", "one")], False, follow=True)
     assert out == b"one\ntwo\nthree\n"
     assert [after for after, _ in stream.calls] == ["1-0", "2-0", "2-0"]
     assert all(block == 10 for _, block in stream.calls)
@@ -68,8 +68,21 @@ def test_follow_until_the_end_marker() -> None:
 
 def test_already_ended_stream_is_read_once() -> None:
     stream = ScriptedStream([])
-    assert run(stream, FakeTasks(), [("1-0", "a")], True, follow=True) == b"a\n"
+    assert run(stream, FakeTasks(TaskStatus.DONE), [("1-0", "a")], True, follow=True) == b"a\n"
     assert stream.calls == []
+
+
+def test_an_end_marker_before_the_terminal_state_waits_for_that_state() -> None:
+    """The worker marks the end, writes the terminal state, then marks the end again: a
+    follower that saw the first mark ends only once the task is seen ended."""
+    tasks = FakeTasks(TaskStatus.RUNNING)
+    stream = ScriptedStream([([("2-0", "two")], True), ([], False), ([], True)])
+    stream.effects[3] = lambda: setattr(tasks, "status", TaskStatus.DONE)
+    out = run(stream, tasks, [("1-0", "one")], False, follow=True)
+    assert out == b"one\ntwo\n"
+    # After the first mark: new entries only, blocking (a timeout, then the second mark).
+    assert stream.calls == [("1-0", 10), ("$", 10), ("$", 10)]
+    assert tasks.status is TaskStatus.DONE and tasks.reads == 3
 
 
 def test_no_follow_drains_what_is_there_without_blocking() -> None:
