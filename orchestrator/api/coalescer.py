@@ -28,13 +28,12 @@ Seal = Callable[[], None]
 
 
 class _Read(Generic[V]):
-    """One read in flight: the future its requests share, and whether it still takes more."""
+    """One read in flight: the future its requests share."""
 
     def __init__(self) -> None:
         self.answer: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         # A read every requester left must not log "exception was never retrieved".
         self.answer.add_done_callback(_retrieve)
-        self.requests = 1
 
 
 class Coalescer(Generic[K, V]):
@@ -46,18 +45,12 @@ class Coalescer(Generic[K, V]):
         # Sealing happens in a worker thread while the loop joins requests to the open read.
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.reads = 0  # reads started, for /metrics
-        self.requests = 0  # requests answered through them
 
     async def read(self, key: K, load: Callable[[Seal], Awaitable[V]]) -> V:
         with self._lock:
-            self.requests += 1
             read = self._open.get(key)
-            if read is not None:
-                read.requests += 1
-            else:
+            if read is None:
                 read = self._open[key] = _Read()
-                self.reads += 1
                 task = asyncio.create_task(self._run(key, read, load))
                 self._tasks.add(task)  # the loop keeps only weak references to tasks
                 task.add_done_callback(self._tasks.discard)

@@ -23,8 +23,8 @@ STORE = "rate_limit"
 class KeyRateLimit(RateLimitMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not _counted_scope(scope):
-            # Straight through: Litestar's middleware builds a Request and awaits its checks
-            # first, a sixteenth of a listing's CPU under load for requests never counted.
+            # Straight through: Litestar's middleware would build a Request and await its
+            # checks first, on every request, for requests it never counts.
             await self.app(scope, receive, send)
             return
         try:
