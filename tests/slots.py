@@ -1,11 +1,37 @@
-"""Filling an input slot straight through the repository, as the hooks would (for tests whose
-subject is not the upload path): pre-create binds the object key, post-finish records it."""
+"""Tasks and their input slots made straight through the repository, as create_task and the
+hooks would (for tests whose subject is not the API or the upload path): pre-create binds the
+object key, post-finish records it."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from orchestrator.db.repository import TaskRepository
+from pipelines.spec import Resources
+
+TWO_SLOTS = (("first", True), ("second", True))
+
+
+def new_task(
+    repo: TaskRepository,
+    *,
+    slots: Sequence[tuple[str, bool]] = TWO_SLOTS,
+    project: str = "default",
+) -> str:
+    """A waiting checksum task with ``slots`` (name, required); its id."""
+    task_id = str(uuid.uuid4())
+    repo.create(
+        task_id=task_id,
+        pipeline="checksum",
+        params={},
+        resources=Resources(),
+        queue="default",
+        slots=list(slots),
+        project_id=project,
+    )
+    return task_id
 
 
 def fill_slot(

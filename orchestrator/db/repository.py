@@ -143,6 +143,22 @@ def _while_waiting(task_id: str) -> Any:
     return exists(task.with_for_update(key_share=True))
 
 
+# ``slot_progress``'s statement. The offset is a bigint: uploads pass 2 GiB.
+_PROGRESS = b"""
+UPDATE task_inputs SET "offset" = greatest("offset", %(offset)s::bigint), updated_at = now()
+ WHERE task_id = %(task_id)s AND slot = %(slot)s AND state = 'uploading'
+   AND (key = %(key)s
+        OR key IS NULL AND (upload_id = %(key)s OR upload_id LIKE %(prefix)s ESCAPE '/'))
+   AND EXISTS (SELECT 1 FROM tasks WHERE id = %(task_id)s AND status = 'waiting'
+               FOR NO KEY UPDATE)
+"""
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '/' (as SQLAlchemy's ``autoescape``)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
 _SLOT = "slot__"  # the label prefix of task_inputs' columns in a task joined to its inputs
 
 
@@ -544,23 +560,21 @@ class TaskRepository:
 
     def slot_progress(self, task_id: str, slot: str, key: str, offset: int) -> bool:
         """Record bytes received by the holding upload; never moves backwards. One statement
-        that commits by itself (its lock of the task's row lasts as long)."""
-        with self._db.autocommit() as conn:
-            return _updated(
-                conn,
-                update(TaskInput)
-                .where(
-                    TaskInput.task_id == task_id,
-                    TaskInput.slot == slot,
-                    TaskInput.state == "uploading",
-                    _held_by(key),
-                    _while_waiting(task_id),
-                )
-                .values(
-                    offset=func.greatest(TaskInput.offset, offset),
-                    updated_at=func.now(),
-                ),
-            )
+        that commits by itself (its lock of the task's row lasts as long).
+
+        Through the driver, not SQLAlchemy: tusd's post-receive, once a second per upload. The
+        statement is ``_held_by`` and ``_while_waiting`` written out (2.2 ms of CPU per call
+        through SQLAlchemy against 0.3 ms, 500 calls in one thread)."""
+        params = {
+            "task_id": task_id,
+            "slot": slot,
+            "key": key,
+            "prefix": _like_escaped(key) + "+%",
+            "offset": offset,
+        }
+        with self._db.driver() as conn, conn.cursor() as cur:
+            cur.execute(_PROGRESS, params)
+            return cur.rowcount == 1
 
     def uploading_slots(self, idle_before: datetime, limit: int = 500) -> list[UploadingSlot]:
         """Slots of waiting tasks whose bound upload has been quiet since ``idle_before``: the

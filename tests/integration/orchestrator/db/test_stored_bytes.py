@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from orchestrator.bootstrap import Services, build_services
+from orchestrator.bootstrap import build_services
 from orchestrator.db.migrate import upgrade
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import ResultFile
-from pipelines.spec import Resources
 from tests.scratch import scratch_database, stack_settings
-from tests.slots import fill_slot
+from tests.slots import fill_slot, new_task
 
 # What the counts must equal: the sums /metrics made over every task before migration 0011.
 SUMMED = """
@@ -50,20 +49,6 @@ def summed(url: str) -> dict[tuple[str, str], int]:
 def changes(url: str) -> int:
     with create_engine(url).connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM stored_bytes_changes")).scalar() or 0)
-
-
-def new_task(services: Services, project: str = "default") -> str:
-    task_id = str(uuid.uuid4())
-    services.tasks.create(
-        task_id=task_id,
-        pipeline="checksum",
-        params={},
-        resources=Resources(),
-        queue="default",
-        slots=[("first", True), ("second", True)],
-        project_id=project,
-    )
-    return task_id
 
 
 def result(name: str, size: int) -> ResultFile:
@@ -104,7 +89,7 @@ def test_counts_follow_every_write(stack: Any, scratch: str) -> None:
         assert same() == {("uploads", "default"): 100, ("results", "default"): 12}
 
         other = services.access.ensure_project(f"p-{uuid.uuid4().hex[:8]}")
-        a, b = new_task(services), new_task(services, other)
+        a, b = new_task(services.tasks), new_task(services.tasks, project=other)
         assert services.tasks.slot_reserved(  # declared: counted while it uploads
             a,
             "first",
@@ -149,12 +134,12 @@ def test_counts_follow_every_write(stack: Any, scratch: str) -> None:
         assert services.lifecycle.fold_stored_bytes() > 0
         assert same() == {}
 
-        c = new_task(services)
+        c = new_task(services.tasks)
         fill_slot(services.tasks, c, "first", key="c1", size=3)
         with create_engine(scratch).begin() as conn:
             conn.execute(text("TRUNCATE task_inputs"))
         assert same() == {}
-        fill_slot(services.tasks, new_task(services), "first", key="d1", size=4)
+        fill_slot(services.tasks, new_task(services.tasks), "first", key="d1", size=4)
         with create_engine(scratch).begin() as conn:
             conn.execute(text("TRUNCATE tasks CASCADE"))
         assert same() == {}

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from orchestrator.bootstrap import Services, build_services
+from orchestrator.bootstrap import build_services
 from orchestrator.db.migrate import upgrade
 from orchestrator.domain.status import TaskStatus
-from pipelines.spec import Resources
 from tests.scratch import scratch_database, stack_settings
+from tests.slots import new_task
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +29,6 @@ def counted(url: str) -> tuple[dict[str, int], dict[str, int]]:
         kept = conn.execute(text("SELECT status, n FROM task_counts WHERE n <> 0")).all()
         real = conn.execute(text("SELECT status, count(*) FROM tasks GROUP BY status")).all()
     return {str(k): int(v) for k, v in kept}, {str(k): int(v) for k, v in real}
-
-
-def new_task(services: Services) -> str:
-    task_id = str(uuid.uuid4())
-    services.tasks.create(
-        task_id=task_id,
-        pipeline="checksum",
-        params={},
-        resources=Resources(),
-        queue="default",
-        slots=[],
-    )
-    return task_id
 
 
 def test_counts_follow_every_write(stack: Any, scratch: str) -> None:
@@ -65,7 +52,7 @@ def test_counts_follow_every_write(stack: Any, scratch: str) -> None:
         kept, real = counted(scratch)
         assert kept == real == {"waiting": 2, "killed": 1}
 
-        after = [new_task(services) for _ in range(4)]
+        after = [new_task(services.tasks, slots=()) for _ in range(4)]
         services.tasks.transition(after[0], TaskStatus.PENDING)
         services.tasks.transition(after[1], TaskStatus.ERROR, reason="r")
         services.tasks.transition(after[1], TaskStatus.KILLED, reason="r")  # refused: no move
@@ -80,7 +67,7 @@ def test_counts_follow_every_write(stack: Any, scratch: str) -> None:
             conn.execute(text("TRUNCATE tasks CASCADE"))
         assert counted(scratch) == ({}, {})
         assert services.queries.count_by_status() == dict.fromkeys(TaskStatus, 0)
-        new_task(services)
+        new_task(services.tasks, slots=())
         assert services.queries.count_by_status()[TaskStatus.WAITING] == 1
     finally:
         services.close()
