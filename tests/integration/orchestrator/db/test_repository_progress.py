@@ -46,7 +46,9 @@ def reserved(services: Services, key: str, size: int = 20 * GiB) -> str:
 def received(services: Services, task_id: str) -> int:
     task = services.tasks.get(task_id)
     assert task is not None
-    return task.input("first").offset
+    slot = task.input("first")
+    assert slot is not None
+    return slot.offset
 
 
 def unique(key: str) -> str:
