@@ -174,7 +174,8 @@ def hook_buckets(api: Api) -> dict[str, dict[float, float]]:
 
 
 def hook_p99(before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]) -> str:
-    """Per hook type, the calls between two scrapes and the bucket bound their p99 is under."""
+    """Per hook type, the calls between two scrapes, the bucket bound their p99 is under, and
+    how many were handled within each bound up to it."""
     lines = []
     for hook, buckets in sorted(after.items()):
         delta = {le: n - before.get(hook, {}).get(le, 0.0) for le, n in buckets.items()}
@@ -183,5 +184,9 @@ def hook_p99(before: dict[str, dict[float, float]], after: dict[str, dict[float,
             continue
         bound = min(le for le, n in delta.items() if n >= 0.99 * count)
         shown = "+Inf" if math.isinf(bound) else f"{bound * 1000:g} ms"
-        lines.append(f"  {hook:13} {count:6.0f} calls, p99 ≤ {shown}")
+        # How they spread up to that bound: calls handled within each bucket's bound.
+        spread = ", ".join(
+            f"≤{le * 1000:g}: {n:.0f}" for le, n in sorted(delta.items()) if le <= bound and n
+        )
+        lines.append(f"  {hook:13} {count:6.0f} calls, p99 ≤ {shown}  ({spread})")
     return "\n".join(lines)

@@ -67,8 +67,7 @@ class Database:
 
     def autocommit(self) -> AbstractContextManager[Connection]:
         """``read``'s connection, for a write that is one statement: it commits by itself,
-        without the round trips of BEGIN and COMMIT (tusd's post-receive, once a second per
-        upload)."""
+        without the round trips of BEGIN and COMMIT."""
         return self.read()
 
     @contextmanager

@@ -1,7 +1,9 @@
 """The task repository: every read and every conditional write of task state.
 
 Each state change is one ``UPDATE ... WHERE status IN (:expected)`` whose row count says whether
-this caller won; two hooks, two workers, or a hook and a kill racing can never both win.
+this caller won; two hooks, two workers, or a hook and a kill racing can never both win. A write
+that is one statement commits by itself (``Database.autocommit``): a transaction around it would
+add the round trips of BEGIN and COMMIT, and change nothing else.
 """
 
 from __future__ import annotations
@@ -318,8 +320,8 @@ class TaskRepository:
         cond = [Task.id == task_id, Task.status.in_([s.value for s in sources])]
         if held_by is not None:
             cond.append(Task.worker_id == held_by)
-        with self._db.transaction() as s:
-            return _updated(s, update(Task).where(*cond).values(**values))
+        with self._db.autocommit() as conn:
+            return _updated(conn, update(Task).where(*cond).values(**values))
 
     def release_stale(
         self,
@@ -342,8 +344,8 @@ class TaskRepository:
             held,
             func.coalesce(Task.heartbeat_at, Task.started_at) < heartbeat_before,
         ]
-        with self._db.transaction() as s:
-            return _updated(s, update(Task).where(*cond).values(**values))
+        with self._db.autocommit() as conn:
+            return _updated(conn, update(Task).where(*cond).values(**values))
 
     def idle_with_required_inputs(self, idle_before: datetime, limit: int = 500) -> list[str]:
         """Ids of waiting tasks whose required inputs are all in and whose slots have been
@@ -393,9 +395,9 @@ class TaskRepository:
             cond.append(
                 ~exists().where(TaskInput.task_id == task_id, TaskInput.updated_at >= idle_before)
             )
-        with self._db.transaction() as s:
+        with self._db.autocommit() as conn:
             return _updated(
-                s,
+                conn,
                 update(Task)
                 .where(*cond)
                 .values(
@@ -480,9 +482,9 @@ class TaskRepository:
         return GroupClaim(pending=True, verdict=Verdict.RUN, task=self.get(task_id))
 
     def heartbeat(self, task_id: str, worker_id: str) -> bool:
-        with self._db.transaction() as s:
+        with self._db.autocommit() as conn:
             return _updated(
-                s,
+                conn,
                 update(Task)
                 .where(
                     Task.id == task_id,
@@ -494,9 +496,9 @@ class TaskRepository:
 
     def request_kill(self, task_id: str) -> bool:
         """Flag a running task for its worker to stop; False unless it is running."""
-        with self._db.transaction() as s:
+        with self._db.autocommit() as conn:
             return _updated(
-                s,
+                conn,
                 update(Task)
                 .where(Task.id == task_id, Task.status == TaskStatus.RUNNING.value)
                 .values(kill_requested_at=func.coalesce(Task.kill_requested_at, func.now())),
@@ -525,9 +527,9 @@ class TaskRepository:
         free = (TaskInput.state == "empty") | (
             (TaskInput.state == "uploading") & (TaskInput.updated_at <= stalled_before)
         )
-        with self._db.transaction() as s:
+        with self._db.autocommit() as conn:
             return _updated(
-                s,
+                conn,
                 update(TaskInput)
                 .where(TaskInput.task_id == task_id, TaskInput.slot == slot, free, waiting)
                 .values(
@@ -544,9 +546,9 @@ class TaskRepository:
 
     def slot_upload_created(self, task_id: str, slot: str, key: str, upload_id: str) -> bool:
         """post-create: record tusd's full id of the upload that holds the slot."""
-        with self._db.transaction() as s:
+        with self._db.autocommit() as conn:
             return _updated(
-                s,
+                conn,
                 update(TaskInput)
                 .where(
                     TaskInput.task_id == task_id,
@@ -620,8 +622,8 @@ class TaskRepository:
         """Fill the slot with the verified upload that holds it; a replay changes nothing.
         A required slot filled counts down its task's ``required_missing``, in the same
         transaction."""
-        with self._db.transaction() as s:
-            filled = s.execute(
+        with self._db.begin() as conn:
+            filled = conn.execute(
                 update(TaskInput)
                 .where(
                     TaskInput.task_id == task_id,
@@ -644,7 +646,7 @@ class TaskRepository:
                 .returning(TaskInput.required)
             ).all()
             if filled and filled[0].required:
-                s.execute(
+                conn.execute(
                     update(Task)
                     .where(Task.id == task_id)
                     .values(required_missing=Task.required_missing - 1)
@@ -654,9 +656,9 @@ class TaskRepository:
     def slot_freed(self, task_id: str, slot: str, key: str) -> bool:
         """Empty a slot whose upload was terminated, only while its task still waits."""
         waiting = _while_waiting(task_id)
-        with self._db.transaction() as s:
+        with self._db.autocommit() as conn:
             return _updated(
-                s,
+                conn,
                 update(TaskInput)
                 .where(
                     TaskInput.task_id == task_id,
