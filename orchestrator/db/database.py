@@ -40,11 +40,16 @@ class Database:
         # more round trips (BEGIN, and the ROLLBACK when the connection goes back).
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Reads through the ORM: outside any transaction, as ``read``. Under READ COMMITTED
+        # each statement takes its own snapshot anyway, so a transaction around reads only
+        # added its BEGIN and ROLLBACK.
+        self._read_sessions = sessionmaker(self._autocommit, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session for reads (and writes the caller commits)."""
-        with _translated(), self._sessions() as s:
+        """A session for reads, each statement committed by itself (writes go through
+        ``transaction``)."""
+        with _translated(), self._read_sessions() as s:
             yield s
 
     @contextmanager
