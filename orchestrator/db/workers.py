@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -117,8 +117,11 @@ class WorkerRepository:
             for view in map(_view, rows)
         ]
 
-    def alive(self, seen_after: datetime) -> list[WorkerView]:
-        """Workers up and heard from since ``seen_after``."""
+    def alive(self, lost_after_s: float) -> list[WorkerView]:
+        """Workers up and heard from within the last ``lost_after_s`` seconds of the
+        database's clock (liveness compares timestamps it wrote itself). One statement: the
+        clock is read in it (pre-create asks, once per upload)."""
+        seen_after = func.now() - timedelta(seconds=lost_after_s)
         with self._db.session() as s:
             rows = s.scalars(
                 select(Worker).where(Worker.state == "up", Worker.last_seen_at >= seen_after)

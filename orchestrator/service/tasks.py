@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from orchestrator.bootstrap import Services
@@ -69,8 +68,7 @@ class NewTasks(Protocol):
 class LiveWorkers(Protocol):
     """What ``create_task`` asks the worker registry (``WorkerRepository`` has it)."""
 
-    def now(self) -> datetime: ...
-    def alive(self, seen_after: datetime) -> list[WorkerView]: ...
+    def alive(self, lost_after_s: float) -> list[WorkerView]: ...
 
 
 class TaskReader(Protocol):
@@ -249,7 +247,6 @@ def placement(
 
 def candidates(workers: LiveWorkers, lost_after_s: float) -> list[Candidate]:
     """The live workers as placement sees them."""
-    seen_after = workers.now() - timedelta(seconds=lost_after_s)
     return [
         Candidate(
             w.queues,
@@ -257,7 +254,7 @@ def candidates(workers: LiveWorkers, lost_after_s: float) -> list[Candidate]:
             None if w.images is None else frozenset(w.images),
             disk_bytes=w.hardware.get("disk_bytes") or None,
         )
-        for w in workers.alive(seen_after)
+        for w in workers.alive(lost_after_s)
     ]
 
 

@@ -67,11 +67,8 @@ class FakeTasks:
 class FakeWorkers:
     live: list[WorkerView]
 
-    def now(self) -> datetime:
-        return NOW
-
-    def alive(self, seen_after: datetime) -> list[WorkerView]:
-        return [w for w in self.live if w.last_seen_at >= seen_after]
+    def alive(self, lost_after_s: float) -> list[WorkerView]:
+        return [w for w in self.live if w.last_seen_at >= NOW - timedelta(seconds=lost_after_s)]
 
 
 def worker(

@@ -202,10 +202,7 @@ class FakeWorkers:
 
     disks: list[int] = field(default_factory=list)
 
-    def now(self) -> datetime:
-        return _now()
-
-    def alive(self, seen_after: datetime) -> list[WorkerView]:
+    def alive(self, lost_after_s: float) -> list[WorkerView]:
         return [
             WorkerView(
                 id=f"h{i}:1",
