@@ -46,6 +46,10 @@ LOCK_KEY = 0x6F7263686573  # "orches"
 # A freshly queued task's job may not be visible yet (hook enqueue in flight); wait this long
 # before deciding its job is lost.
 PENDING_GRACE_S = 15.0
+# Pending tasks whose jobs one pass checks (tasks). A pass goes on after the last task the
+# previous one checked, and starts again from the oldest after the newest: with N pending
+# tasks, a lost job is found within ceil(N / PENDING_PAGE) passes.
+PENDING_PAGE = 500
 
 
 @dataclass
@@ -75,15 +79,26 @@ class ReconcileReport:
 
 
 class Reconciler:
-    def __init__(self, services: Services, *, pending_grace_s: float = PENDING_GRACE_S) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        pending_grace_s: float = PENDING_GRACE_S,
+        lock_key: int = LOCK_KEY,
+    ) -> None:
+        """``lock_key``: the advisory lock the passes take; replicas that reconcile the same
+        database share one (the default)."""
         self._services = services
+        self._lock_key = lock_key
         self._tasks = services.tasks
         self._queue = services.queue
         self._settings = services.settings
         self._pending_grace = timedelta(seconds=pending_grace_s)
+        # Where the next pass's check of pending tasks starts: (created_at, id), None: oldest.
+        self._pending_after: tuple[datetime, str] | None = None
 
     def run_pass(self) -> ReconcileReport:
-        with self._services.locks.try_hold(LOCK_KEY) as now:
+        with self._services.locks.try_hold(self._lock_key) as now:
             if now is None:
                 return ReconcileReport(ran=False)
             report = ReconcileReport()
@@ -135,7 +150,14 @@ class Reconciler:
                     log.warning("cannot enqueue started task", extra={"error": str(exc)})
 
     def _requeue_orphans(self, now: datetime, report: ReconcileReport) -> None:
-        pending = self._tasks.by_status([TaskStatus.PENDING], older_than=now - self._pending_grace)
+        pending = self._tasks.by_status(
+            [TaskStatus.PENDING],
+            older_than=now - self._pending_grace,
+            after=self._pending_after,
+            limit=PENDING_PAGE,
+        )
+        last = pending[-1] if len(pending) == PENDING_PAGE else None
+        self._pending_after = None if last is None else (last.created_at, last.id)
         try:
             live = self._queue.live(t.id for t in pending)
         except OrchestratorError as exc:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
@@ -297,9 +298,12 @@ class TaskRepository:
         *,
         older_than: datetime | None = None,
         heartbeat_before: datetime | None = None,
+        after: tuple[datetime, str] | None = None,
         limit: int = 500,
     ) -> list[TaskView]:
-        """Tasks in ``statuses``; optionally last updated / heart-beaten before a cutoff."""
+        """Tasks in ``statuses``, oldest first; optionally last updated / heart-beaten before a
+        cutoff, and only those after ``after`` (the (created_at, id) of the last one of the
+        previous page)."""
         q = (
             select(Task)
             .options(selectinload(Task.inputs))
@@ -309,8 +313,11 @@ class TaskRepository:
             q = q.where(Task.updated_at < older_than)
         if heartbeat_before is not None:
             q = q.where(func.coalesce(Task.heartbeat_at, Task.started_at) < heartbeat_before)
+        if after is not None:
+            q = q.where(tuple_(Task.created_at, Task.id) > tuple_(*after))
+        q = q.order_by(Task.created_at, Task.id).limit(limit)
         with self._db.session() as s:
-            return [_task_view(r) for r in s.scalars(q.order_by(Task.created_at).limit(limit))]
+            return [_task_view(r) for r in s.scalars(q)]
 
     def ping(self) -> None:
         with self._db.session() as s:

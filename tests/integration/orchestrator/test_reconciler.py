@@ -1,13 +1,15 @@
 """The reconciler on real PostgreSQL and Redis (the test stack).
 
 Tasks here live on queues no worker listens on, so the stack's own worker never touches them.
+The stack's API reconciles the same database every 10 s: each test holds that reconciler's lock
+(``stack_reconciler_held_off``) and runs its own under another key, so that no pass of the
+stack's takes the test's tasks first.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -43,9 +45,29 @@ def queue_name() -> str:
     return f"test-reconciler-{uuid.uuid4().hex[:8]}"
 
 
+# The lock of the tests' own reconcilers.
+TEST_LOCK_KEY = LOCK_KEY + 1
+
+
+@pytest.fixture(autouse=True)
+def stack_reconciler_held_off(services: Services) -> Iterator[None]:
+    """Hold the stack's reconciler lock for the test, once a pass in progress has ended (a
+    blocking wait on the lock): its passes skip meanwhile."""
+    with raw_engine(services).connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+
+
+def make_reconciler(services: Services, **options: Any) -> Reconciler:
+    return Reconciler(services, lock_key=TEST_LOCK_KEY, **options)
+
+
 @pytest.fixture
 def reconciler(services: Services) -> Reconciler:
-    return Reconciler(services, pending_grace_s=0)
+    return make_reconciler(services, pending_grace_s=0)
 
 
 def new_task(services: Services, queue: str, slots: list[tuple[str, bool]]) -> str:
@@ -95,15 +117,31 @@ def queued_ids(services: Services, queue: str) -> list[str]:
     return list(Queue(queue, connection=raw_redis(services)).job_ids)
 
 
+def pending_count(services: Services) -> int:
+    with raw_engine(services).connect() as conn:
+        return int(
+            conn.execute(text("SELECT count(*) FROM tasks WHERE status = 'pending'")).scalar_one()
+        )
+
+
 def test_pending_task_without_a_job_is_enqueued_again(
-    services: Services, reconciler: Reconciler, queue_name: str
+    services: Services, reconciler: Reconciler, queue_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task_id = pending_task(services, queue_name)
     age(services, task_id, 60)
     assert queued_ids(services, queue_name) == []
 
-    report = reconciler.run_pass()
-    assert task_id in report.requeued
+    # A pass checks a page of pending tasks, oldest first, and the next goes on from there.
+    # Pages of a quarter of them: this task, the newest, is in the fourth or fifth.
+    page = -(-pending_count(services) // 4)
+    monkeypatch.setattr("orchestrator.reconciler.PENDING_PAGE", page)
+    passes = 5
+    requeued: list[str] = []
+    for _ in range(passes):
+        requeued += reconciler.run_pass().requeued
+        if task_id in requeued:
+            break
+    assert task_id in requeued
     assert queued_ids(services, queue_name) == [f"task-{task_id}"]
     assert services.queue.is_live(task_id)
 
@@ -114,7 +152,7 @@ def test_pending_task_without_a_job_is_enqueued_again(
 
 def test_fresh_pending_task_gets_a_grace_period(services: Services, queue_name: str) -> None:
     task_id = pending_task(services, queue_name)
-    report = Reconciler(services, pending_grace_s=15).run_pass()
+    report = make_reconciler(services, pending_grace_s=15).run_pass()
     assert task_id not in report.requeued
     assert queued_ids(services, queue_name) == []
 
@@ -176,13 +214,9 @@ def test_only_one_replica_reconciles_at_a_time(
     task_id = pending_task(services, queue_name)
     age(services, task_id, 60)
     with raw_engine(services).begin() as other_replica:
-        # The stack's own API reconciles too: wait for the lock between two of its passes.
-        deadline = time.monotonic() + 60
-        while not other_replica.execute(
-            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}
-        ).scalar():
-            assert time.monotonic() < deadline, "the reconciler lock was never free"
-            time.sleep(0.05)
+        assert other_replica.execute(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": TEST_LOCK_KEY}
+        ).scalar()
         report = reconciler.run_pass()
         assert not report.ran and report.changed == 0
     assert queued_ids(services, queue_name) == []
@@ -203,7 +237,7 @@ def test_optional_inputs_left_empty_start_after_quiet_period(
     # Hooks only queue a task once every slot is in: the optional one is still empty.
     assert not services.tasks.queue_if_complete(task_id, all_inputs=True)
 
-    patient = Reconciler(
+    patient = make_reconciler(
         dataclasses.replace(
             services,
             settings=services.settings.model_copy(update={"optional_inputs_grace_s": 3600}),
@@ -213,7 +247,7 @@ def test_optional_inputs_left_empty_start_after_quiet_period(
     assert task_id not in report.started
     assert get(services, task_id).status is TaskStatus.WAITING
 
-    eager = Reconciler(
+    eager = make_reconciler(
         dataclasses.replace(
             services, settings=services.settings.model_copy(update={"optional_inputs_grace_s": 0})
         )
@@ -229,7 +263,7 @@ def test_waiting_task_missing_a_required_input_never_starts(
 ) -> None:
     task_id = new_task(services, queue_name, [("data", True), ("extra", False)])
     fill(services, task_id, "extra", "u2")
-    eager = Reconciler(
+    eager = make_reconciler(
         dataclasses.replace(
             services, settings=services.settings.model_copy(update={"optional_inputs_grace_s": 0})
         )
