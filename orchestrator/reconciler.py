@@ -150,21 +150,24 @@ class Reconciler:
                     log.warning("cannot enqueue started task", extra={"error": str(exc)})
 
     def _requeue_orphans(self, now: datetime, report: ReconcileReport) -> None:
-        pending = self._tasks.by_status(
-            [TaskStatus.PENDING],
+        keys = self._tasks.keys_by_status(
+            TaskStatus.PENDING,
             older_than=now - self._pending_grace,
             after=self._pending_after,
             limit=PENDING_PAGE,
         )
-        last = pending[-1] if len(pending) == PENDING_PAGE else None
-        self._pending_after = None if last is None else (last.created_at, last.id)
+        self._pending_after = keys[-1] if len(keys) == PENDING_PAGE else None
         try:
-            live = self._queue.live(t.id for t in pending)
+            live = self._queue.live(task_id for _, task_id in keys)
         except OrchestratorError as exc:
             log.warning("cannot read the jobs of pending tasks", extra={"error": str(exc)})
             return
-        for task in pending:
-            if task.id in live:
+        for _, task_id in keys:
+            if task_id in live:
+                continue
+            # Read only now, and still pending: it may have moved since the page was read.
+            task = self._tasks.get(task_id)
+            if task is None or task.status is not TaskStatus.PENDING:
                 continue
             with task_context(task.id):
                 try:

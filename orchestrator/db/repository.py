@@ -298,12 +298,10 @@ class TaskRepository:
         *,
         older_than: datetime | None = None,
         heartbeat_before: datetime | None = None,
-        after: tuple[datetime, str] | None = None,
         limit: int = 500,
     ) -> list[TaskView]:
         """Tasks in ``statuses``, oldest first; optionally last updated / heart-beaten before a
-        cutoff, and only those after ``after`` (the (created_at, id) of the last one of the
-        previous page)."""
+        cutoff."""
         q = (
             select(Task)
             .options(selectinload(Task.inputs))
@@ -313,11 +311,29 @@ class TaskRepository:
             q = q.where(Task.updated_at < older_than)
         if heartbeat_before is not None:
             q = q.where(func.coalesce(Task.heartbeat_at, Task.started_at) < heartbeat_before)
-        if after is not None:
-            q = q.where(tuple_(Task.created_at, Task.id) > tuple_(*after))
         q = q.order_by(Task.created_at, Task.id).limit(limit)
         with self._db.session() as s:
             return [_task_view(r) for r in s.scalars(q)]
+
+    def keys_by_status(
+        self,
+        status: TaskStatus,
+        *,
+        older_than: datetime,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[tuple[datetime, str]]:
+        """(created_at, id) of tasks in ``status`` last updated before ``older_than``, oldest
+        first, after ``after`` (the last key of the previous page): a page of them without
+        reading the tasks (the reconciler's check of pending tasks for lost jobs)."""
+        q = select(Task.created_at, Task.id).where(
+            Task.status == status.value, Task.updated_at < older_than
+        )
+        if after is not None:
+            q = q.where(tuple_(Task.created_at, Task.id) > tuple_(*after))
+        with self._db.read() as conn:
+            rows = conn.execute(q.order_by(Task.created_at, Task.id).limit(limit)).all()
+        return [(created_at, task_id) for created_at, task_id in rows]
 
     def ping(self) -> None:
         with self._db.session() as s:
