@@ -156,12 +156,13 @@ class Reconciler:
             after=self._pending_after,
             limit=PENDING_PAGE,
         )
-        self._pending_after = keys[-1] if len(keys) == PENDING_PAGE else None
         try:
             live = self._queue.live(task_id for _, task_id in keys)
         except OrchestratorError as exc:
+            # The cursor stays: the next pass checks this page again.
             log.warning("cannot read the jobs of pending tasks", extra={"error": str(exc)})
             return
+        self._pending_after = keys[-1] if len(keys) == PENDING_PAGE else None
         for _, task_id in keys:
             if task_id in live:
                 continue

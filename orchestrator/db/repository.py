@@ -185,7 +185,7 @@ WITH filled AS (
      WHERE {_SLOT_IS} AND state <> 'done' AND {_HELD_BY} AND {_WHILE_WAITING}
     RETURNING required
 ), counted AS (
-    UPDATE tasks SET required_missing = required_missing - 1
+    UPDATE tasks SET required_missing = required_missing - 1, updated_at = now()
      WHERE id = %(task_id)s AND EXISTS (SELECT 1 FROM filled WHERE required)
 )
 SELECT count(*) FROM filled

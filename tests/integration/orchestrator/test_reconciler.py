@@ -52,13 +52,11 @@ TEST_LOCK_KEY = LOCK_KEY + 1
 @pytest.fixture(autouse=True)
 def stack_reconciler_held_off(services: Services) -> Iterator[None]:
     """Hold the stack's reconciler lock for the test, once a pass in progress has ended (a
-    blocking wait on the lock): its passes skip meanwhile."""
-    with raw_engine(services).connect() as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+    blocking wait on the lock): its passes skip meanwhile. Transaction-scoped, as the
+    reconciler's own: it ends with the block, whatever the test did."""
+    with raw_engine(services).begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        yield
 
 
 def make_reconciler(services: Services, **options: Any) -> Reconciler:
@@ -132,10 +130,11 @@ def test_pending_task_without_a_job_is_enqueued_again(
     assert queued_ids(services, queue_name) == []
 
     # A pass checks a page of pending tasks, oldest first, and the next goes on from there.
-    # Pages of a quarter of them: this task, the newest, is in the fourth or fifth.
+    # Pages of a quarter of them: this task, the newest, is in the fourth or fifth page (later
+    # if the passes themselves move older tasks to pending; 8 passes leave room for that).
     page = -(-pending_count(services) // 4)
     monkeypatch.setattr("orchestrator.reconciler.PENDING_PAGE", page)
-    passes = 5
+    passes = 8
     requeued: list[str] = []
     for _ in range(passes):
         requeued += reconciler.run_pass().requeued
@@ -145,8 +144,9 @@ def test_pending_task_without_a_job_is_enqueued_again(
     assert queued_ids(services, queue_name) == [f"task-{task_id}"]
     assert services.queue.is_live(task_id)
 
-    # A live job is left alone: no duplicate on the next pass.
-    assert task_id not in reconciler.run_pass().requeued
+    # A live job is left alone: no duplicate from a pass whose page holds every pending task.
+    monkeypatch.setattr("orchestrator.reconciler.PENDING_PAGE", pending_count(services) + 100)
+    assert task_id not in make_reconciler(services, pending_grace_s=0).run_pass().requeued
     assert queued_ids(services, queue_name) == [f"task-{task_id}"]
 
 
