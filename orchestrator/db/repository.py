@@ -22,7 +22,6 @@ from sqlalchemy import (
     CursorResult,
     Update,
     bindparam,
-    exists,
     func,
     literal_column,
     or_,
@@ -112,15 +111,6 @@ class GroupClaim:
     task: TaskView | None = None
 
 
-def _held_by(key: str) -> Any:
-    """The slot is bound to the upload whose object id is ``key`` (rows bound before object ids
-    were recorded have no key, only tusd's ``<object id>+<multipart id>``)."""
-    legacy = TaskInput.key.is_(None) & (
-        (TaskInput.upload_id == key) | TaskInput.upload_id.startswith(key + "+", autoescape=True)
-    )
-    return (TaskInput.key == key) | legacy
-
-
 def _input_view(row: Any) -> InputView:
     """From a ``TaskInput``, or a row of the task_inputs table (same attribute names)."""
     return InputView(
@@ -138,19 +128,17 @@ def _input_view(row: Any) -> InputView:
     )
 
 
-def _while_waiting(task_id: str) -> Any:
-    """A slot write's condition: its task still waits for uploads, with the task's row locked
-    as an UPDATE of it locks it. A kill or a queueing of the task then waits for the write to
-    commit, or the write sees the task moved and changes nothing: a finished task's slots never
-    change after the end, which lets the API keep finished tasks in memory
-    (``service/finished.py``). Not a share lock: a fill goes on to update the task's row
-    (``required_missing``), and two fills holding share locks would each wait for the other."""
-    task = select(Task.id).where(Task.id == task_id, Task.status == TaskStatus.WAITING.value)
-    return exists(task.with_for_update(key_share=True))
-
-
-# The hooks' slot writes, written out for the driver (see ``slot_progress``). Each holds
-# ``_held_by`` or the reservation's condition, and ``_while_waiting``, as SQLAlchemy builds them.
+# The hooks' slot writes, written out for the driver (see ``_written``).
+#
+# _HELD_BY: the slot is bound to the upload whose object id is ``key`` (rows bound before object
+# ids were recorded have no key, only tusd's ``<object id>+<multipart id>``).
+#
+# _WHILE_WAITING: the task still waits for uploads, with its row locked as an UPDATE of it locks
+# it. A kill or a queueing of the task then waits for the write to commit, or the write sees the
+# task moved and changes nothing: a finished task's slots never change after the end, which lets
+# the API keep finished tasks in memory (``service/finished.py``). Not a share lock: a fill goes
+# on to update the task's row (``required_missing``), and two fills holding share locks would
+# each wait for the other.
 _HELD_BY = """(key = %(key)s
         OR key IS NULL AND (upload_id = %(key)s OR upload_id LIKE %(prefix)s ESCAPE '/'))"""
 _WHILE_WAITING = """EXISTS (SELECT 1 FROM tasks WHERE id = %(task_id)s AND status = 'waiting'
@@ -169,6 +157,11 @@ UPDATE task_inputs SET state = 'uploading', upload_id = NULL, key = %(key)s,
 _UPLOAD_CREATED = f"""
 UPDATE task_inputs SET upload_id = %(upload_id)s, updated_at = now()
  WHERE {_SLOT_IS} AND state = 'uploading' AND {_HELD_BY} AND {_WHILE_WAITING}
+""".encode()
+_FREE = f"""
+UPDATE task_inputs SET state = 'empty', upload_id = NULL, filename = NULL, size = NULL,
+       "offset" = 0, bucket = NULL, key = NULL, finished_at = NULL, updated_at = now()
+ WHERE {_SLOT_IS} AND {_HELD_BY} AND {_WHILE_WAITING}
 """.encode()
 _PROGRESS = f"""
 UPDATE task_inputs SET "offset" = greatest("offset", %(offset)s::bigint), updated_at = now()
@@ -471,10 +464,11 @@ class TaskRepository:
         ``all_inputs`` also waits for the optional ones; ``idle_before`` also requires that no
         slot has changed since then (uploads in flight refresh their slot every second).
         """
-        params: dict[str, object] = {"task_id": task_id, "idle_before": idle_before}
-        with self._db.driver() as conn, conn.cursor() as cur:
-            cur.execute(_queue_statement(all_inputs, idle_before is not None), params)
-            return cur.rowcount == 1
+        return self._written(
+            _queue_statement(all_inputs, idle_before is not None),
+            task_id=task_id,
+            idle_before=idle_before,
+        )
 
     def claim(self, task_id: str, worker_id: str) -> TaskView | None:
         """pending → running for this worker; None when someone else won or it was killed."""
@@ -594,7 +588,7 @@ class TaskRepository:
     ) -> bool:
         """pre-create: bind a new upload (its object ``key``) to a slot of a waiting task, if the
         slot is empty or its upload has made no progress since ``stalled_before``."""
-        return self._slot_written(
+        return self._written(
             _RESERVE,
             task_id=task_id,
             slot=slot,
@@ -607,17 +601,15 @@ class TaskRepository:
 
     def slot_upload_created(self, task_id: str, slot: str, key: str, upload_id: str) -> bool:
         """post-create: record tusd's full id of the upload that holds the slot."""
-        return self._slot_written(
-            _UPLOAD_CREATED, **_holder(task_id, slot, key), upload_id=upload_id
-        )
+        return self._written(_UPLOAD_CREATED, **_holder(task_id, slot, key), upload_id=upload_id)
 
     def slot_progress(self, task_id: str, slot: str, key: str, offset: int) -> bool:
         """Record bytes received by the holding upload; never moves backwards."""
-        return self._slot_written(_PROGRESS, **_holder(task_id, slot, key), offset=offset)
+        return self._written(_PROGRESS, **_holder(task_id, slot, key), offset=offset)
 
-    def _slot_written(self, statement: bytes, **params: object) -> bool:
-        """Run one of the hooks' slot writes: one statement that commits by itself (its lock
-        of the task's row lasts as long); True iff it changed the slot.
+    def _written(self, statement: bytes, **params: object) -> bool:
+        """Run one of the hooks' writes: one statement that commits by itself (its lock of the
+        task's row lasts as long); True iff it changed one row.
 
         Through the driver, not SQLAlchemy: the hooks' hottest writes (post-receive once a
         second per upload). 2.2 ms of CPU per call through SQLAlchemy (building the statement,
@@ -669,7 +661,7 @@ class TaskRepository:
     ) -> bool:
         """Fill the slot with the verified upload that holds it; a replay changes nothing.
         A required slot filled counts down its task's ``required_missing``, in the same
-        statement (through the driver, as ``_slot_written``)."""
+        statement (through the driver, as ``_written``)."""
         params = {
             **_holder(task_id, slot, key),
             "upload_id": upload_id,
@@ -684,29 +676,7 @@ class TaskRepository:
 
     def slot_freed(self, task_id: str, slot: str, key: str) -> bool:
         """Empty a slot whose upload was terminated, only while its task still waits."""
-        waiting = _while_waiting(task_id)
-        with self._db.autocommit() as conn:
-            return _updated(
-                conn,
-                update(TaskInput)
-                .where(
-                    TaskInput.task_id == task_id,
-                    TaskInput.slot == slot,
-                    _held_by(key),
-                    waiting,
-                )
-                .values(
-                    state="empty",
-                    upload_id=None,
-                    filename=None,
-                    size=None,
-                    offset=0,
-                    bucket=None,
-                    key=None,
-                    finished_at=None,
-                    updated_at=func.now(),
-                ),
-            )
+        return self._written(_FREE, **_holder(task_id, slot, key))
 
 
 def _move_values(target: TaskStatus, reason: str | None, fields: dict[str, Any]) -> dict[str, Any]:
