@@ -11,12 +11,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.db.database import Database
-from orchestrator.db.models import ApiKey, Project, Task, TaskInput
-from orchestrator.db.queries import stored_bytes_of
+from orchestrator.db.models import ApiKey, Project, Task
 from orchestrator.domain.access import (
     DEFAULT_PROJECT,
     Principal,
     Quota,
+    QuotaStanding,
     Role,
     check_project_name,
     key_digest,
@@ -54,6 +54,18 @@ class ProjectView:
 
 # Quota fields an admin may set, and the column each is.
 QUOTA_FIELDS = ("max_running", "max_stored_bytes", "max_upload_bytes")
+
+# The counters of migration 0011 for one project: its folded rows plus the changes not folded
+# yet (as ``queries.stored_bytes_of``).
+_STORED_OF_PROJECT = """(SELECT coalesce(sum(bytes), 0)::bigint FROM (
+        SELECT bytes FROM stored_bytes WHERE project_id = p.id
+        UNION ALL SELECT bytes FROM stored_bytes_changes WHERE project_id = p.id) kept)"""
+_STANDING = f"""SELECT p.id, p.name, {", ".join(f"p.{f}" for f in QUOTA_FIELDS)},
+    (SELECT coalesce(sum(i.size), 0)::bigint FROM task_inputs i
+      WHERE i.task_id = t.id AND i.slot <> %(besides)s AND i.state IN ('uploading', 'done')),
+    {_STORED_OF_PROJECT}
+  FROM tasks t JOIN projects p ON p.id = t.project_id
+ WHERE t.id = %(task_id)s"""
 _PROJECT_COLUMNS = (Project.id, Project.name, *(getattr(Project, f) for f in QUOTA_FIELDS))
 
 
@@ -171,37 +183,17 @@ class AccessRepository:
                 s.execute(update(Project).where(Project.id == project_id).values(**changes))
         return next(p for p in self.projects() if p.id == project_id)
 
-    def quota_of_task(self, task_id: str) -> tuple[str, str, Quota] | None:
-        """(project id, project name, quota) of the task's project; None: no such task."""
-        with self._db.read() as conn:
-            row = conn.execute(
-                select(*_PROJECT_COLUMNS)
-                .join(Task, Task.project_id == Project.id)
-                .where(Task.id == task_id)
-            ).first()
+    def quota_standing(self, task_id: str, *, besides: str) -> QuotaStanding | None:
+        """What an upload into slot ``besides`` of the task is weighed against; None: no such
+        task. One statement through the driver: pre-create asks it once per upload, and as
+        three statements through SQLAlchemy it cost about 6 ms of the API's CPU per call."""
+        with self._db.driver() as conn, conn.cursor() as cur:
+            cur.execute(_STANDING, {"task_id": task_id, "besides": besides})
+            row = cur.fetchone()
         if row is None:
             return None
-        view = _project_view(row)
-        return view.id, view.name, view.quota
-
-    def task_bytes(self, task_id: str, *, besides: str) -> int:
-        """Bytes the task's inputs other than slot ``besides`` hold or have declared."""
-        with self._db.read() as conn:
-            total = conn.execute(
-                select(func.coalesce(func.sum(TaskInput.size), 0)).where(
-                    TaskInput.task_id == task_id,
-                    TaskInput.slot != besides,
-                    TaskInput.state.in_(("uploading", "done")),
-                )
-            ).scalar()
-        return int(total or 0)
-
-    def stored_bytes(self, project_id: str) -> int:
-        """The project's uploads (held or declared) and results, in bytes (the counters of
-        migration 0011: one project's rows, however many tasks it has)."""
-        with self._db.read() as conn:
-            rows = conn.execute(stored_bytes_of(project_id)).all()
-        return sum(int(row[2]) for row in rows)
+        project_id, name, *limits, held, stored = row
+        return QuotaStanding(project_id, name, Quota(*limits), int(held), int(stored))
 
     def running_in_project(self, project_id: str) -> int:
         with self._db.read() as conn:

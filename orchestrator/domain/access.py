@@ -79,6 +79,17 @@ class Quota:
     max_upload_bytes: int | None = None  # the inputs of one task together
 
 
+@dataclass(frozen=True)
+class QuotaStanding:
+    """A task's project, its quota and what it holds: what pre-create weighs an upload against."""
+
+    project_id: str
+    project: str  # its name, for the refusal's message
+    quota: Quota
+    held: int  # bytes the task's inputs but the one being uploaded hold or have declared
+    stored: int  # bytes the project keeps: uploads held or declared, and results
+
+
 def upload_refusal(
     quota: Quota, project: str, *, adding: int, task_bytes: int, stored_bytes: int
 ) -> str | None:

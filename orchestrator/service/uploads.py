@@ -28,7 +28,7 @@ from hooks.decisions import (
 )
 from hooks.protocol import HookRequest, HookResponse, HookType
 from orchestrator.db.repository import UploadingSlot
-from orchestrator.domain.access import Quota, upload_refusal
+from orchestrator.domain.access import QuotaStanding, upload_refusal
 from orchestrator.domain.capacity import demand_of
 from orchestrator.domain.planning import room_problem
 from orchestrator.domain.task import TaskView
@@ -109,24 +109,17 @@ class HookServices(Protocol):
 class QuotaReads(Protocol):
     """What pre-create asks to enforce a project's byte quotas (``AccessRepository`` has it)."""
 
-    def quota_of_task(self, task_id: str) -> tuple[str, str, Quota] | None: ...
-    def task_bytes(self, task_id: str, *, besides: str) -> int: ...
-    def stored_bytes(self, project_id: str) -> int: ...
+    def quota_standing(self, task_id: str, *, besides: str) -> QuotaStanding | None: ...
 
 
-def quota_refusal(access: QuotaReads, decision: Accept, held: int) -> str | None:
-    """Why the project's quotas refuse this upload, or None; ``held``: what the task's other
-    inputs hold or have declared. The project's stored bytes are read only when it has a
-    limit on them."""
-    found = access.quota_of_task(decision.task_id)
-    if found is None:
-        return None
-    project_id, project, quota = found
-    if quota.max_upload_bytes is None and quota.max_stored_bytes is None:
-        return None
-    stored = access.stored_bytes(project_id) if quota.max_stored_bytes is not None else 0
+def quota_refusal(standing: QuotaStanding, decision: Accept) -> str | None:
+    """Why the project's quotas refuse this upload, or None."""
     return upload_refusal(
-        quota, project, adding=decision.size, task_bytes=held, stored_bytes=stored
+        standing.quota,
+        standing.project,
+        adding=decision.size,
+        task_bytes=standing.held,
+        stored_bytes=standing.stored,
     )
 
 
@@ -207,9 +200,10 @@ def _carry_out(
     """Apply a recording decision; returns what was actually done (an Ignore if nothing)."""
     repo = services.tasks
     if isinstance(decision, Accept):
-        # Both checks count the task's other inputs: read once.
-        held = services.access.task_bytes(decision.task_id, besides=decision.slot)
-        refusal = quota_refusal(services.access, decision, held)
+        # Both checks count the task's other inputs: read once, with the quota.
+        standing = services.access.quota_standing(decision.task_id, besides=decision.slot)
+        held = standing.held if standing is not None else 0
+        refusal = quota_refusal(standing, decision) if standing is not None else None
         if refusal is not None:
             # 413 like any size refusal; tusd hands status and message to the client.
             return Reject(413, refusal)

@@ -17,7 +17,7 @@ import pytest
 from hooks.protocol import HookRequest, HookResponse
 from orchestrator.db.repository import UploadingSlot
 from orchestrator.db.workers import WorkerView
-from orchestrator.domain.access import Quota
+from orchestrator.domain.access import Quota, QuotaStanding
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import InputView, TaskView
 from orchestrator.errors import HookRefused, StorageError
@@ -186,14 +186,8 @@ class FakeQuotas:
     held_by_task: int = 0
     stored: int = 0
 
-    def quota_of_task(self, task_id: str) -> tuple[str, str, Quota] | None:
-        return ("p1", "mine-a", self.quota)
-
-    def task_bytes(self, task_id: str, *, besides: str) -> int:
-        return self.held_by_task
-
-    def stored_bytes(self, project_id: str) -> int:
-        return self.stored
+    def quota_standing(self, task_id: str, *, besides: str) -> QuotaStanding | None:
+        return QuotaStanding("p1", "mine-a", self.quota, self.held_by_task, self.stored)
 
 
 @dataclass
