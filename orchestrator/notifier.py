@@ -1,15 +1,13 @@
 """The webhook notifier: POSTs every terminal task with a ``notify_url`` to that URL.
 
-One pass (``Notifier.run_pass``, run by every API replica about once a second):
-
-1. create a pending notification for each terminal task with a URL that has none yet. Which
-   process made the task terminal (kill in the API, the worker, the reconciler) does not
-   matter: PostgreSQL says it is terminal, and the unique (task, event) pair makes the
-   notification exactly once across replicas;
-2. deliver due notifications, each under its row lock (``FOR UPDATE SKIP LOCKED``), so two
-   replicas never send the same one at the same time. Every attempt is recorded (time, status
-   code or error, duration); a non-2xx answer or no answer is retried with exponential backoff
-   until ``settings.webhook_max_attempts``, then the notification is marked failed.
+The notification itself is made by PostgreSQL in the transaction that ends the task (the
+trigger of migration 0012), whichever process ended it (a kill in the API, the worker, the
+reconciler), once. One pass (``Notifier.run_pass``, run by every API replica about once a
+second) delivers the due ones, each under its row lock (``FOR UPDATE SKIP LOCKED``), so two
+replicas never send the same one at the same time. Every attempt is recorded (time, status code
+or error, duration); a non-2xx answer or no answer is retried with exponential backoff until
+``settings.webhook_max_attempts``, then the notification is marked failed. A pass with nothing
+due is one cheap statement, in the pass's own thread.
 
 Delivery is at least once (a replica dying between the receiver's 2xx and the commit sends it
 again later): receivers dedupe by ``X-Orchestrator-Delivery``. The request goes only to the URL
@@ -57,7 +55,6 @@ MAX_ERROR_CHARS = 300
 
 @dataclass
 class NotifyReport:
-    created: int = 0
     delivered: list[str] = field(default_factory=list)  # notification ids
     retrying: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -72,20 +69,19 @@ class Notifier:
         self._settings = services.settings
 
     def run_pass(self) -> NotifyReport:
-        report = NotifyReport(created=self._repo.create_missing())
+        report = NotifyReport()
+        if not self._repo.any_due():
+            return report
         if self._threads <= 1:
             self._drain(report)
         else:
             with ThreadPoolExecutor(self._threads, thread_name_prefix="notify") as pool:
                 for future in [pool.submit(self._drain, report) for _ in range(self._threads)]:
                     future.result()
-        if report.created or report.delivered or report.failed or report.retrying:
+        if report.delivered or report.failed or report.retrying:
             log.info(
                 "webhooks",
-                # Not "created": LogRecord has that attribute, and logging refuses the key
-                # (the pass then failed after its deliveries).
                 extra={
-                    "notifications_created": report.created,
                     "delivered": report.delivered,
                     "retrying": report.retrying,
                     "failed": report.failed,

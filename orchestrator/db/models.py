@@ -71,7 +71,6 @@ class Task(Base):
     __table_args__ = (
         CheckConstraint(f"status IN ({STATUS_VALUES})", name="ck_tasks_status"),
         Index("ix_tasks_status_created", "status", "created_at"),
-        Index("ix_tasks_notify", "finished_at", postgresql_where=text("notify_url IS NOT NULL")),
         Index(
             "ix_tasks_ready",
             "created_at",

@@ -2,8 +2,8 @@
 
 Race-free across API replicas without any coordination but PostgreSQL's:
 
-* ``create_missing`` is one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` on the unique
-  (task, event) pair, so however many replicas see a terminal task, it gets one notification;
+* a notification is made by the database, in the transaction that ends its task (the trigger
+  of migration 0012), once: the unique (task, event) pair holds it to one;
 * ``claim_due`` locks one due row with ``FOR UPDATE SKIP LOCKED`` and keeps the lock (and its
   transaction) for the whole attempt, so another replica skips it instead of sending it too.
   A replica that dies mid-attempt loses its transaction and the row is due again at once.
@@ -17,15 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, exists, func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Connection, Row, func, select, update
 
 from orchestrator.db.database import Database
-from orchestrator.db.models import Notification, Task
-from orchestrator.domain.status import TERMINAL
+from orchestrator.db.models import Notification
 from orchestrator.domain.webhook import DeliveryState, Outcome
 
 TABLE = Notification.__table__
+
+_ANY_DUE = (
+    "SELECT EXISTS (SELECT 1 FROM notifications"
+    f" WHERE state = '{DeliveryState.PENDING.value}' AND next_attempt_at <= now())"
+)
 
 
 @dataclass(frozen=True)
@@ -82,36 +85,14 @@ class NotificationRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def create_missing(self, limit: int = 500) -> int:
-        """One pending notification, due now, for each terminal task with a notify_url that
-        has none for its state yet. Returns how many this call created."""
-        event = literal("task.") + Task.status
-        missing = (
-            select(
-                func.gen_random_uuid().cast(Notification.id.type),
-                Task.id,
-                event,
-                Task.notify_url,
-                literal(DeliveryState.PENDING.value),
-                func.now(),
-            )
-            .where(
-                Task.notify_url.is_not(None),
-                Task.status.in_([s.value for s in TERMINAL]),
-                ~exists().where(and_(Notification.task_id == Task.id, Notification.event == event)),
-            )
-            .order_by(Task.finished_at)
-            .limit(limit)
-        )
-        stmt = (
-            insert(Notification)
-            .from_select(["id", "task_id", "event", "url", "state", "next_attempt_at"], missing)
-            .on_conflict_do_nothing(index_elements=["task_id", "event"])
-            # Counted from RETURNING: rowcount of INSERT ... SELECT is not reliable here.
-            .returning(Notification.id)
-        )
-        with self._db.begin() as conn:
-            return len(conn.execute(stmt).all())
+    def any_due(self) -> bool:
+        """Whether a pending notification is due: the notifier's check each second, one
+        statement on the partial index of pending rows through the driver, so an idle pass
+        costs next to nothing."""
+        with self._db.driver() as conn, conn.cursor() as cur:
+            cur.execute(_ANY_DUE)
+            row = cur.fetchone()
+        return bool(row and row[0])
 
     @contextmanager
     def claim_due(self) -> Iterator[Claim | None]:

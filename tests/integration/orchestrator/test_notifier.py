@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+from sqlalchemy import create_engine, text
 
 from orchestrator.api.tasks import task_document
 from orchestrator.app import create_app
@@ -26,7 +27,7 @@ from orchestrator.bootstrap import Services, build_services
 from orchestrator.db.migrate import upgrade
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.webhook import DeliveryState, verify
-from orchestrator.notifier import Notifier
+from orchestrator.notifier import Notifier, NotifyReport
 from pipelines.spec import Resources
 from tests.scratch import scratch_database, stack_settings
 
@@ -152,14 +153,23 @@ def test_killed_task_is_delivered_once_signed(
         r = client.post("/create_task", json={"pipeline": "checksum", "notify_url": receiver.url})
         assert r.status_code == 201, r.text
         task_id = r.json()["task_id"]
+        assert services.notifications.for_task(task_id) == []  # none while it is not over
         assert client.post(f"/kill_task/{task_id}").status_code == 200
+        # Made with the kill, before any pass: pending and due.
+        [made] = services.notifications.for_task(task_id)
+        assert (made.event, made.url, made.state) == (
+            "task.killed",
+            receiver.url,
+            DeliveryState.PENDING,
+        )
 
         notifier = Notifier(services, task_document)
         report = notifier.run_pass()
-        assert report.created == 1 and len(report.delivered) == 1
-        assert notifier.run_pass().created == 0  # one notification per (task, state)
+        assert report.delivered == [made.id]
+        assert notifier.run_pass() == NotifyReport()  # nothing left due: nothing sent again
+        assert len(services.notifications.for_task(task_id)) == 1
         [summary] = [r for r in caplog.records if r.getMessage() == "webhooks"]
-        assert summary.notifications_created == 1  # type: ignore[attr-defined]
+        assert summary.delivered == [made.id]  # type: ignore[attr-defined]
 
         [got] = receiver.received
         h = got.headers
@@ -285,3 +295,38 @@ def test_two_notifiers_never_deliver_twice(services: Services, receiver: Receive
     delivery_ids = [r.headers["X-Orchestrator-Delivery"] for r in mine]
     assert len(delivery_ids) == len(task_ids) == len(set(delivery_ids))
     assert sorted(r.json()["task_id"] for r in mine) == sorted(task_ids)
+
+
+def test_tasks_ended_before_the_trigger_are_notified_by_the_migration(stack: Any) -> None:
+    with scratch_database(stack, "notify_backfill") as scratch:
+        upgrade(scratch, "0011")
+        rows = {  # id: (status, notify_url)
+            "ended-with-url": ("error", "http://127.0.0.1:9/hook"),
+            "ended-without-url": ("done", None),
+            "waiting-with-url": ("waiting", "http://127.0.0.1:9/hook"),
+        }
+        with create_engine(scratch).begin() as conn:
+            for task_id, (status, url) in rows.items():
+                conn.execute(
+                    text(
+                        "INSERT INTO tasks (id, pipeline, params, resources, queue, status, "
+                        "attempts, notify_url) VALUES (:id, 'checksum', '{}', '{}', 'default', "
+                        ":status, 0, :url)"
+                    ),
+                    {"id": task_id, "status": status, "url": url},
+                )
+        upgrade(scratch)
+        services = build_services(
+            stack_settings(stack).model_copy(update={"database_url": scratch})
+        )
+        try:
+            [made] = services.notifications.for_task("ended-with-url")
+            assert (made.event, made.state) == ("task.error", DeliveryState.PENDING)
+            assert services.notifications.for_task("ended-without-url") == []
+            assert services.notifications.for_task("waiting-with-url") == []
+            # After it, the trigger: the waiting one is notified when it ends, once.
+            assert services.tasks.transition("waiting-with-url", TaskStatus.KILLED, reason="t")
+            [killed] = services.notifications.for_task("waiting-with-url")
+            assert killed.event == "task.killed"
+        finally:
+            services.close()
