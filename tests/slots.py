@@ -19,6 +19,7 @@ def new_task(
     *,
     slots: Sequence[tuple[str, bool]] = TWO_SLOTS,
     project: str = "default",
+    priority: int = 0,
 ) -> str:
     """A waiting checksum task with ``slots`` (name, required); its id."""
     task_id = str(uuid.uuid4())
@@ -30,6 +31,7 @@ def new_task(
         queue="default",
         slots=list(slots),
         project_id=project,
+        priority=priority,
     )
     return task_id
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -181,12 +182,15 @@ class TaskInput(Base):
 
 
 class TaskCount(Base):
-    """How many tasks are in each state, kept by triggers on ``tasks`` (migration 0005) so
-    that reading the counts costs the same with 100 tasks or 100,000."""
+    """How many tasks are in each state and priority band, kept by triggers on ``tasks``
+    (migrations 0005 and 0013) so that reading the counts costs the same with 100 tasks or
+    100,000."""
 
     __tablename__ = "task_counts"
 
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # The sign of the tasks' priority: 1 high, 0 normal, -1 low (domain.priority.band_of).
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=0)
     n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

@@ -14,7 +14,7 @@ from functools import cache
 from sqlalchemy import BigInteger, Select, cast, func, select, union_all
 
 from orchestrator.db.database import Database
-from orchestrator.db.models import StoredBytes, StoredBytesChange, Task, TaskCount
+from orchestrator.db.models import StoredBytes, StoredBytesChange, TaskCount
 from orchestrator.domain.listing import TaskFilter
 from orchestrator.domain.priority import Band, band_of
 from orchestrator.domain.status import TERMINAL, TaskStatus
@@ -102,25 +102,27 @@ class TaskQueries:
 
     def count_by_status(self) -> dict[TaskStatus, int]:
         """How many tasks are in each state (every state present, zero included)."""
+        query = select(TaskCount.status, func.sum(TaskCount.n)).group_by(TaskCount.status)
         with self._db.read() as conn:
-            rows = conn.execute(select(TaskCount.status, TaskCount.n)).all()
+            rows = conn.execute(query).all()
         counts = dict.fromkeys(TaskStatus, 0)
         for status, n in rows:
             counts[TaskStatus(status)] = int(n)
         return counts
 
     def unfinished_by_band(self) -> dict[Band, int]:
-        """Tasks waiting, pending or running per priority band (every band, zero included)."""
+        """Tasks waiting, pending or running per priority band (every band, zero included),
+        from the counters of migration 0013."""
         query = (
-            select(Task.priority, func.count())
-            .where(Task.status.in_(UNFINISHED))
-            .group_by(Task.priority)
+            select(TaskCount.band, func.sum(TaskCount.n))
+            .where(TaskCount.status.in_(UNFINISHED))
+            .group_by(TaskCount.band)
         )
         with self._db.read() as conn:
             rows = conn.execute(query).all()
         counts = dict.fromkeys(Band, 0)
-        for priority, n in rows:
-            counts[band_of(int(priority or 0))] += int(n)
+        for band, n in rows:
+            counts[band_of(int(band))] += int(n)
         return counts
 
     def stored_bytes(self) -> dict[tuple[str, str], int]:
