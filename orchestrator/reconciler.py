@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 
 from orchestrator.bootstrap import Services
+from orchestrator.db.repository import SlotPosition
 from orchestrator.domain.priority import Band, band_and_queue, band_queue
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import TaskView
@@ -96,13 +97,17 @@ class Reconciler:
         self._pending_grace = timedelta(seconds=pending_grace_s)
         # Where the next pass's check of pending tasks starts: (created_at, id), None: oldest.
         self._pending_after: tuple[datetime, str] | None = None
+        # Where the next pass's check of quiet uploads starts; None: the least recently changed.
+        self._uploads_after: SlotPosition | None = None
 
     def run_pass(self) -> ReconcileReport:
         with self._services.locks.try_hold(self._lock_key) as now:
             if now is None:
                 return ReconcileReport(ran=False)
             report = ReconcileReport()
-            report.recovered = recover_finished_uploads(self._services, now)
+            recovery = recover_finished_uploads(self._services, now, after=self._uploads_after)
+            self._uploads_after = recovery.resume_after
+            report.recovered = recovery.filled
             self._start_idle_waiting(now, report)
             self._requeue_orphans(now, report)
             self._recover_lost(now, report)

@@ -158,6 +158,14 @@ class TaskInput(Base):
             name="ck_task_inputs_state",
         ),
         Index("ix_task_inputs_upload_id", "upload_id"),
+        # The reconciler's pages of uploads in flight (migration 0014).
+        Index(
+            "ix_task_inputs_uploading",
+            "updated_at",
+            "task_id",
+            "slot",
+            postgresql_where=text("state = 'uploading'"),
+        ),
     )
 
     task_id: Mapped[str] = mapped_column(

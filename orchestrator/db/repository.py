@@ -98,6 +98,16 @@ class UploadingSlot:
     size: int
     bucket: str
     key: str
+    updated_at: datetime  # its last change (the upload's last progress)
+
+    @property
+    def position(self) -> SlotPosition:
+        """Where it is in ``uploading_slots``' order: the ``after`` of the next page."""
+        return (self.updated_at, self.task_id, self.slot)
+
+
+# (updated_at, task id, slot name): the order of ``uploading_slots``, and its cursor.
+SlotPosition = tuple[datetime, str, str]
 
 
 @dataclass(frozen=True)
@@ -618,23 +628,31 @@ class TaskRepository:
             cur.execute(statement, params)
             return cur.rowcount == 1
 
-    def uploading_slots(self, idle_before: datetime, limit: int = 500) -> list[UploadingSlot]:
+    def uploading_slots(
+        self, idle_before: datetime, *, after: SlotPosition | None = None, limit: int = 500
+    ) -> list[UploadingSlot]:
         """Slots of waiting tasks whose bound upload has been quiet since ``idle_before``: the
-        candidates for a post-finish that never arrived."""
+        candidates for a post-finish that never arrived. Least recently changed first, after
+        ``after`` (the ``position`` of the previous page's last slot); through the partial
+        index of uploading slots (migration 0014), whatever the number of slots ever made."""
+        position = tuple_(TaskInput.updated_at, TaskInput.task_id, TaskInput.slot)
+        q = (
+            select(TaskInput)
+            .join(Task, Task.id == TaskInput.task_id)
+            .where(
+                Task.status == TaskStatus.WAITING.value,
+                # As the index's predicate spells it: a bound parameter defeats the proof.
+                TaskInput.state == literal_column("'uploading'"),
+                TaskInput.key.is_not(None),
+                TaskInput.size.is_not(None),
+                TaskInput.updated_at < idle_before,
+            )
+            .order_by(TaskInput.updated_at, TaskInput.task_id, TaskInput.slot)
+            .limit(limit)
+        )
+        if after is not None:
+            q = q.where(position > tuple_(*after))
         with self._db.session() as s:
-            rows = s.execute(
-                select(TaskInput)
-                .join(Task, Task.id == TaskInput.task_id)
-                .where(
-                    Task.status == TaskStatus.WAITING.value,
-                    TaskInput.state == "uploading",
-                    TaskInput.key.is_not(None),
-                    TaskInput.size.is_not(None),
-                    TaskInput.updated_at < idle_before,
-                )
-                .order_by(TaskInput.updated_at)
-                .limit(limit)
-            ).scalars()
             return [
                 UploadingSlot(
                     task_id=r.task_id,
@@ -644,8 +662,9 @@ class TaskRepository:
                     size=r.size or 0,
                     bucket=r.bucket or "",
                     key=r.key or "",
+                    updated_at=r.updated_at,
                 )
-                for r in rows
+                for r in s.execute(q).scalars()
             ]
 
     def slot_finished(

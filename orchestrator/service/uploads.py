@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -27,7 +28,7 @@ from hooks.decisions import (
     verify_stored,
 )
 from hooks.protocol import HookRequest, HookResponse, HookType
-from orchestrator.db.repository import UploadingSlot
+from orchestrator.db.repository import SlotPosition, UploadingSlot
 from orchestrator.domain.access import QuotaStanding, upload_refusal
 from orchestrator.domain.capacity import demand_of
 from orchestrator.domain.planning import room_problem
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 # A slot whose upload has been quiet this long is checked against storage by the sweep: tusd
 # sends post-finish right after the last byte, so a finished upload quiet for 2 s lost it.
 RECOVER_AFTER_S = 2.0
+# Quiet uploading slots one recovery checks in storage (a HEAD each, slots). With N of them, a
+# finished one is found within ceil(N / RECOVER_PAGE) passes (``recover_finished_uploads``).
+RECOVER_PAGE = 500
 
 
 class SlotStore(QueueableTasks, Protocol):
@@ -82,7 +86,9 @@ class SlotStore(QueueableTasks, Protocol):
         key: str,
     ) -> bool: ...
     def slot_freed(self, task_id: str, slot: str, key: str) -> bool: ...
-    def uploading_slots(self, idle_before: datetime, limit: int = 500) -> list[UploadingSlot]: ...
+    def uploading_slots(
+        self, idle_before: datetime, *, after: SlotPosition | None = None, limit: int = 500
+    ) -> list[UploadingSlot]: ...
 
 
 class StoredSizes(Protocol):
@@ -279,18 +285,37 @@ def _fill(services: HookServices, decision: RecordFinish, stored: int) -> Decisi
     return decision if won else Ignore(f"input {decision.slot!r} was already recorded")
 
 
-def recover_finished_uploads(services: HookServices, now: datetime | None = None) -> list[str]:
-    """Finish, exactly as post-finish would, every bound upload that is complete in storage.
+@dataclass(frozen=True)
+class Recovery:
+    """What one ``recover_finished_uploads`` did, and where the next one goes on."""
+
+    filled: list[str]  # <task>/<slot> of the slots it filled
+    resume_after: SlotPosition | None  # the next call's ``after``; None: from the oldest
+
+
+def recover_finished_uploads(
+    services: HookServices,
+    now: datetime | None = None,
+    *,
+    after: SlotPosition | None = None,
+    limit: int = RECOVER_PAGE,
+) -> Recovery:
+    """Finish, exactly as post-finish would, every bound upload that is complete in storage,
+    among one page of ``limit`` quiet uploading slots after ``after``.
 
     tusd sends post-finish at most ``-hooks-http-retry`` times about a second apart and never
     again; an API that was down then (a restart, a deploy) would leave the input "uploading"
     for ever. The object exists at the bound key only once tusd completed the multipart upload,
-    so the object with the announced size is the proof post-finish would have carried. Returns
-    ``<task>/<slot>`` of the slots it filled.
+    so the object with the announced size is the proof post-finish would have carried.
+    Abandoned uploads stay quiet and uploading until their expiry, so the pages go on where the
+    last one ended, and start again from the oldest after the newest: no slot waits behind a
+    page of abandoned ones. When storage cannot be read, the next call checks the same page.
     """
     now = now or datetime.now(UTC)
+    idle_before = now - timedelta(seconds=RECOVER_AFTER_S)
+    slots = services.tasks.uploading_slots(idle_before, after=after, limit=limit)
     filled: list[str] = []
-    for slot in services.tasks.uploading_slots(now - timedelta(seconds=RECOVER_AFTER_S)):
+    for slot in slots:
         with task_context(slot.task_id):
             if slot.bucket != services.settings.uploads_bucket:
                 continue
@@ -307,7 +332,7 @@ def recover_finished_uploads(services: HookServices, now: datetime | None = None
                 stored = services.storage.stat_size(slot.bucket, slot.key)
             except DependencyError as exc:
                 log.warning("upload recovery: cannot check storage: %s", exc)
-                return filled
+                return Recovery(filled, resume_after=after)
             if stored is None:
                 continue  # still uploading, or abandoned: nothing to finish
             if isinstance(_fill(services, decision, stored), RecordFinish):
@@ -316,7 +341,7 @@ def recover_finished_uploads(services: HookServices, now: datetime | None = None
                     extra={"slot": slot.slot, "upload_id": slot.upload_id, "bytes": stored},
                 )
                 filled.append(f"{slot.task_id}/{slot.slot}")
-    return filled
+    return Recovery(filled, slots[-1].position if len(slots) == limit else None)
 
 
 def _log(req: HookRequest, decision: Decision, slot: str | None = None) -> None:

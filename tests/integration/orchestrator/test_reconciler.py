@@ -28,7 +28,7 @@ from orchestrator.domain.task import TaskView
 from orchestrator.reconciler import LOCK_KEY, Reconciler
 from orchestrator.settings import Settings
 from pipelines.checksum.spec import SPEC
-from tests.raw import raw_engine, raw_redis
+from tests.raw import raw_engine, raw_redis, stack_reconciler_held_off
 from tests.slots import fill_slot
 
 
@@ -50,12 +50,8 @@ TEST_LOCK_KEY = LOCK_KEY + 1
 
 
 @pytest.fixture(autouse=True)
-def stack_reconciler_held_off(services: Services) -> Iterator[None]:
-    """Hold the stack's reconciler lock for the test, once a pass in progress has ended (a
-    blocking wait on the lock): its passes skip meanwhile. Transaction-scoped, as the
-    reconciler's own: it ends with the block, whatever the test did."""
-    with raw_engine(services).begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+def reconciler_held_off(services: Services) -> Iterator[None]:
+    with stack_reconciler_held_off(services):
         yield
 
 

@@ -66,9 +66,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(
-        "CREATE INDEX ix_tasks_notify ON tasks (finished_at) WHERE notify_url IS NOT NULL"
-    )
+    op.execute("CREATE INDEX ix_tasks_notify ON tasks (finished_at) WHERE notify_url IS NOT NULL")
     op.execute("DROP TRIGGER notifications_on_insert_ended ON tasks")
     op.execute("DROP TRIGGER notifications_on_end ON tasks")
     op.execute("DROP FUNCTION notifications_on_end()")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from hooks.protocol import HookRequest, HookResponse
-from orchestrator.db.repository import UploadingSlot
+from orchestrator.db.repository import SlotPosition, UploadingSlot
 from orchestrator.db.workers import WorkerView
 from orchestrator.domain.access import Quota, QuotaStanding
 from orchestrator.domain.status import TaskStatus
@@ -139,9 +139,20 @@ class FakeSlots:
             task_id, slot, state="empty", upload_id=None, filename=None, size=None, key=None
         )
 
-    def uploading_slots(self, idle_before: datetime, limit: int = 500) -> list[UploadingSlot]:
-        return [
-            UploadingSlot(t.id, i.slot, i.upload_id or i.key, i.filename, i.size, i.bucket, i.key)
+    def uploading_slots(
+        self, idle_before: datetime, *, after: SlotPosition | None = None, limit: int = 500
+    ) -> list[UploadingSlot]:
+        quiet = [
+            UploadingSlot(
+                t.id,
+                i.slot,
+                i.upload_id or i.key,
+                i.filename,
+                i.size,
+                i.bucket,
+                i.key,
+                i.updated_at,
+            )
             for t in self.rows.values()
             if t.status is TaskStatus.WAITING
             for i in t.inputs
@@ -151,7 +162,9 @@ class FakeSlots:
             and i.size is not None
             and i.updated_at is not None
             and i.updated_at < idle_before
-        ][:limit]
+        ]
+        ordered = sorted(quiet, key=lambda u: u.position)
+        return [u for u in ordered if after is None or u.position > after][:limit]
 
     def queue_if_complete(self, task_id: str, *, all_inputs: bool = False) -> bool:
         task = self.rows[task_id]
@@ -165,8 +178,11 @@ class FakeSlots:
 @dataclass
 class FakeStorage:
     sizes: dict[tuple[str, str], int] = field(default_factory=dict)
+    down: bool = False  # every call fails, as an unreachable object store
 
     def stat_size(self, bucket: str, key: str) -> int | None:
+        if self.down:
+            raise StorageError("object store unreachable")
         return self.sizes.get((bucket, key))
 
 
@@ -439,6 +455,38 @@ def test_a_lost_post_finish_is_recovered_from_storage(world: World) -> None:
     world.hook(request("post-receive", **_upload(key, "pre", offset=SIZE)))
     world.storage.sizes[(BUCKET, key)] = SIZE
     later = _now() + timedelta(seconds=10)
-    assert recover_finished_uploads(world, later) == [f"{TASK_ID}/pre"]
+    assert recover_finished_uploads(world, later).filled == [f"{TASK_ID}/pre"]
     assert world.slot("pre").done
-    assert recover_finished_uploads(world, later) == []  # nothing left to recover
+    assert recover_finished_uploads(world, later).filled == []  # nothing left to recover
+
+
+def test_recovery_pages_past_abandoned_uploads_and_starts_again_after_the_last(
+    world: World,
+) -> None:
+    created(world, "pre")  # the least recently changed, abandoned: never complete in storage
+    finished = created(world, "post")
+    world.storage.sizes[(BUCKET, finished)] = SIZE
+    later = _now() + timedelta(seconds=10)
+
+    first = recover_finished_uploads(world, later, limit=1)
+    assert first.filled == [] and first.resume_after is not None  # the abandoned one's page
+    second = recover_finished_uploads(world, later, after=first.resume_after, limit=1)
+    assert second.filled == [f"{TASK_ID}/post"]
+    assert world.slot("post").done
+    last = recover_finished_uploads(world, later, after=second.resume_after, limit=1)
+    assert last.filled == [] and last.resume_after is None  # past the newest: from the oldest
+
+
+def test_recovery_checks_the_same_page_again_when_storage_cannot_be_read(world: World) -> None:
+    created(world, "pre")
+    finished = created(world, "post")
+    world.storage.sizes[(BUCKET, finished)] = SIZE
+    later = _now() + timedelta(seconds=10)
+    first = recover_finished_uploads(world, later, limit=1)
+
+    world.storage.down = True
+    failed = recover_finished_uploads(world, later, after=first.resume_after, limit=1)
+    assert failed.filled == [] and failed.resume_after == first.resume_after
+    world.storage.down = False
+    again = recover_finished_uploads(world, later, after=failed.resume_after, limit=1)
+    assert again.filled == [f"{TASK_ID}/post"]
