@@ -7,8 +7,8 @@ Without a deadline in the client, every request that touches the database waits 
 as the server is frozen, and holds a worker thread meanwhile.
 
 ``DeadlineConnection`` bounds each wait on the socket (a statement, a commit, the pool's
-pre-ping) by the server's statement_timeout plus ``MARGIN_S``. Past it the connection is
-closed, as its protocol state is unknown, and ``ServerTimeout`` is raised: a
+ping: ``engine.ping_when_idle``) by the server's statement_timeout plus ``MARGIN_S``. Past it
+the connection is closed, as its protocol state is unknown, and ``ServerTimeout`` is raised: a
 ``psycopg.OperationalError``, which SQLAlchemy wraps as its own ``OperationalError``, the
 repositories' ``Database`` turns into ``DatabaseError``, and the API answers with 503.
 """
@@ -21,7 +21,6 @@ import psycopg
 from psycopg import errors
 from psycopg.abc import PQGen
 from sqlalchemy import Engine, event
-from sqlalchemy.engine import ExceptionContext
 
 RV = TypeVar("RV")
 
@@ -66,11 +65,3 @@ def bound_round_trips(engine: Engine, statement_timeout_s: float) -> None:
         conn = DeadlineConnection.connect(*cargs, **cparams)
         conn.deadline_s = deadline_s
         return conn
-
-    @event.listens_for(engine, "handle_error")
-    def no_reconnect_to_a_frozen_server(context: ExceptionContext) -> None:
-        # A pre-ping that timed out is not retried on a fresh connection: that would spend a
-        # connect timeout on top of the deadline before the caller learns anything. The
-        # pool still drops the connection; the next checkout connects anew.
-        if context.is_pre_ping and isinstance(context.original_exception, ServerTimeout):
-            context.is_disconnect = False

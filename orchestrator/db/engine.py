@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from orchestrator.db.deadline import bound_round_trips
+from orchestrator.db.deadline import ServerTimeout, bound_round_trips
 
 # A pooled connection handed out within this many seconds of its last use is not pinged first.
 # SQLAlchemy's pool_pre_ping pings at every checkout: one more round trip per statement, and on
@@ -70,6 +70,11 @@ def ping_when_idle(engine: Engine, idle_s: float) -> None:
             return
         try:
             dialect.do_ping(dbapi_connection)
+        except ServerTimeout:
+            # A frozen server (``deadline.py``): fail now. Connecting again would spend a
+            # connect timeout on top of the deadline before the caller learns anything; the
+            # pool drops this connection, and the next checkout connects anew.
+            raise
         except dialect.loaded_dbapi.Error as exc:
             # The pool connects again and retries the checkout.
             raise InvalidatePoolError(f"ping failed: {exc}") from exc

@@ -32,11 +32,15 @@ def proxy(stack: Any) -> Iterator[Forwarder]:
     p.close()
 
 
-@pytest.fixture
-def engine(stack: Any, proxy: Forwarder) -> Iterator[Engine]:
+def through(stack: Any, proxy: Forwarder, **options: Any) -> Engine:
     url = urlsplit(stack.env["DATABASE_URL"])
     netloc = url.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{proxy.listen[1]}"
-    e = make_engine(urlunsplit(url._replace(netloc=netloc)), TIMEOUTS)
+    return make_engine(urlunsplit(url._replace(netloc=netloc)), TIMEOUTS, **options)
+
+
+@pytest.fixture
+def engine(stack: Any, proxy: Forwarder) -> Iterator[Engine]:
+    e = through(stack, proxy)
     yield e
     e.dispose()
 
@@ -62,21 +66,33 @@ def _timed(engine: Engine, sql: str = "SELECT 1") -> tuple[BaseException | None,
     return outcome[0], time.monotonic() - started
 
 
+@pytest.mark.parametrize(
+    "ping_idle_after_s",
+    # 0: the connection is pinged at checkout, and the ping meets the frozen server; 3600: it
+    # was used moments ago, so the statement does.
+    [0.0, 3600.0],
+    ids=["pinged", "not-pinged"],
+)
 def test_a_frozen_server_fails_a_pooled_connection_at_the_deadline(
-    engine: Engine, proxy: Forwarder
+    stack: Any, proxy: Forwarder, ping_idle_after_s: float
 ) -> None:
-    assert _timed(engine)[0] is None  # one connection in the pool
-    connections = proxy.accepted
-    proxy.freeze()
-    error, took = _timed(engine)
-    assert isinstance(error, OperationalError) and isinstance(error.orig, ServerTimeout), error
-    assert "did not answer within 1.5 s" in str(error)
-    # The pre-ping failed alone: no reconnection attempt spent a connect timeout on top.
-    assert proxy.accepted == connections
-    print(f"pooled connection, frozen server: failed after {took:.2f} s")
-    proxy.thaw()
-    assert _timed(engine)[0] is None  # the dead connection was dropped; a new one works
-    assert proxy.accepted == connections + 1
+    engine = through(stack, proxy, ping_idle_after_s=ping_idle_after_s)
+    try:
+        assert _timed(engine)[0] is None  # one connection in the pool
+        connections = proxy.accepted
+        proxy.freeze()
+        error, took = _timed(engine)
+        assert isinstance(error, OperationalError), error
+        assert isinstance(error.orig, ServerTimeout), error
+        assert "did not answer within 1.5 s" in str(error)
+        # It failed alone: no reconnection attempt spent a connect timeout on top.
+        assert proxy.accepted == connections
+        print(f"pooled connection, frozen server: failed after {took:.2f} s")
+        proxy.thaw()
+        assert _timed(engine)[0] is None  # the dead connection was dropped; a new one works
+        assert proxy.accepted == connections + 1
+    finally:
+        engine.dispose()
 
 
 def test_a_frozen_server_fails_a_new_connection_at_the_connect_timeout(
@@ -107,7 +123,7 @@ def test_a_driver_read_that_times_out_is_a_database_error_and_its_connection_is_
         assert conn.execute("SELECT 1").fetchone() == (1,)
     connections = proxy.accepted
     with pytest.raises(DatabaseError, match=r"did not answer within 1\.5 s"), db.driver() as conn:
-        proxy.freeze()  # after the checkout's pre-ping: the statement itself times out
+        proxy.freeze()  # after the checkout: the statement itself times out
         conn.execute("SELECT 1")
     proxy.thaw()
     with db.driver() as conn:
