@@ -78,7 +78,7 @@ class Database:
     @contextmanager
     def driver(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection as psycopg's own, outside any transaction, for the hottest
-        reads: the pool's checkout (pre-ping included) without SQLAlchemy's execution path.
+        reads: the pool's checkout (and its ping when idle) without SQLAlchemy's execution path.
         A connection that failed is dropped from the pool, as SQLAlchemy would."""
         with _translated():
             pooled = self._engine.raw_connection()

@@ -18,6 +18,8 @@ from orchestrator.db.deadline import ServerTimeout, bound_round_trips
 # two round trips). A connection idle longer is pinged, so one that a PostgreSQL restart broke
 # while it sat in the pool is replaced before use, as with pool_pre_ping; one used within the
 # window was working a moment ago.
+# The price: a restart within that second fails the statements of the connections used in it
+# (a 503, or a hook tusd retries), where the ping would have replaced them first.
 PING_IDLE_AFTER_S = 1.0
 
 _RETURNED_AT = "returned_at"  # time.monotonic() of the connection's last checkin
@@ -76,5 +78,8 @@ def ping_when_idle(engine: Engine, idle_s: float) -> None:
             # pool drops this connection, and the next checkout connects anew.
             raise
         except dialect.loaded_dbapi.Error as exc:
-            # The pool connects again and retries the checkout.
+            if not dialect.is_disconnect(exc, dbapi_connection, None):
+                raise  # not a broken connection: the caller's error, as with pool_pre_ping
+            # Broken, as every connection made before it: the pool connects again and retries
+            # the checkout.
             raise InvalidatePoolError(f"ping failed: {exc}") from exc

@@ -161,7 +161,6 @@ class TaskInput(Base):
         # The reconciler's pages of uploads in flight (migration 0014).
         Index(
             "ix_task_inputs_uploading",
-            "updated_at",
             "task_id",
             "slot",
             postgresql_where=text("state = 'uploading'"),

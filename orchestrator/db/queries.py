@@ -64,7 +64,7 @@ class TaskQueries:
 
         Through the driver, not SQLAlchemy: the API's hottest read, whose CPU was mostly
         SQLAlchemy's execution path (1.8 ms of CPU per 20-task page against 0.6 ms for the
-        same statement through psycopg, pre-ping included: 3,000 pages in one thread)."""
+        same statement through psycopg, the pool's pre-ping included: 3,000 pages in one thread)."""
         params: dict[str, object] = {"limit": f.limit + 1}
         if f.project_id is not None:
             params["project_id"] = f.project_id

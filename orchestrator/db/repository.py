@@ -98,16 +98,15 @@ class UploadingSlot:
     size: int
     bucket: str
     key: str
-    updated_at: datetime  # its last change (the upload's last progress)
 
     @property
     def position(self) -> SlotPosition:
         """Where it is in ``uploading_slots``' order: the ``after`` of the next page."""
-        return (self.updated_at, self.task_id, self.slot)
+        return (self.task_id, self.slot)
 
 
-# (updated_at, task id, slot name): the order of ``uploading_slots``, and its cursor.
-SlotPosition = tuple[datetime, str, str]
+# (task id, slot name): the order of ``uploading_slots``, and its cursor.
+SlotPosition = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -632,10 +631,9 @@ class TaskRepository:
         self, idle_before: datetime, *, after: SlotPosition | None = None, limit: int = 500
     ) -> list[UploadingSlot]:
         """Slots of waiting tasks whose bound upload has been quiet since ``idle_before``: the
-        candidates for a post-finish that never arrived. Least recently changed first, after
-        ``after`` (the ``position`` of the previous page's last slot); through the partial
-        index of uploading slots (migration 0014), whatever the number of slots ever made."""
-        position = tuple_(TaskInput.updated_at, TaskInput.task_id, TaskInput.slot)
+        candidates for a post-finish that never arrived. In (task, slot) order, after ``after``
+        (the ``position`` of the previous page's last slot), through the partial index of the
+        slots uploading now (migration 0014), whatever the number of slots ever made."""
         q = (
             select(TaskInput)
             .join(Task, Task.id == TaskInput.task_id)
@@ -647,11 +645,11 @@ class TaskRepository:
                 TaskInput.size.is_not(None),
                 TaskInput.updated_at < idle_before,
             )
-            .order_by(TaskInput.updated_at, TaskInput.task_id, TaskInput.slot)
+            .order_by(TaskInput.task_id, TaskInput.slot)
             .limit(limit)
         )
         if after is not None:
-            q = q.where(position > tuple_(*after))
+            q = q.where(tuple_(TaskInput.task_id, TaskInput.slot) > tuple_(*after))
         with self._db.session() as s:
             return [
                 UploadingSlot(
@@ -662,7 +660,6 @@ class TaskRepository:
                     size=r.size or 0,
                     bucket=r.bucket or "",
                     key=r.key or "",
-                    updated_at=r.updated_at,
                 )
                 for r in s.execute(q).scalars()
             ]

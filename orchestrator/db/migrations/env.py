@@ -23,6 +23,9 @@ def run_migrations_online() -> None:
     engine = create_engine(url)
     with engine.connect() as connection:
         connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        # The lock is the session's: it outlives this transaction, which ends here so that
+        # Alembic begins (and commits) its own, as a migration's autocommit block expects.
+        connection.commit()
         try:
             context.configure(connection=connection, target_metadata=target_metadata)
             with context.begin_transaction():

@@ -9,7 +9,8 @@ Before, every API replica's notifier looked once a second for terminal tasks wit
 that grew with the table, paid every second by every replica. A task ends exactly once, in one
 statement (the status moves into a terminal state), so the notification is inserted there, by
 the database, whichever process ended the task: it exists once the end commits, and the
-notifier only delivers.
+notifier only delivers. (As with the counters of 0005 and 0011, a data-only restore runs with
+triggers disabled: ``pg_restore --disable-triggers``.)
 """
 
 from alembic import op

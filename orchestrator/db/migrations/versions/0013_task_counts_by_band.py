@@ -8,8 +8,9 @@ Create Date: 2026-12-03
 running tasks at each scrape: its p50 doubled between 100 and 100,000 tasks (3,000 of them
 unfinished, ``bench/growth.py``). The counters of 0005 now keep a row per state and band
 (``band``: the sign of the task's priority, as ``orchestrator.domain.priority.band_of`` bands
-it), so that figure is read from 18 rows too. Writers still touch the rows of one statement in
-one scan, as 0005 explains.
+it), so that figure is read from 18 rows too. A move locks its two rows in key order before it
+updates them: 0005 relied on two writers meeting the rows in the same scan order, which the
+physical order of a table whose rows are rewritten at every update does not promise.
 """
 
 from alembic import op
@@ -32,6 +33,12 @@ BEGIN
         UPDATE task_counts SET n = n - 1
          WHERE status = OLD.status AND band = {BAND.format("OLD")};
     ELSE
+        -- Both rows locked in key order first: two opposite moves (A to B, B to A) then wait
+        -- for each other instead of each locking one row as its scan met it.
+        PERFORM 1 FROM task_counts
+          WHERE (status, band) IN ((OLD.status, {BAND.format("OLD")}),
+                                   (NEW.status, {BAND.format("NEW")}))
+          ORDER BY status, band FOR UPDATE;
         UPDATE task_counts
            SET n = n
                  + CASE WHEN (status, band) = (NEW.status, {BAND.format("NEW")}) THEN 1 ELSE 0 END

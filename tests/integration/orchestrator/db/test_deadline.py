@@ -77,11 +77,21 @@ def test_a_frozen_server_fails_a_pooled_connection_at_the_deadline(
     stack: Any, proxy: Forwarder, ping_idle_after_s: float
 ) -> None:
     engine = through(stack, proxy, ping_idle_after_s=ping_idle_after_s)
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    engine.dialect.do_ping = counted  # type: ignore[method-assign]
     try:
-        assert _timed(engine)[0] is None  # one connection in the pool
+        assert _timed(engine)[0] is None  # one connection in the pool (new: not pinged)
         connections = proxy.accepted
         proxy.freeze()
         error, took = _timed(engine)
+        # The path under test: the ping met the frozen server, or the statement did.
+        assert len(pings) == (1 if ping_idle_after_s == 0 else 0)
         assert isinstance(error, OperationalError), error
         assert isinstance(error.orig, ServerTimeout), error
         assert "did not answer within 1.5 s" in str(error)

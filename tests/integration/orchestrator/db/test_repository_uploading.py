@@ -1,6 +1,6 @@
 """``TaskRepository.uploading_slots`` (the reconciler's pages of uploads that may have lost
-their post-finish) on the stack's PostgreSQL: least recently changed first, a page after the
-last one's end, only quiet uploading slots of waiting tasks."""
+their post-finish) on the stack's PostgreSQL: a page after the last one's end, only quiet
+uploading slots of waiting tasks."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from orchestrator.settings import Settings
 from tests.raw import raw_engine, stack_reconciler_held_off
 from tests.slots import new_task
 
-# Older than anything other tests leave on the shared database: these come first.
+# Older than anything other tests leave on the shared database: only these are quiet since
+# the times the tests ask for.
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
 
 
@@ -33,6 +34,14 @@ def services(stack: Any) -> Iterator[Services]:
 def made(services: Services) -> Iterator[list[str]]:
     """The tasks a test made, deleted after it (their slots would come first in every later
     run); the stack's reconciler is held off meanwhile, so that it moves none of them."""
+    with raw_engine(services).begin() as conn:  # left by a run that was stopped midway
+        conn.execute(
+            text(
+                "DELETE FROM tasks WHERE id IN (SELECT task_id FROM task_inputs"
+                " WHERE updated_at < :before)"
+            ),
+            {"before": LONG_AGO + timedelta(days=365)},
+        )
     ids: list[str] = []
     with stack_reconciler_held_off(services):
         yield ids
@@ -64,24 +73,21 @@ def uploading(services: Services, made: list[str], minutes: int, slot: str = "fi
 def test_pages_go_on_after_the_last_slot_of_the_previous_one(
     services: Services, made: list[str]
 ) -> None:
-    later, earlier = uploading(services, made, 2), uploading(services, made, 1)
+    quiet = [uploading(services, made, m) for m in (1, 2, 3)]
     ended = uploading(services, made, 0)
     assert services.tasks.transition(ended, TaskStatus.KILLED, reason="test")  # not waiting
+    uploading(services, made, 60 * 24)  # changed after idle_before: not quiet yet
     idle_before = LONG_AGO + timedelta(minutes=10)
-    with raw_engine(services).begin() as conn:  # the same time twice: the ids break the tie
-        conn.execute(
-            text("UPDATE task_inputs SET updated_at = :at WHERE task_id = ANY(:ids)"),
-            {"at": LONG_AGO + timedelta(minutes=1), "ids": [earlier, later]},
-        )
-    first, second = sorted([earlier, later])
 
-    [a] = services.tasks.uploading_slots(idle_before, limit=1)
-    assert (a.task_id, a.slot, a.key, a.size) == (first, "first", f"{first}/first", 10)
-    [b] = services.tasks.uploading_slots(idle_before, after=a.position, limit=1)
-    assert b.task_id == second
-    rest = services.tasks.uploading_slots(idle_before, after=b.position, limit=1)
-    assert rest == []  # nothing else quiet since before idle_before: the killed task's slot
-    # A slot that changed after idle_before is not quiet yet.
+    seen: list[str] = []
+    after = None
+    for _ in quiet:
+        [page] = services.tasks.uploading_slots(idle_before, after=after, limit=1)
+        assert (page.slot, page.key, page.size) == ("first", f"{page.task_id}/first", 10)
+        seen.append(page.task_id)
+        after = page.position
+    assert seen == sorted(quiet)  # each page after the last: in (task, slot) order, once each
+    assert services.tasks.uploading_slots(idle_before, after=after, limit=1) == []
     assert services.tasks.uploading_slots(LONG_AGO + timedelta(seconds=30)) == []
 
 

@@ -143,16 +143,7 @@ class FakeSlots:
         self, idle_before: datetime, *, after: SlotPosition | None = None, limit: int = 500
     ) -> list[UploadingSlot]:
         quiet = [
-            UploadingSlot(
-                t.id,
-                i.slot,
-                i.upload_id or i.key,
-                i.filename,
-                i.size,
-                i.bucket,
-                i.key,
-                i.updated_at,
-            )
+            UploadingSlot(t.id, i.slot, i.upload_id or i.key, i.filename, i.size, i.bucket, i.key)
             for t in self.rows.values()
             if t.status is TaskStatus.WAITING
             for i in t.inputs
@@ -463,7 +454,7 @@ def test_a_lost_post_finish_is_recovered_from_storage(world: World) -> None:
 def test_recovery_pages_past_abandoned_uploads_and_starts_again_after_the_last(
     world: World,
 ) -> None:
-    created(world, "pre")  # the least recently changed, abandoned: never complete in storage
+    created(world, "notes")  # first in (task, slot) order; abandoned: never in storage
     finished = created(world, "post")
     world.storage.sizes[(BUCKET, finished)] = SIZE
     later = _now() + timedelta(seconds=10)
@@ -478,7 +469,7 @@ def test_recovery_pages_past_abandoned_uploads_and_starts_again_after_the_last(
 
 
 def test_recovery_checks_the_same_page_again_when_storage_cannot_be_read(world: World) -> None:
-    created(world, "pre")
+    created(world, "notes")
     finished = created(world, "post")
     world.storage.sizes[(BUCKET, finished)] = SIZE
     later = _now() + timedelta(seconds=10)
