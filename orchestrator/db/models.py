@@ -72,11 +72,15 @@ class Task(Base):
     __table_args__ = (
         CheckConstraint(f"status IN ({STATUS_VALUES})", name="ck_tasks_status"),
         Index("ix_tasks_status_created", "status", "created_at"),
+        # The listing across projects, an admin key's (migration 0003).
+        Index("ix_tasks_created_id", "created_at", "id"),
+        # The reconciler's optional-inputs starter (migration 0015).
         Index(
-            "ix_tasks_ready",
+            "ix_tasks_waiting",
+            "required_missing",
             "created_at",
             "id",
-            postgresql_where=text("status = 'waiting' AND required_missing = 0"),
+            postgresql_where=text("status = 'waiting'"),
         ),
         Index("ix_tasks_project_created_id", "project_id", "created_at", "id"),
         # The reconciler's lifecycle sweeps (migration 0010).
@@ -228,7 +232,10 @@ class Worker(Base):
     """A worker process as it last announced itself (see ``orchestrator.domain.capacity``)."""
 
     __tablename__ = "workers"
-    __table_args__ = (CheckConstraint("state IN ('up', 'stopped')", name="ck_workers_state"),)
+    __table_args__ = (
+        CheckConstraint("state IN ('up', 'stopped')", name="ck_workers_state"),
+        Index("ix_workers_last_seen", "last_seen_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     host: Mapped[str] = mapped_column(String(255))
