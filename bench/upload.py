@@ -9,16 +9,25 @@ baseline, the same file straight into the uploads bucket with the minio SDK's mu
 tusd / direct. Both objects are deleted after each run. Then, from the API's
 ``orchestrator_hook_duration_seconds`` scraped before and after, the hook calls the runs made
 and the bucket bound under which 99 % of them were handled, per hook type.
+
+``--start-every S``: while each upload through tusd flows, another client starts an upload every
+S seconds (a task made, an upload of 1 MiB created on it: tusd's pre-create and post-create
+hooks, then the task killed), so that the hooks that begin uploads are measured under the load
+of one in flight, in numbers enough for a p99.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import statistics
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from minio import Minio
@@ -51,6 +60,47 @@ def through_tusd(api: Api, path: Path) -> tuple[float, str]:
     return took, uploader.url.split("/files/", 1)[1].rpartition("+")[0]
 
 
+@contextmanager
+def other_starts(
+    api_url: str, api_key: str, every_s: float | None, started: list[int]
+) -> Iterator[None]:
+    """Uploads begun by another client every ``every_s`` seconds while the block runs; their
+    count is appended to ``started``."""
+    if every_s is None:
+        yield
+        return
+    stop = threading.Event()
+    count = 0
+
+    def run() -> None:
+        nonlocal count
+        own = Api(api_url, api_key)
+        metadata = "filename " + base64.b64encode(b"probe.bin").decode()
+        while not stop.wait(every_s):
+            task = own.create()
+            r = own.http.post(
+                task["upload_urls"]["first"],
+                headers={
+                    "Tus-Resumable": "1.0.0",
+                    "Upload-Length": str(MiB),
+                    "Upload-Metadata": metadata,
+                },
+                timeout=30,
+            )
+            assert r.status_code == 201, (r.status_code, r.text)
+            own.http.post(f"{own.url}/kill_task/{task['task_id']}", timeout=30)
+            count += 1
+
+    thread = threading.Thread(target=run, name="other-starts")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        started.append(count)
+
+
 def direct(s3: Minio, bucket: str, path: Path) -> tuple[float, str]:
     key = f"bench-direct/{uuid.uuid4().hex}"
     t0 = time.monotonic()
@@ -63,9 +113,11 @@ def main() -> None:
     parser.add_argument("--env", default=".stack/env", type=Path)
     parser.add_argument("--size-mib", default=1024, type=int)
     parser.add_argument("--runs", default=3, type=int)
+    parser.add_argument("--start-every", type=float, default=None, metavar="S")
     args = parser.parse_args()
     env = read_env(args.env)
-    api = Api(env["API_URL"], env.get("API_KEY", ""))
+    api_key = env.get("API_KEY", "")
+    api = Api(env["API_URL"], api_key)
     host, secure = split_endpoint(env["S3_ENDPOINT"])
     s3 = Minio(
         host,
@@ -77,6 +129,7 @@ def main() -> None:
     bucket = env.get("UPLOADS_BUCKET", "uploads")
     size = args.size_mib * MiB
     rates: dict[str, list[float]] = {"tusd": [], "direct": []}
+    started: list[int] = []
     hooks_before = hook_buckets(api)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "survey.bin")
@@ -86,7 +139,11 @@ def main() -> None:
             order = ("tusd", "direct") if run % 2 == 0 else ("direct", "tusd")
             line = []
             for name in order:
-                took, key = through_tusd(api, path) if name == "tusd" else direct(s3, bucket, path)
+                if name == "tusd":
+                    with other_starts(api.url, api_key, args.start_every, started):
+                        took, key = through_tusd(api, path)
+                else:
+                    took, key = direct(s3, bucket, path)
                 stat = s3.stat_object(bucket, key)
                 assert stat.size == size, (name, stat.size)
                 s3.remove_object(bucket, key)
@@ -98,6 +155,8 @@ def main() -> None:
         f"median over {args.runs} runs of {args.size_mib} MiB: through tusd {tusd:.1f} MiB/s, "
         f"direct multipart PUT {base:.1f} MiB/s, ratio {tusd / base:.2f}"
     )
+    if started:
+        print(f"uploads begun by another client during those through tusd: {sum(started)}")
     # The API's own histogram of the hooks these uploads made (other clients' too, if any).
     print("hook handling time in the API (orchestrator_hook_duration_seconds):")
     print(hook_p99(hooks_before, hook_buckets(api)))
