@@ -8,6 +8,10 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The session advisory lock a process holds while it migrates (migrations/env.py).
+MIGRATION_LOCK_ID = 0x6F726368  # "orch"
+# Seconds between tries of that lock while another process migrates.
+MIGRATION_LOCK_POLL_S = 0.5
 
 
 def alembic_config(database_url: str) -> Config:

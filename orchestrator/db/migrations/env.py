@@ -6,12 +6,13 @@ one applies each migration.
 
 from __future__ import annotations
 
+import time
+
 from alembic import context
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
+from orchestrator.db.migrate import MIGRATION_LOCK_ID, MIGRATION_LOCK_POLL_S
 from orchestrator.db.models import Base
-
-MIGRATION_LOCK_ID = 0x6F726368  # "orch"
 
 config = context.config
 target_metadata = Base.metadata
@@ -22,10 +23,7 @@ def run_migrations_online() -> None:
     assert url is not None
     engine = create_engine(url)
     with engine.connect() as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-        # The lock is the session's: it outlives this transaction, which ends here so that
-        # Alembic begins (and commits) its own, as a migration's autocommit block expects.
-        connection.commit()
+        _take_lock(connection)
         try:
             context.configure(connection=connection, target_metadata=target_metadata)
             with context.begin_transaction():
@@ -34,6 +32,24 @@ def run_migrations_online() -> None:
             connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
             connection.commit()
     engine.dispose()
+
+
+def _take_lock(connection: Connection) -> None:
+    """Take the migration lock, trying it between sleeps rather than queueing for it.
+
+    A session blocked in ``pg_advisory_lock`` holds its statement's snapshot meanwhile, and
+    ``CREATE INDEX CONCURRENTLY`` (migrations 0014, 0015) waits for every older snapshot: the
+    process that holds the lock would wait for the one queued behind it, and PostgreSQL ends
+    one of them as a deadlock. Between tries this session holds no snapshot.
+    """
+    while not connection.execute(
+        text("SELECT pg_try_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID}
+    ).scalar_one():
+        connection.commit()
+        time.sleep(MIGRATION_LOCK_POLL_S)
+    # The lock is the session's: it outlives this transaction, which ends here so that
+    # Alembic begins (and commits) its own, as a migration's autocommit block expects.
+    connection.commit()
 
 
 run_migrations_online()
