@@ -11,9 +11,9 @@ tusd / direct. Both objects are deleted after each run. Then, from the API's
 and the bucket bound under which 99 % of them were handled, per hook type.
 
 ``--start-every S``: while each upload through tusd flows, another client starts an upload every
-S seconds (a task made, an upload of 1 MiB created on it: tusd's pre-create and post-create
-hooks, then the task killed), so that the hooks that begin uploads are measured under the load
-of one in flight, in numbers enough for a p99.
+S seconds (a task made, an upload of 1 MiB declared on it: tusd's pre-create and post-create
+hooks; then the upload terminated and the task killed), so that the hooks that begin uploads
+are measured under the load of one in flight, in numbers enough for a p99.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 from minio import Minio
 from tusclient.client import TusClient
 
@@ -64,32 +65,44 @@ def through_tusd(api: Api, path: Path) -> tuple[float, str]:
 def other_starts(
     api_url: str, api_key: str, every_s: float | None, started: list[int]
 ) -> Iterator[None]:
-    """Uploads begun by another client every ``every_s`` seconds while the block runs; their
-    count is appended to ``started``."""
+    """Uploads begun by another client, one each ``every_s`` seconds (on a fixed schedule)
+    while the block runs; their count is appended to ``started``. Each is created with tus
+    (no bytes sent), ended with tus's DELETE and its task killed. A failure in that client
+    is raised when the block ends: a run whose extra load stopped is not reported."""
     if every_s is None:
         yield
         return
     stop = threading.Event()
     count = 0
+    failures: list[BaseException] = []
+    metadata = "filename " + base64.b64encode(b"probe.bin").decode()
+
+    def start_one(own: Api, tus: requests.Session) -> None:
+        task = own.create()
+        try:
+            r = tus.post(
+                task["upload_urls"]["first"],
+                headers={"Upload-Length": str(MiB), "Upload-Metadata": metadata},
+                timeout=30,
+            )
+            assert r.status_code == 201, (r.status_code, r.text)
+            tus.delete(r.headers["Location"], timeout=30).raise_for_status()
+        finally:
+            own.http.post(f"{own.url}/kill_task/{task['task_id']}", timeout=30).raise_for_status()
 
     def run() -> None:
         nonlocal count
         own = Api(api_url, api_key)
-        metadata = "filename " + base64.b64encode(b"probe.bin").decode()
-        while not stop.wait(every_s):
-            task = own.create()
-            r = own.http.post(
-                task["upload_urls"]["first"],
-                headers={
-                    "Tus-Resumable": "1.0.0",
-                    "Upload-Length": str(MiB),
-                    "Upload-Metadata": metadata,
-                },
-                timeout=30,
-            )
-            assert r.status_code == 201, (r.status_code, r.text)
-            own.http.post(f"{own.url}/kill_task/{task['task_id']}", timeout=30)
-            count += 1
+        with own.http, requests.Session() as tus:
+            tus.headers["Tus-Resumable"] = "1.0.0"
+            due = time.monotonic()
+            try:
+                while not stop.wait(max(0.0, due - time.monotonic())):
+                    start_one(own, tus)
+                    count += 1
+                    due += every_s
+            except BaseException as exc:
+                failures.append(exc)
 
     thread = threading.Thread(target=run, name="other-starts")
     thread.start()
@@ -99,6 +112,15 @@ def other_starts(
         stop.set()
         thread.join()
         started.append(count)
+    if failures:
+        raise RuntimeError("the client beginning other uploads failed") from failures[0]
+
+
+def positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
 
 
 def direct(s3: Minio, bucket: str, path: Path) -> tuple[float, str]:
@@ -113,7 +135,7 @@ def main() -> None:
     parser.add_argument("--env", default=".stack/env", type=Path)
     parser.add_argument("--size-mib", default=1024, type=int)
     parser.add_argument("--runs", default=3, type=int)
-    parser.add_argument("--start-every", type=float, default=None, metavar="S")
+    parser.add_argument("--start-every", type=positive, default=None, metavar="S")
     args = parser.parse_args()
     env = read_env(args.env)
     api_key = env.get("API_KEY", "")
@@ -156,7 +178,10 @@ def main() -> None:
         f"direct multipart PUT {base:.1f} MiB/s, ratio {tusd / base:.2f}"
     )
     if started:
-        print(f"uploads begun by another client during those through tusd: {sum(started)}")
+        print(
+            f"uploads begun by another client during those through tusd: {sum(started)} "
+            "(the tusd figures above are under that load, the direct ones not)"
+        )
     # The API's own histogram of the hooks these uploads made (other clients' too, if any).
     print("hook handling time in the API (orchestrator_hook_duration_seconds):")
     print(hook_p99(hooks_before, hook_buckets(api)))

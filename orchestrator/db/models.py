@@ -108,7 +108,9 @@ class Task(Base):
     pipeline: Mapped[str] = mapped_column(String(100))
     # The project of the key that created it (orchestrator.domain.access).
     project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id"), default="default", server_default="default"
+        ForeignKey("projects.id", name="fk_tasks_project"),
+        default="default",
+        server_default="default",
     )
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     # cpus, memory_bytes, gpus, timeout_s, pids: the limits this task runs under.

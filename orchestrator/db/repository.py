@@ -454,8 +454,8 @@ class TaskRepository:
             select(Task.id)
             .join(last_change, true())
             .where(
-                # Constants, as the index's predicate and key spell them: PostgreSQL proves the
-                # partial index applies only then (bound parameters defeat the proof).
+                # The status a constant, as the partial index's predicate spells it: PostgreSQL
+                # proves the index applies only then (a bound parameter defeats the proof).
                 Task.status == literal_column("'waiting'"),
                 Task.required_missing == literal_column("0"),
                 or_(last_change.c.at.is_(None), last_change.c.at < idle_before),

@@ -40,16 +40,18 @@ def _take_lock(connection: Connection) -> None:
     A session blocked in ``pg_advisory_lock`` holds its statement's snapshot meanwhile, and
     ``CREATE INDEX CONCURRENTLY`` (migrations 0014, 0015) waits for every older snapshot: the
     process that holds the lock would wait for the one queued behind it, and PostgreSQL ends
-    one of them as a deadlock. Between tries this session holds no snapshot.
+    one of them as a deadlock. The tries run outside a transaction: between them this session
+    holds no snapshot.
     """
-    while not connection.execute(
+    polling = connection.execution_options(isolation_level="AUTOCOMMIT")
+    while not polling.execute(
         text("SELECT pg_try_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID}
     ).scalar_one():
-        connection.commit()
         time.sleep(MIGRATION_LOCK_POLL_S)
-    # The lock is the session's: it outlives this transaction, which ends here so that
-    # Alembic begins (and commits) its own, as a migration's autocommit block expects.
-    connection.commit()
+    # The lock is the session's: it outlives this statement. Alembic begins (and commits) its
+    # own transactions from here, as a migration's autocommit block expects.
+    polling.commit()
+    connection.execution_options(isolation_level=connection.default_isolation_level)
 
 
 run_migrations_online()

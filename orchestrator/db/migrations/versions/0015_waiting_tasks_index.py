@@ -13,10 +13,11 @@ and read those instead: 3,046 index entries and heap rows to keep 267, 3.4 ms of
 the plan.
 
 This index holds the waiting tasks keyed by ``required_missing`` first: ``required_missing =
-0`` is an index condition, never more rows than the status index's, so the planner takes it
-with or without statistics, and the scan reads only the ready tasks in creation order (0.14
-ms for the 267). It is larger (every waiting task, not only the ready ones), still a few
-percent of the table.
+0`` is an index condition, and on that table the planner took it, reading only the ready
+tasks in creation order (0.14 ms for the 267). On other tables it may still prefer the status
+index (tests/integration/orchestrator/db/test_schema.py grows one where it does); either
+reads the waiting tasks only. It is larger than ix_tasks_ready (every waiting task, not only
+the ready ones), still a few percent of the table.
 
 Built CONCURRENTLY, outside the migration's transaction, as 0014's: creating it never holds
 off the writers of ``tasks``.
