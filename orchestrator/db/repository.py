@@ -440,11 +440,11 @@ class TaskRepository:
     def idle_with_required_inputs(self, idle_before: datetime, limit: int = 500) -> list[str]:
         """Ids of waiting tasks whose required inputs are all in and whose slots have been
         quiet since ``idle_before`` (candidates for starting without their optional inputs)."""
-        # The waiting tasks that lack no required slot (ix_tasks_waiting, required_missing = 0
-        # as its index condition), then the last change of each (a LATERAL read through the
-        # slots' primary key): the cost follows the tasks ready to start, not the tasks waiting
-        # for uploads. As two plain NOT EXISTS the planner hashed every slot of every task ever
-        # made (74 ms at 100,000 tasks).
+        # The waiting tasks that lack no required slot (through ix_tasks_waiting, with
+        # required_missing = 0 as its index condition, or the status index, as the statistics
+        # have it), then the last change of each (a LATERAL read through the slots' primary
+        # key): the cost follows the waiting tasks, not the table. As two plain NOT EXISTS the
+        # planner hashed every slot of every task ever made (74 ms at 100,000 tasks).
         last_change = (
             select(func.max(TaskInput.updated_at).label("at"))
             .where(TaskInput.task_id == Task.id)

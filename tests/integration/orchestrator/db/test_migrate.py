@@ -11,16 +11,11 @@ import time
 from typing import Any
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 from orchestrator.db.migrate import MIGRATION_LOCK_ID, upgrade
-from tests.scratch import scratch_database
+from tests.scratch import driver_url, scratch_database
 
 WAIT_S = 60
-
-
-def _driver_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _waiter_tried(holder: psycopg.Connection[Any]) -> bool:
@@ -43,7 +38,7 @@ def test_a_migration_waiting_for_the_lock_lets_an_index_build_finish(stack: Any)
             except BaseException as exc:  # reported by the assertion below
                 failures.append(exc)
 
-        with psycopg.connect(_driver_url(url), autocommit=True) as holder:
+        with psycopg.connect(driver_url(url), autocommit=True) as holder:
             holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
             waiter = threading.Thread(target=second_process, name="second-migration")
             waiter.start()

@@ -14,13 +14,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
 
 from orchestrator.db.database import Database
 from orchestrator.db.migrate import upgrade
 from orchestrator.db.models import Base
 from orchestrator.db.repository import TaskRepository
-from tests.scratch import scratch_database
+from tests.scratch import driver_url, scratch_database
 
 # Under ANALYZE's sample of 30,000 rows, so that it reads every row: the statistics, and so the
 # plan, are the same on every run.
@@ -64,8 +63,7 @@ WHERE n.nspname = 'public' AND c.conrelid::regclass::text = ANY(%(tables)s)
 
 
 def _definitions(url: str) -> dict[str, str]:
-    driver = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(driver) as conn:
+    with psycopg.connect(driver_url(url)) as conn:
         rows = conn.execute(DEFINITIONS, {"tables": list(Base.metadata.tables)}).fetchall()
     return {str(name): str(definition) for name, definition in rows}
 
