@@ -7,7 +7,7 @@ from typing import cast
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.types import HTTPScope, Message, Scope
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from orchestrator.api.auth import ADMIN, PUBLIC, bearer_or_key_guard
 from orchestrator.api.openapi import KEY_OR_BEARER, errors
@@ -45,8 +45,19 @@ def _handler_name(scope: Scope) -> str:
     return operation_id if isinstance(operation_id, str) else str(handler.handler_name)
 
 
+# The counter of each (method, handler, status): ``labels()`` checks and joins its values
+# under a lock on every call. Bounded: the server admits known methods only, the handlers are
+# the app's, and status codes are few.
+_counters: dict[tuple[str, str, int], Counter] = {}
+
+
 async def count_request(message: Message, scope: Scope) -> None:
     """``before_send`` hook: one count per HTTP response, error responses included."""
     if message["type"] == "http.response.start" and scope["type"] == "http":
         method = cast("HTTPScope", scope)["method"]
-        HTTP_REQUESTS.labels(method, _handler_name(scope), str(message["status"])).inc()
+        handler = _handler_name(scope)
+        key = (method, handler, message["status"])
+        counter = _counters.get(key)
+        if counter is None:
+            counter = _counters[key] = HTTP_REQUESTS.labels(method, handler, str(key[2]))
+        counter.inc()

@@ -107,8 +107,10 @@ def parse_filter(
     created_before: str | None = None,
     cursor: str | None = None,
     limit: str | None = None,
+    project_id: str | None = None,
 ) -> TaskFilter:
-    """The listing's query parameters, checked; ``ValueError`` names the bad parameter."""
+    """The listing's query parameters, checked; ``ValueError`` names the bad parameter.
+    ``project_id``: the one project whose tasks are listed (None: every project's)."""
     after = parse_time(created_after, "created_after") if created_after else None
     before = parse_time(created_before, "created_before") if created_before else None
     if after is not None and before is not None and after >= before:
@@ -120,4 +122,5 @@ def parse_filter(
         created_before=before,
         after=decode_cursor(cursor) if cursor else None,
         limit=parse_limit(limit),
+        project_id=project_id,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from orchestrator.bootstrap import Services
 from orchestrator.db.queries import TaskSummary
@@ -30,17 +30,17 @@ def task_filter(
     """The listing asked for; ``scope``: the one project whose tasks are listed (None: every
     project's). Raise ``InvalidRequest`` naming the parameter that is wrong."""
     try:
-        f = parse_filter(
+        return parse_filter(
             status=status,
             pipeline=pipeline,
             created_after=created_after,
             created_before=created_before,
             cursor=cursor,
             limit=limit,
+            project_id=scope,
         )
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
-    return replace(f, project_id=scope)
 
 
 def read_page(
