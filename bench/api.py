@@ -4,8 +4,10 @@
 
 Starts its own API process (``python -m orchestrator serve``, the stack's settings) and a
 hello-world Litestar app under the same uvicorn settings, both pinned to CPU 0, and drives each
-with wrk pinned to CPU 1. The rounds interleave the endpoints; prints req/s and p50/p99 per
-round, then the medians and the ratio to hello-world. Needs a running stack and wrk (Debian's).
+with wrk pinned to CPU 1. The rounds interleave the endpoints; prints req/s, p50/p99 and the
+server's CPU time per request for each round, then the medians, and two ratios to hello-world
+taken round by round: req/s, and CPU per request (hello-world's over the endpoint's), which
+moves less when the machine is busy. Needs a running stack and wrk (Debian's).
 
 Endpoints: GET /query_task of a done task (answered from the API's memory of finished tasks,
 its result links re-signed once a minute), GET /query_task of a waiting task (read from
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -44,15 +47,33 @@ app = Litestar([hello])
 """
 
 
-def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[float, float, float]:
-    """req/s, p50 ms, p99 ms."""
+@dataclass(frozen=True)
+class Round:
+    """One wrk run against one server."""
+
+    rate: float  # req/s
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float  # the server process's CPU time (user + system) per request, in µs
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, connections: int, key: str | None, pid: int) -> Round:
+    """One wrk run; ``pid``: the server's process, whose CPU time per request is taken."""
     header = ["-H", f"X-API-Key: {key}"] if key else []
+    before = cpu_s(pid)
     out = subprocess.run(
         [*WRK, f"-c{connections}", f"-d{seconds}s", "--latency", *header, url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+    used = cpu_s(pid) - before
 
     def found(pattern: str) -> re.Match[str]:
         match = re.search(pattern, out)
@@ -61,6 +82,7 @@ def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[floa
         return match
 
     rate = float(found(r"Requests/sec:\s+([\d.]+)").group(1))
+    served = int(found(r"(\d+) requests in").group(1))
 
     def ms(pct: str) -> float:
         value, unit = found(rf"{pct}%\s+([\d.]+)(us|ms|s)").groups()
@@ -68,23 +90,44 @@ def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[floa
 
     if "Non-2xx" in out:
         raise RuntimeError(f"{url}: non-2xx answers\n{out}")
-    return rate, ms("50"), ms("99")
+    return Round(rate, ms("50"), ms("99"), used / served * 1e6)
 
 
-Runs = dict[str, list[tuple[float, float, float]]]
+# An endpoint to drive: its URL, the API key it needs (None: public), the serving process.
+Target = tuple[str, str | None, int]
+Runs = dict[str, list[Round]]
 
 
-def measure(
-    targets: Mapping[str, tuple[str, str | None]], rounds: int, seconds: int, connections: int
-) -> Runs:
-    """Each target (url, key) in turn, ``rounds`` times interleaved; (req/s, p50, p99) each."""
+def measure(targets: Mapping[str, Target], rounds: int, seconds: int, connections: int) -> Runs:
+    """Each target in turn, ``rounds`` times interleaved."""
     runs: Runs = {name: [] for name in targets}
     for r in range(rounds):
-        for name, (url, key) in targets.items():
-            runs[name].append(wrk(url, seconds, connections, key))
-            rate, p50, p99 = runs[name][-1]
-            print(f"round {r + 1} {name}: {rate:.0f} req/s, p50 {p50:.2f}, p99 {p99:.2f} ms")
+        for name, (url, key, pid) in targets.items():
+            runs[name].append(got := wrk(url, seconds, connections, key, pid))
+            print(
+                f"round {r + 1} {name}: {got.rate:.0f} req/s, p50 {got.p50_ms:.2f}, "
+                f"p99 {got.p99_ms:.2f} ms, {got.cpu_us:.0f} µs CPU/request"
+            )
     return runs
+
+
+def summary(runs: Runs, base: str = "hello-world") -> list[str]:
+    """Per endpoint: medians of req/s and p99, and the medians of two ratios to ``base``
+    taken round by round (each pair ran minutes apart at most): req/s, and the inverse of
+    the server's CPU time per request, which a busier machine moves less than req/s."""
+    lines = []
+    for name, values in runs.items():
+        pairs = list(zip(runs[base], values, strict=True))
+        rate = statistics.median(v.rate for v in values)
+        p99 = statistics.median(v.p99_ms for v in values)
+        cpu = statistics.median(v.cpu_us for v in values)
+        by_rate = statistics.median(v.rate / b.rate for b, v in pairs)
+        by_cpu = statistics.median(b.cpu_us / v.cpu_us for b, v in pairs)
+        lines.append(
+            f"  {name:20} {rate:8.0f} req/s  p99 {p99:6.1f} ms  ratio {by_rate:.3f}"
+            f"  {cpu:6.0f} µs CPU/request  ratio {by_cpu:.3f}"
+        )
+    return lines
 
 
 def done_task(api: str, key: str) -> str:
@@ -157,8 +200,10 @@ def main() -> None:
             only = {n.strip() for n in args.only.split(",") if n.strip()}
             if only - paths.keys():
                 sys.exit(f"--only: unknown {sorted(only - paths.keys())}; known: {list(paths)}")
-            targets = {
-                name: target()
+            # taskset execs the server: its pid is the server's.
+            api_pid, hello_pid = servers[0].pid, servers[1].pid
+            targets: dict[str, Target] = {
+                name: (*target(), hello_pid if name == "hello-world" else api_pid)
                 for name, target in paths.items()
                 if not only or name in only or name == "hello-world"
             }
@@ -167,12 +212,8 @@ def main() -> None:
             for s in servers:
                 s.terminate()
                 s.wait(30)
-    base = statistics.median(x[0] for x in runs["hello-world"])
     print(f"\nmedians of {args.rounds} rounds, {args.connections} connections, one core each:")
-    for name, values in runs.items():
-        rate = statistics.median(v[0] for v in values)
-        p99 = statistics.median(v[2] for v in values)
-        print(f"  {name:20} {rate:8.0f} req/s  p99 {p99:6.1f} ms  ratio {rate / base:.3f}")
+    print("\n".join(summary(runs)))
 
 
 if __name__ == "__main__":
