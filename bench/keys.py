@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 
-from bench.api import PINNED, QUIET, done_task, measure, waiting_task
+from bench.api import PINNED, QUIET, Target, done_task, measure, waiting_task
 from bench.flow import free_port, read_env, wait_up
 from orchestrator.bootstrap import build_services
 from orchestrator.domain.access import Role
@@ -88,12 +88,13 @@ def main() -> None:
             mine = waiting_task(new, member)  # in the member's project
             r = requests.get(f"{new}/query_task/{mine}", headers={"X-API-Key": member}, timeout=9)
             r.raise_for_status()
-            targets = {
-                "waiting, before (API_KEY)": (f"{old}/query_task/{waiting_id}", boot),
-                "waiting, after (API_KEY)": (f"{new}/query_task/{waiting_id}", boot),
-                "waiting, after (member key)": (f"{new}/query_task/{mine}", member),
-                "done, before (API_KEY)": (f"{old}/query_task/{done_id}", boot),
-                "done, after (API_KEY)": (f"{new}/query_task/{done_id}", boot),
+            old_pid, new_pid = servers[1].pid, servers[0].pid  # taskset execs uvicorn
+            targets: dict[str, Target] = {
+                "waiting, before (API_KEY)": (f"{old}/query_task/{waiting_id}", boot, old_pid),
+                "waiting, after (API_KEY)": (f"{new}/query_task/{waiting_id}", boot, new_pid),
+                "waiting, after (member key)": (f"{new}/query_task/{mine}", member, new_pid),
+                "done, before (API_KEY)": (f"{old}/query_task/{done_id}", boot, old_pid),
+                "done, after (API_KEY)": (f"{new}/query_task/{done_id}", boot, new_pid),
             }
             runs = measure(targets, args.rounds, args.seconds, args.connections)
         finally:
@@ -107,13 +108,13 @@ def main() -> None:
             )
     print(f"\nmedians of {args.rounds} rounds, {args.connections} connections, one core:")
     baseline = {
-        kind: statistics.median(v[0] for v in runs[f"{kind}, before (API_KEY)"])
+        kind: statistics.median(v.rate for v in runs[f"{kind}, before (API_KEY)"])
         for kind in ("waiting", "done")
     }
     for name, values in runs.items():
-        rate = statistics.median(v[0] for v in values)
-        p50 = statistics.median(v[1] for v in values)
-        p99 = statistics.median(v[2] for v in values)
+        rate = statistics.median(v.rate for v in values)
+        p50 = statistics.median(v.p50_ms for v in values)
+        p99 = statistics.median(v.p99_ms for v in values)
         ratio = rate / baseline[name.split(",")[0]]
         print(
             f"  {name:28} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
