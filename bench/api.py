@@ -1,13 +1,17 @@
 """API requests per second against a hello-world Litestar app, on the same core, in one run.
 
     python -m bench.api [--env .stack-test/env] [--rounds 3] [--seconds 8] [--connections 32]
+                        [--only NAMES] [--before REV]
 
 Starts its own API process (``python -m orchestrator serve``, the stack's settings) and a
 hello-world Litestar app under the same uvicorn settings, both pinned to CPU 0, and drives each
 with wrk pinned to CPU 1. The rounds interleave the endpoints; prints req/s, p50/p99 and the
 server's CPU time per request for each round, then the medians, and two ratios to hello-world
 taken round by round: req/s, and CPU per request (hello-world's over the endpoint's), which
-moves less when the machine is busy. Needs a running stack and wrk (Debian's).
+moves less when the machine is busy. ``--before REV`` serves a worktree of an earlier commit
+beside this checkout, on the same core and database, each endpoint measured on both in the same
+rounds: a before/after comparison that the machine's drift from run to run cannot make up.
+Needs a running stack and wrk (Debian's).
 
 Endpoints: GET /query_task of a done task (answered from the API's memory of finished tasks,
 its result links re-signed once a minute), GET /query_task of a waiting task (read from
@@ -18,13 +22,15 @@ GET /health/live.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +38,7 @@ import requests
 
 from bench.flow import free_port, read_env, wait_up
 
+ROOT = Path(__file__).resolve().parents[1]
 # The servers share CPU 0; wrk runs on CPU 1.
 PINNED = ["taskset", "-c", "0", sys.executable]
 WRK = ["taskset", "-c", "1", "wrk", "-t1"]
@@ -124,7 +131,7 @@ def summary(runs: Runs, base: str = "hello-world") -> list[str]:
         by_rate = statistics.median(v.rate / b.rate for b, v in pairs)
         by_cpu = statistics.median(b.cpu_us / v.cpu_us for b, v in pairs)
         lines.append(
-            f"  {name:20} {rate:8.0f} req/s  p99 {p99:6.1f} ms  ratio {by_rate:.3f}"
+            f"  {name:32} {rate:8.0f} req/s  p99 {p99:6.1f} ms  ratio {by_rate:.3f}"
             f"  {cpu:6.0f} µs CPU/request  ratio {by_cpu:.3f}"
         )
     return lines
@@ -149,6 +156,37 @@ def waiting_task(api: str, key: str) -> str:
     return task_id
 
 
+@contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    """A checkout of ``rev`` (``git worktree``), removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "before"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            yield tree
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                check=False,
+                capture_output=True,
+            )
+
+
+def serve(tree: Path, port: int, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """``python -m orchestrator serve`` from ``tree``'s source (first on sys.path), on CPU 0."""
+    return subprocess.Popen(
+        [*PINNED, "-m", "orchestrator", "serve", "--port", str(port)],
+        cwd=tree,
+        env={**env, "HOOK_PORT": str(free_port()), "PYTHONPATH": str(tree)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--env", default=".stack-test/env", type=Path)
@@ -158,24 +196,30 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="comma-separated endpoint names to run (hello-world always)"
     )
+    parser.add_argument(
+        "--before",
+        default="",
+        help="also serve this commit (a git worktree) and measure each endpoint on it, "
+        "interleaved: '<endpoint> (before)'",
+    )
     args = parser.parse_args()
     env = read_env(args.env)
     key = env["API_KEY"]
-    port, hook_port, hello_port = free_port(), free_port(), free_port()
-    api = f"http://127.0.0.1:{port}"
-    server_env = {**os.environ, **env, "HOOK_PORT": str(hook_port), "LOG_LEVEL": "WARNING"}
-    servers = []
-    with tempfile.TemporaryDirectory() as tmp:
+    server_env = {**os.environ, **env, "LOG_LEVEL": "WARNING"}
+    apis: dict[str, tuple[str, int]] = {}  # "" (this checkout) or " (before)": url, pid
+    servers: list[subprocess.Popen[bytes]] = []
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
         Path(tmp, "hello.py").write_text(HELLO)
+        trees = {"": ROOT}
+        if args.before:
+            trees[" (before)"] = stack.enter_context(worktree(args.before))
         try:
-            servers.append(
-                subprocess.Popen(
-                    [*PINNED, "-m", "orchestrator", "serve", "--port", str(port)],
-                    env=server_env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+            for suffix, tree in trees.items():
+                port = free_port()
+                servers.append(serve(tree, port, server_env))
+                apis[suffix] = (f"http://127.0.0.1:{port}", servers[-1].pid)
+            hello_port = free_port()
             servers.append(
                 subprocess.Popen(
                     [*PINNED, "-m", "uvicorn", "hello:app", "--port", str(hello_port), *QUIET],
@@ -184,29 +228,30 @@ def main() -> None:
                     stderr=subprocess.DEVNULL,
                 )
             )
-            wait_up(f"{api}/health/live")
-            wait_up(f"http://127.0.0.1:{hello_port}/")
-            paths: dict[str, Callable[[], tuple[str, str | None]]] = {
-                "hello-world": lambda: (f"http://127.0.0.1:{hello_port}/", None),
-                "query_task (done)": lambda: (f"{api}/query_task/{done_task(api, key)}", key),
-                "query_task (waiting)": lambda: (
-                    f"{api}/query_task/{waiting_task(api, key)}",
-                    key,
-                ),
-                "tasks?limit=20": lambda: (f"{api}/tasks?limit=20", key),
-                "health": lambda: (f"{api}/health", None),
-                "health/live": lambda: (f"{api}/health/live", None),
+            for (url, _), server in zip(apis.values(), servers, strict=False):
+                wait_up(f"{url}/health/live", server=server)
+            wait_up(f"http://127.0.0.1:{hello_port}/", server=servers[-1])
+            api = apis[""][0]
+            # The same tasks on both (one database); made once, through this checkout.
+            ids = {"done": done_task(api, key), "waiting": waiting_task(api, key)}
+            paths: dict[str, tuple[str, str | None]] = {
+                "query_task (done)": (f"/query_task/{ids['done']}", key),
+                "query_task (waiting)": (f"/query_task/{ids['waiting']}", key),
+                "tasks?limit=20": ("/tasks?limit=20", key),
+                "health": ("/health", None),
+                "health/live": ("/health/live", None),
             }
             only = {n.strip() for n in args.only.split(",") if n.strip()}
             if only - paths.keys():
                 sys.exit(f"--only: unknown {sorted(only - paths.keys())}; known: {list(paths)}")
-            # taskset execs the server: its pid is the server's.
-            api_pid, hello_pid = servers[0].pid, servers[1].pid
+            # taskset execs each server: its pid is the server's.
             targets: dict[str, Target] = {
-                name: (*target(), hello_pid if name == "hello-world" else api_pid)
-                for name, target in paths.items()
-                if not only or name in only or name == "hello-world"
+                "hello-world": (f"http://127.0.0.1:{hello_port}/", None, servers[-1].pid)
             }
+            for name, (path, needs) in paths.items():
+                if not only or name in only:
+                    for suffix, (url, pid) in apis.items():
+                        targets[name + suffix] = (url + path, needs, pid)
             runs = measure(targets, args.rounds, args.seconds, args.connections)
         finally:
             for s in servers:

@@ -24,19 +24,17 @@ import argparse
 import os
 import statistics
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.api import PINNED, QUIET, Target, done_task, measure, waiting_task
+from bench.api import PINNED, QUIET, ROOT, Target, done_task, measure, waiting_task, worktree
 from bench.flow import free_port, read_env, wait_up
 from orchestrator.bootstrap import build_services
 from orchestrator.domain.access import Role
 from orchestrator.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 APP = ["-m", "uvicorn", "orchestrator.app:create_app", "--factory"]
 
 
@@ -57,13 +55,7 @@ def main() -> None:
     old_port, new_port = free_port(), free_port()
     server_env = {**os.environ, **env, "LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_S": "0"}
     servers = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "before"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.before],
-            check=True,
-            capture_output=True,
-        )
+    with worktree(args.before) as tree:
         try:
             # Both the same way (uvicorn, the app factory, the same flags), each from its own
             # tree (first on sys.path); neither migrates: the stack has.
@@ -101,11 +93,6 @@ def main() -> None:
             for s in servers:
                 s.terminate()
                 s.wait(30)
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                check=False,
-                capture_output=True,
-            )
     print(f"\nmedians of {args.rounds} rounds, {args.connections} connections, one core:")
     baseline = {
         kind: statistics.median(v.rate for v in runs[f"{kind}, before (API_KEY)"])
