@@ -6,7 +6,8 @@ One pass (``Reconciler.run_pass``, run by the API every ``settings.reconcile_int
   again;
 * uploads that are complete in storage but whose post-finish never arrived (tusd sends it at
   most three times, a second apart) are finished as post-finish would
-  (``orchestrator.service.uploads.recover_finished_uploads``);
+  (``orchestrator.service.uploads.recover_finished_uploads``): those quiet for up to a minute
+  on every pass, all of them every ``UPLOAD_SWEEP_S`` and on the first pass;
 * queued tasks that waited ``settings.priority_ageing_s`` in their priority band move up one
   (``orchestrator.domain.priority``);
 * data due to go goes (``orchestrator.service.lifecycle.Sweeper``): deleted tasks' objects,
@@ -51,6 +52,11 @@ PENDING_GRACE_S = 15.0
 # previous one checked, and starts again from the oldest after the newest: with N pending
 # tasks, a lost job is found within ceil(N / PENDING_PAGE) passes.
 PENDING_PAGE = 500
+# Every quiet upload is checked against storage at least this often (s), and on a process's
+# first pass; the passes between check only the uploads that went quiet recently
+# (``service.uploads.RECENT_QUIET_S``). Abandoned uploads stay uploading until their task
+# expires (days): checked on every pass, each would cost a HEAD to the store every 10 s.
+UPLOAD_SWEEP_S = 600.0
 
 
 @dataclass
@@ -62,6 +68,7 @@ class ReconcileReport:
     failed: list[str] = field(default_factory=list)  # worker lost too often → error
     killed: list[str] = field(default_factory=list)  # worker lost with a kill requested
     recovered: list[str] = field(default_factory=list)  # <task>/<slot> finished without hook
+    uploads_swept: bool = False  # this pass ended a sweep of every quiet upload
     aged: list[str] = field(default_factory=list)  # moved up a priority band
     swept: SweepReport = field(default_factory=SweepReport)
 
@@ -86,28 +93,31 @@ class Reconciler:
         *,
         pending_grace_s: float = PENDING_GRACE_S,
         lock_key: int = LOCK_KEY,
+        upload_sweep_s: float = UPLOAD_SWEEP_S,
     ) -> None:
         """``lock_key``: the advisory lock the passes take; replicas that reconcile the same
-        database share one (the default)."""
+        database share one (the default). ``upload_sweep_s``: how often every quiet upload is
+        checked (``UPLOAD_SWEEP_S``)."""
         self._services = services
         self._lock_key = lock_key
         self._tasks = services.tasks
         self._queue = services.queue
         self._settings = services.settings
         self._pending_grace = timedelta(seconds=pending_grace_s)
+        self._upload_sweep = timedelta(seconds=upload_sweep_s)
         # Where the next pass's check of pending tasks starts: (created_at, id), None: oldest.
         self._pending_after: tuple[datetime, str] | None = None
-        # Where the next pass's check of quiet uploads starts; None: the least recently changed.
+        # Where the sweep of quiet uploads goes on; None: at the first slot.
         self._uploads_after: SlotPosition | None = None
+        # When the last sweep of all quiet uploads ended; None: none yet in this process.
+        self._uploads_swept_at: datetime | None = None
 
     def run_pass(self) -> ReconcileReport:
         with self._services.locks.try_hold(self._lock_key) as now:
             if now is None:
                 return ReconcileReport(ran=False)
             report = ReconcileReport()
-            recovery = recover_finished_uploads(self._services, now, after=self._uploads_after)
-            self._uploads_after = recovery.resume_after
-            report.recovered = recovery.filled
+            self._recover_uploads(now, report)
             self._start_idle_waiting(now, report)
             self._requeue_orphans(now, report)
             self._recover_lost(now, report)
@@ -132,6 +142,19 @@ class Reconciler:
                 },
             )
         return report
+
+    def _recover_uploads(self, now: datetime, report: ReconcileReport) -> None:
+        """Check the recently quiet uploads, or sweep (a page a pass) through all of them."""
+        swept = self._uploads_swept_at
+        if self._uploads_after is None and swept is not None and now - swept < self._upload_sweep:
+            report.recovered = recover_finished_uploads(self._services, now, recent=True).filled
+            return
+        recovery = recover_finished_uploads(self._services, now, after=self._uploads_after)
+        report.recovered = recovery.filled
+        self._uploads_after = recovery.resume_after
+        if recovery.resume_after is None and not recovery.interrupted:
+            self._uploads_swept_at = now
+            report.uploads_swept = True
 
     def _start_idle_waiting(self, now: datetime, report: ReconcileReport) -> None:
         """Queue waiting tasks whose required inputs are in and whose uploads went quiet.

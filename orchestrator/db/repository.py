@@ -629,12 +629,18 @@ class TaskRepository:
             return cur.rowcount == 1
 
     def uploading_slots(
-        self, idle_before: datetime, *, after: SlotPosition | None = None, limit: int = 500
+        self,
+        idle_before: datetime,
+        *,
+        after: SlotPosition | None = None,
+        limit: int = 500,
+        changed_since: datetime | None = None,
     ) -> list[UploadingSlot]:
-        """Slots of waiting tasks whose bound upload has been quiet since ``idle_before``: the
-        candidates for a post-finish that never arrived. In (task, slot) order, after ``after``
-        (the ``position`` of the previous page's last slot), through the partial index of the
-        slots uploading now (migration 0014), whatever the number of slots ever made."""
+        """Slots of waiting tasks whose bound upload has been quiet since ``idle_before`` (and,
+        given ``changed_since``, changed at or after it): the candidates for a post-finish that
+        never arrived. In (task, slot) order, after ``after`` (the ``position`` of the previous
+        page's last slot), through the partial index of the slots uploading now (migration
+        0014), whatever the number of slots ever made."""
         q = (
             select(TaskInput)
             .join(Task, Task.id == TaskInput.task_id)
@@ -651,6 +657,8 @@ class TaskRepository:
         )
         if after is not None:
             q = q.where(tuple_(TaskInput.task_id, TaskInput.slot) > tuple_(*after))
+        if changed_since is not None:
+            q = q.where(TaskInput.updated_at >= changed_since)
         with self._db.session() as s:
             return [
                 UploadingSlot(

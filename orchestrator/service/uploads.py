@@ -55,6 +55,11 @@ RECOVER_AFTER_S = 2.0
 # Quiet uploading slots one recovery checks in storage (a HEAD each, slots). With N of them, a
 # finished one is found within ceil(N / RECOVER_PAGE) passes (``recover_finished_uploads``).
 RECOVER_PAGE = 500
+# A recovery that checks recent slots only (``recent=True``) checks those quiet for at most this
+# long (s): six reconciler passes at the default interval. A post-finish lost to an API restart
+# or a hook that failed is found among them; the slots quiet for longer are mostly abandoned
+# uploads (kept until their task expires), left to the reconciler's full sweeps.
+RECENT_QUIET_S = 60.0
 
 
 class SlotStore(QueueableTasks, Protocol):
@@ -87,7 +92,12 @@ class SlotStore(QueueableTasks, Protocol):
     ) -> bool: ...
     def slot_freed(self, task_id: str, slot: str, key: str) -> bool: ...
     def uploading_slots(
-        self, idle_before: datetime, *, after: SlotPosition | None = None, limit: int = 500
+        self,
+        idle_before: datetime,
+        *,
+        after: SlotPosition | None = None,
+        limit: int = 500,
+        changed_since: datetime | None = None,
     ) -> list[UploadingSlot]: ...
 
 
@@ -291,6 +301,7 @@ class Recovery:
 
     filled: list[str]  # <task>/<slot> of the slots it filled
     resume_after: SlotPosition | None  # the next call's ``after``; None: from the oldest
+    interrupted: bool = False  # storage could not be read: the page was not checked through
 
 
 def recover_finished_uploads(
@@ -299,9 +310,11 @@ def recover_finished_uploads(
     *,
     after: SlotPosition | None = None,
     limit: int = RECOVER_PAGE,
+    recent: bool = False,
 ) -> Recovery:
     """Finish, exactly as post-finish would, every bound upload that is complete in storage,
-    among one page of ``limit`` quiet uploading slots after ``after``.
+    among one page of ``limit`` quiet uploading slots after ``after`` (``recent``: among those
+    quiet for at most ``RECENT_QUIET_S`` only).
 
     tusd sends post-finish at most ``-hooks-http-retry`` times about a second apart and never
     again; an API that was down then (a restart, a deploy) would leave the input "uploading"
@@ -313,7 +326,10 @@ def recover_finished_uploads(
     """
     now = now or datetime.now(UTC)
     idle_before = now - timedelta(seconds=RECOVER_AFTER_S)
-    slots = services.tasks.uploading_slots(idle_before, after=after, limit=limit)
+    changed_since = now - timedelta(seconds=RECENT_QUIET_S) if recent else None
+    slots = services.tasks.uploading_slots(
+        idle_before, after=after, limit=limit, changed_since=changed_since
+    )
     filled: list[str] = []
     for slot in slots:
         with task_context(slot.task_id):
@@ -332,7 +348,7 @@ def recover_finished_uploads(
                 stored = services.storage.stat_size(slot.bucket, slot.key)
             except DependencyError as exc:
                 log.warning("upload recovery: cannot check storage: %s", exc)
-                return Recovery(filled, resume_after=after)
+                return Recovery(filled, resume_after=after, interrupted=True)
             if stored is None:
                 continue  # still uploading, or abandoned: nothing to finish
             if isinstance(_fill(services, decision, stored), RecordFinish):

@@ -269,7 +269,9 @@ def test_waiting_task_missing_a_required_input_never_starts(
 
 
 # --- uploads whose post-finish never came ------------------------------------------------------
-def uploading_task(services: Services, queue: str, data: bytes, *, store: bool) -> tuple[str, str]:
+def uploading_task(
+    services: Services, queue: str, data: bytes, *, store: bool, quiet_s: int = 5
+) -> tuple[str, str]:
     """A waiting task with one input slot bound to an upload, as pre-create leaves it; the
     object is in the uploads bucket (``store``) as tusd leaves a finished upload."""
     task_id = new_task(services, queue, [("data", True)])
@@ -294,10 +296,10 @@ def uploading_task(services: Services, queue: str, data: bytes, *, store: bool) 
     with raw_engine(services).begin() as conn:  # the last upload activity was a while ago
         conn.execute(
             text(
-                "UPDATE task_inputs SET updated_at = now() - interval '5 seconds' "
+                "UPDATE task_inputs SET updated_at = now() - make_interval(secs => :quiet) "
                 "WHERE task_id = :id"
             ),
-            {"id": task_id},
+            {"id": task_id, "quiet": quiet_s},
         )
     return task_id, key
 
@@ -316,6 +318,36 @@ def test_a_complete_upload_without_post_finish_is_finished_and_queued(
     assert f"task-{task_id}" in queued_ids(services, queue_name)
     # A second pass finds nothing more to do.
     assert f"{task_id}/data" not in reconciler.run_pass().recovered
+
+
+def test_uploads_quiet_for_long_are_checked_by_the_sweeps_only(
+    services: Services, queue_name: str
+) -> None:
+    """Between sweeps a pass checks the uploads that went quiet within RECENT_QUIET_S; one
+    quiet for longer (most are abandoned) waits for the next sweep, and the first pass of a
+    reconciler is one."""
+    hour = 3600
+    seldom = make_reconciler(services, upload_sweep_s=hour)
+    old_first, _ = uploading_task(services, queue_name, b"a" * 10, store=True, quiet_s=hour)
+    recovered_first: list[str] = []
+    for _ in range(20):  # the first passes sweep, a page each, to the end of the slots
+        report = seldom.run_pass()
+        recovered_first += report.recovered
+        if report.uploads_swept:
+            break
+    assert report.uploads_swept and f"{old_first}/data" in recovered_first
+
+    old, _ = uploading_task(services, queue_name, b"b" * 10, store=True, quiet_s=hour)
+    recent, _ = uploading_task(services, queue_name, b"c" * 10, store=True)
+    report = seldom.run_pass()
+    assert not report.uploads_swept
+    assert f"{recent}/data" in report.recovered
+    assert f"{old}/data" not in report.recovered  # quiet for an hour: not until the next sweep
+    assert get(services, old).input("data").state == "uploading"  # type: ignore[union-attr]
+
+    # A reconciler whose sweep is due on every pass finds it.
+    always = make_reconciler(services, upload_sweep_s=0)
+    assert f"{old}/data" in always.run_pass().recovered
 
 
 def test_an_upload_still_in_progress_is_left_alone(

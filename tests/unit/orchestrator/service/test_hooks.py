@@ -21,7 +21,11 @@ from orchestrator.domain.access import Quota, QuotaStanding
 from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import InputView, TaskView
 from orchestrator.errors import HookRefused, StorageError
-from orchestrator.service.uploads import handle_hook, recover_finished_uploads
+from orchestrator.service.uploads import (
+    RECENT_QUIET_S,
+    handle_hook,
+    recover_finished_uploads,
+)
 from orchestrator.settings import Settings
 from tests.taskviews import task_view
 from tests.unit.hooks.test_decisions import SECRET, SIZE, SPEC, TASK_ID, pre_create, request
@@ -140,7 +144,12 @@ class FakeSlots:
         )
 
     def uploading_slots(
-        self, idle_before: datetime, *, after: SlotPosition | None = None, limit: int = 500
+        self,
+        idle_before: datetime,
+        *,
+        after: SlotPosition | None = None,
+        limit: int = 500,
+        changed_since: datetime | None = None,
     ) -> list[UploadingSlot]:
         quiet = [
             UploadingSlot(t.id, i.slot, i.upload_id or i.key, i.filename, i.size, i.bucket, i.key)
@@ -153,6 +162,7 @@ class FakeSlots:
             and i.size is not None
             and i.updated_at is not None
             and i.updated_at < idle_before
+            and (changed_since is None or i.updated_at >= changed_since)
         ]
         ordered = sorted(quiet, key=lambda u: u.position)
         return [u for u in ordered if after is None or u.position > after][:limit]
@@ -478,6 +488,17 @@ def test_recovery_checks_the_same_page_again_when_storage_cannot_be_read(world: 
     world.storage.down = True
     failed = recover_finished_uploads(world, later, after=first.resume_after, limit=1)
     assert failed.filled == [] and failed.resume_after == first.resume_after
+    assert failed.interrupted and not first.interrupted
     world.storage.down = False
     again = recover_finished_uploads(world, later, after=failed.resume_after, limit=1)
     assert again.filled == [f"{TASK_ID}/post"]
+
+
+def test_a_recent_recovery_checks_only_the_uploads_that_went_quiet_lately(world: World) -> None:
+    key = created(world, "pre")
+    world.storage.sizes[(BUCKET, key)] = SIZE
+    quiet_for_long = _now() + timedelta(seconds=RECENT_QUIET_S + 10)
+    assert recover_finished_uploads(world, quiet_for_long, recent=True).filled == []
+    assert not world.slot("pre").done
+    lately = _now() + timedelta(seconds=RECENT_QUIET_S - 10)
+    assert recover_finished_uploads(world, lately, recent=True).filled == [f"{TASK_ID}/pre"]
