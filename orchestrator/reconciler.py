@@ -6,8 +6,9 @@ One pass (``Reconciler.run_pass``, run by the API every ``settings.reconcile_int
   again;
 * uploads that are complete in storage but whose post-finish never arrived (tusd sends it at
   most three times, a second apart) are finished as post-finish would
-  (``orchestrator.service.uploads.recover_finished_uploads``): those quiet for up to a minute
-  on every pass, all of them every ``UPLOAD_SWEEP_S`` and on the first pass;
+  (``orchestrator.service.uploads.recover_finished_uploads``): those that went quiet lately
+  on every pass, and all of them in a sweep about every ``UPLOAD_SWEEP_S`` and from the first
+  pass (``UploadChecks``);
 * queued tasks that waited ``settings.priority_ageing_s`` in their priority band move up one
   (``orchestrator.domain.priority``);
 * data due to go goes (``orchestrator.service.lifecycle.Sweeper``): deleted tasks' objects,
@@ -39,7 +40,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.logs import task_context
 from orchestrator.service.lifecycle import Sweeper, SweepReport
 from orchestrator.service.tasks import KILL_REASON, enqueue
-from orchestrator.service.uploads import recover_finished_uploads
+from orchestrator.service.uploads import RECENT_QUIET_S, Recovery, recover_finished_uploads
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,51 @@ PENDING_GRACE_S = 15.0
 # previous one checked, and starts again from the oldest after the newest: with N pending
 # tasks, a lost job is found within ceil(N / PENDING_PAGE) passes.
 PENDING_PAGE = 500
-# Every quiet upload is checked against storage at least this often (s), and on a process's
-# first pass; the passes between check only the uploads that went quiet recently
-# (``service.uploads.RECENT_QUIET_S``). Abandoned uploads stay uploading until their task
-# expires (days): checked on every pass, each would cost a HEAD to the store every 10 s.
+# About how often every quiet upload is checked against storage (s): the next sweep is due
+# this long after the last one ended, and takes ceil(N / RECOVER_PAGE) passes. Abandoned
+# uploads stay uploading until their task expires (days): checked on every pass, each would
+# cost a HEAD to the store every 10 s.
 UPLOAD_SWEEP_S = 600.0
+
+
+@dataclass
+class UploadChecks:
+    """Which quiet uploads a pass checks against storage (``recover_finished_uploads``).
+
+    Every pass: those that went quiet since the last check that ran through, or within
+    ``RECENT_QUIET_S``, whichever reaches further back; passes that came late, failed or were
+    held off by another replica's lock leave no gap. And a page a pass of a sweep of every
+    quiet upload, due ``sweep_every`` after the last sweep ended, and at once in a new process:
+    a restarted API finds what was lost while it was down. Pure: the pass gives the times."""
+
+    sweep_every: timedelta
+    checked_to: datetime | None = None  # the last check that ran through: quiet before this
+    swept_at: datetime | None = None  # when the last sweep ended; None: none in this process
+    sweep_after: SlotPosition | None = None  # where the sweep under way goes on
+
+    def recent_since(self, now: datetime) -> datetime:
+        """The slots changed since then are the recent ones at ``now``."""
+        window = now - timedelta(seconds=RECENT_QUIET_S)
+        return window if self.checked_to is None else min(window, self.checked_to)
+
+    def recent_checked(self, recovery: Recovery) -> None:
+        if not recovery.interrupted:
+            self.checked_to = recovery.quiet_before
+
+    def sweep_due(self, now: datetime) -> bool:
+        return (
+            self.sweep_after is not None
+            or self.swept_at is None
+            or now - self.swept_at >= self.sweep_every
+        )
+
+    def swept(self, now: datetime, recovery: Recovery) -> bool:
+        """Record a page of the sweep; whether the sweep ended with it."""
+        self.sweep_after = recovery.resume_after
+        if recovery.resume_after is None and not recovery.interrupted:
+            self.swept_at = now
+            return True
+        return False
 
 
 @dataclass
@@ -104,13 +145,9 @@ class Reconciler:
         self._queue = services.queue
         self._settings = services.settings
         self._pending_grace = timedelta(seconds=pending_grace_s)
-        self._upload_sweep = timedelta(seconds=upload_sweep_s)
         # Where the next pass's check of pending tasks starts: (created_at, id), None: oldest.
         self._pending_after: tuple[datetime, str] | None = None
-        # Where the sweep of quiet uploads goes on; None: at the first slot.
-        self._uploads_after: SlotPosition | None = None
-        # When the last sweep of all quiet uploads ended; None: none yet in this process.
-        self._uploads_swept_at: datetime | None = None
+        self._uploads = UploadChecks(timedelta(seconds=upload_sweep_s))
 
     def run_pass(self) -> ReconcileReport:
         with self._services.locks.try_hold(self._lock_key) as now:
@@ -144,17 +181,21 @@ class Reconciler:
         return report
 
     def _recover_uploads(self, now: datetime, report: ReconcileReport) -> None:
-        """Check the recently quiet uploads, or sweep (a page a pass) through all of them."""
-        swept = self._uploads_swept_at
-        if self._uploads_after is None and swept is not None and now - swept < self._upload_sweep:
-            report.recovered = recover_finished_uploads(self._services, now, recent=True).filled
-            return
-        recovery = recover_finished_uploads(self._services, now, after=self._uploads_after)
-        report.recovered = recovery.filled
-        self._uploads_after = recovery.resume_after
-        if recovery.resume_after is None and not recovery.interrupted:
-            self._uploads_swept_at = now
-            report.uploads_swept = True
+        """The recently quiet uploads, all their pages; then a page of the sweep, if due."""
+        checks = self._uploads
+        since = checks.recent_since(now)
+        after: SlotPosition | None = None
+        while True:
+            recent = recover_finished_uploads(self._services, now, after=after, changed_since=since)
+            report.recovered += recent.filled
+            after = recent.resume_after
+            if after is None or recent.interrupted:
+                break
+        checks.recent_checked(recent)
+        if checks.sweep_due(now):
+            page = recover_finished_uploads(self._services, now, after=checks.sweep_after)
+            report.recovered += page.filled  # none twice: a filled slot is no longer uploading
+            report.uploads_swept = checks.swept(now, page)
 
     def _start_idle_waiting(self, now: datetime, report: ReconcileReport) -> None:
         """Queue waiting tasks whose required inputs are in and whose uploads went quiet.

@@ -70,9 +70,10 @@ class AccessMiddleware:
 
 
 def header_of(scope: Scope, name: bytes) -> str:
-    """The first ``name`` header of the request ("" if none); ``name`` in lower case, as ASGI
-    servers give header names. Read from the scope's list: Litestar's ``connection.headers``
-    parses every header into a multidict first, a sixteenth of a listing request's CPU."""
+    """The first ``name`` header of the request ("" if none), as Litestar's own lookup answers
+    it; ``name`` in lower case, as uvicorn (and Litestar's test client) give header names.
+    Read from the scope's list: ``connection.headers`` parses every header into a multidict
+    first, about 4 % of a listing request's CPU."""
     for key, value in scope["headers"]:
         if key == name:
             return value.decode("latin-1")

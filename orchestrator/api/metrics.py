@@ -46,8 +46,8 @@ def _handler_name(scope: Scope) -> str:
 
 
 # The counter of each (method, handler, status): ``labels()`` checks and joins its values
-# under a lock on every call. Bounded: the server admits known methods only, the handlers are
-# the app's, and status codes are few.
+# under a lock on every call. As many as the counter's own children: the handlers are the
+# app's, status codes are few, and httptools (uvicorn's parser here) admits known methods only.
 _counters: dict[tuple[str, str, int], Counter] = {}
 
 

@@ -177,7 +177,7 @@ class TaskController(Controller):
         )
         # Clients polling the same page at once share its reads (``api/coalescer.py``).
         listings: Coalescer[TaskFilter, bytes] = request.app.state.listings
-        # From the state, not a dependency: resolving one is a twentieth of a page's CPU.
+        # From the state, not a dependency: resolving one is about 4 % of a page's CPU.
         services: Services = request.app.state.services
         body = await listings.read(f, lambda seal: sync_to_thread(_page_body, services, f, seal))
         # Encoded once per read, for all who share it; documented as the page it encodes.

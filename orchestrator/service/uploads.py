@@ -55,10 +55,11 @@ RECOVER_AFTER_S = 2.0
 # Quiet uploading slots one recovery checks in storage (a HEAD each, slots). With N of them, a
 # finished one is found within ceil(N / RECOVER_PAGE) passes (``recover_finished_uploads``).
 RECOVER_PAGE = 500
-# A recovery that checks recent slots only (``recent=True``) checks those quiet for at most this
-# long (s): six reconciler passes at the default interval. A post-finish lost to an API restart
-# or a hook that failed is found among them; the slots quiet for longer are mostly abandoned
-# uploads (kept until their task expires), left to the reconciler's full sweeps.
+# The reconciler checks the slots that went quiet within this long (s) on every pass (six
+# passes at the default interval): a post-finish lost to a hook that failed is found within a
+# pass, and one storage showed late within a minute. Slots quiet for longer are mostly
+# abandoned uploads, kept until their task expires; its sweeps check those
+# (``reconciler.UploadChecks``).
 RECENT_QUIET_S = 60.0
 
 
@@ -300,7 +301,8 @@ class Recovery:
     """What one ``recover_finished_uploads`` did, and where the next one goes on."""
 
     filled: list[str]  # <task>/<slot> of the slots it filled
-    resume_after: SlotPosition | None  # the next call's ``after``; None: from the oldest
+    resume_after: SlotPosition | None  # the next call's ``after``; None: from the first slot
+    quiet_before: datetime  # the slots checked were quiet since before this
     interrupted: bool = False  # storage could not be read: the page was not checked through
 
 
@@ -310,23 +312,23 @@ def recover_finished_uploads(
     *,
     after: SlotPosition | None = None,
     limit: int = RECOVER_PAGE,
-    recent: bool = False,
+    changed_since: datetime | None = None,
 ) -> Recovery:
     """Finish, exactly as post-finish would, every bound upload that is complete in storage,
-    among one page of ``limit`` quiet uploading slots after ``after`` (``recent``: among those
-    quiet for at most ``RECENT_QUIET_S`` only).
+    among one page of ``limit`` quiet uploading slots after ``after`` (given
+    ``changed_since``: among those whose upload last changed then or later only).
 
     tusd sends post-finish at most ``-hooks-http-retry`` times about a second apart and never
     again; an API that was down then (a restart, a deploy) would leave the input "uploading"
     for ever. The object exists at the bound key only once tusd completed the multipart upload,
     so the object with the announced size is the proof post-finish would have carried.
     Abandoned uploads stay quiet and uploading until their expiry, so the pages go on where the
-    last one ended, and start again from the oldest after the newest: no slot waits behind a
-    page of abandoned ones. When storage cannot be read, the next call checks the same page.
+    last one ended, and start again from the first after the last, in (task, slot) order: no
+    slot waits behind a page of abandoned ones. When storage cannot be read, the next call
+    checks the same page.
     """
     now = now or datetime.now(UTC)
     idle_before = now - timedelta(seconds=RECOVER_AFTER_S)
-    changed_since = now - timedelta(seconds=RECENT_QUIET_S) if recent else None
     slots = services.tasks.uploading_slots(
         idle_before, after=after, limit=limit, changed_since=changed_since
     )
@@ -348,7 +350,7 @@ def recover_finished_uploads(
                 stored = services.storage.stat_size(slot.bucket, slot.key)
             except DependencyError as exc:
                 log.warning("upload recovery: cannot check storage: %s", exc)
-                return Recovery(filled, resume_after=after, interrupted=True)
+                return Recovery(filled, after, idle_before, interrupted=True)
             if stored is None:
                 continue  # still uploading, or abandoned: nothing to finish
             if isinstance(_fill(services, decision, stored), RecordFinish):
@@ -357,7 +359,7 @@ def recover_finished_uploads(
                     extra={"slot": slot.slot, "upload_id": slot.upload_id, "bytes": stored},
                 )
                 filled.append(f"{slot.task_id}/{slot.slot}")
-    return Recovery(filled, slots[-1].position if len(slots) == limit else None)
+    return Recovery(filled, slots[-1].position if len(slots) == limit else None, idle_before)
 
 
 def _log(req: HookRequest, decision: Decision, slot: str | None = None) -> None:

@@ -320,22 +320,26 @@ def test_a_complete_upload_without_post_finish_is_finished_and_queued(
     assert f"{task_id}/data" not in reconciler.run_pass().recovered
 
 
+def swept(reconciler: Reconciler) -> list[str]:
+    """Passes until one ends a sweep of every quiet upload (a page a pass); what they filled."""
+    filled: list[str] = []
+    for _ in range(20):
+        report = reconciler.run_pass()
+        filled += report.recovered
+        if report.uploads_swept:
+            return filled
+    raise AssertionError("no sweep of the quiet uploads ended in 20 passes")
+
+
 def test_uploads_quiet_for_long_are_checked_by_the_sweeps_only(
     services: Services, queue_name: str
 ) -> None:
-    """Between sweeps a pass checks the uploads that went quiet within RECENT_QUIET_S; one
-    quiet for longer (most are abandoned) waits for the next sweep, and the first pass of a
-    reconciler is one."""
+    """Between sweeps a pass checks the uploads that went quiet lately; one quiet for longer
+    (most are abandoned) waits for the next sweep. A new reconciler sweeps at once."""
     hour = 3600
     seldom = make_reconciler(services, upload_sweep_s=hour)
     old_first, _ = uploading_task(services, queue_name, b"a" * 10, store=True, quiet_s=hour)
-    recovered_first: list[str] = []
-    for _ in range(20):  # the first passes sweep, a page each, to the end of the slots
-        report = seldom.run_pass()
-        recovered_first += report.recovered
-        if report.uploads_swept:
-            break
-    assert report.uploads_swept and f"{old_first}/data" in recovered_first
+    assert f"{old_first}/data" in swept(seldom)
 
     old, _ = uploading_task(services, queue_name, b"b" * 10, store=True, quiet_s=hour)
     recent, _ = uploading_task(services, queue_name, b"c" * 10, store=True)
@@ -345,9 +349,11 @@ def test_uploads_quiet_for_long_are_checked_by_the_sweeps_only(
     assert f"{old}/data" not in report.recovered  # quiet for an hour: not until the next sweep
     assert get(services, old).input("data").state == "uploading"  # type: ignore[union-attr]
 
-    # A reconciler whose sweep is due on every pass finds it.
-    always = make_reconciler(services, upload_sweep_s=0)
-    assert f"{old}/data" in always.run_pass().recovered
+    # Once the next sweep is due (here: at every pass after one ended), it finds it.
+    often = make_reconciler(services, upload_sweep_s=0)
+    swept(often)  # its first sweep, from the process's start, may have found ``old`` already
+    later, _ = uploading_task(services, queue_name, b"d" * 10, store=True, quiet_s=hour)
+    assert f"{later}/data" in swept(often)
 
 
 def test_an_upload_still_in_progress_is_left_alone(

@@ -11,7 +11,14 @@ from orchestrator.service.metrics import HTTP_REQUESTS
 
 
 def _count(method: str, handler: str, status: str) -> float:
-    return float(HTTP_REQUESTS.labels(method, handler, status)._value.get())
+    labels = {"method": method, "handler": handler, "status_code": status}
+    samples = [
+        s.value
+        for metric in HTTP_REQUESTS.collect()
+        for s in metric.samples
+        if s.name.endswith("_total") and s.labels == labels
+    ]
+    return float(samples[0]) if samples else 0.0
 
 
 def _send(method: str, operation_id: str, status: int, kind: str = "http.response.start") -> None:

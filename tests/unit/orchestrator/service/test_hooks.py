@@ -22,7 +22,7 @@ from orchestrator.domain.status import TaskStatus
 from orchestrator.domain.task import InputView, TaskView
 from orchestrator.errors import HookRefused, StorageError
 from orchestrator.service.uploads import (
-    RECENT_QUIET_S,
+    RECOVER_AFTER_S,
     handle_hook,
     recover_finished_uploads,
 )
@@ -494,11 +494,15 @@ def test_recovery_checks_the_same_page_again_when_storage_cannot_be_read(world: 
     assert again.filled == [f"{TASK_ID}/post"]
 
 
-def test_a_recent_recovery_checks_only_the_uploads_that_went_quiet_lately(world: World) -> None:
+def test_a_recovery_since_a_time_checks_only_the_uploads_changed_since(world: World) -> None:
     key = created(world, "pre")
     world.storage.sizes[(BUCKET, key)] = SIZE
-    quiet_for_long = _now() + timedelta(seconds=RECENT_QUIET_S + 10)
-    assert recover_finished_uploads(world, quiet_for_long, recent=True).filled == []
-    assert not world.slot("pre").done
-    lately = _now() + timedelta(seconds=RECENT_QUIET_S - 10)
-    assert recover_finished_uploads(world, lately, recent=True).filled == [f"{TASK_ID}/pre"]
+    later = _now() + timedelta(seconds=10)
+    after_it = _now() + timedelta(seconds=1)
+    skipped = recover_finished_uploads(world, later, changed_since=after_it)
+    assert skipped.filled == [] and not world.slot("pre").done
+    assert skipped.quiet_before == later - timedelta(seconds=RECOVER_AFTER_S)
+    before_it = _now() - timedelta(seconds=1)
+    assert recover_finished_uploads(world, later, changed_since=before_it).filled == [
+        f"{TASK_ID}/pre"
+    ]
